@@ -1,0 +1,197 @@
+"""THE batching loop: every image and text embedding in imagevec goes through here.
+
+Images: a thread pool decodes and preprocesses ahead of the model (PIL releases the GIL), at
+most ``prefetch`` batches in flight, so memory stays flat however many inputs stream in. The
+main thread stacks ``uint8`` arrays, normalises the batch on the device, runs the model under
+``torch.inference_mode``, L2-normalises in float32 and moves each batch to CPU at once.
+Order is kept; bad inputs are raised, skipped or warned about per ``on_error``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812
+from tqdm.auto import tqdm
+
+from imagevec.errors import ConfigError, ImageLoadError, describe_source
+from imagevec.images import load_image
+from imagevec.sources import SourcePolicy
+
+if TYPE_CHECKING:
+    from imagevec.encoders.base import Encoder
+
+ON_ERROR = ("raise", "skip", "warn")
+
+
+class SkippedImageWarning(UserWarning):
+    """An input was skipped because it could not be loaded (``on_error="warn"``)."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An input that could not be embedded: its position, a description and the reason."""
+
+    index: int
+    source: str
+    reason: str
+
+
+@dataclass
+class EncodedBatch:
+    """One batch out of the loop: ``vectors[i]`` belongs to input number ``indices[i]``."""
+
+    indices: list[int]
+    vectors: np.ndarray
+    sources: list[Any] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+
+
+@dataclass
+class EncodeReport:
+    """All batches collected: vectors, the input index of each row, and the failures."""
+
+    vectors: np.ndarray
+    indices: list[int]
+    failures: list[Failure]
+
+    @property
+    def ok(self) -> bool:
+        """True when every input was embedded."""
+        return not self.failures
+
+
+def _prepare(source: Any, encoder: Encoder, policy: SourcePolicy | None) -> np.ndarray:
+    image = load_image(source, policy=policy, draft_size=encoder.preprocess.draft_size)
+    return encoder.preprocess.to_array(image)
+
+
+def _forward(encoder: Encoder, arrays: list[np.ndarray]) -> np.ndarray:
+    batch = torch.from_numpy(np.stack(arrays))
+    if encoder.device.type == "cuda":
+        batch = batch.pin_memory().to(encoder.device, non_blocking=True)
+    else:
+        batch = batch.to(encoder.device)
+    with torch.inference_mode():
+        pixels = encoder.preprocess.normalize(batch, encoder.dtype)
+        features = encoder.forward_images(pixels)
+        return F.normalize(features.float(), dim=-1).cpu().numpy()
+
+
+def iter_encoded_batches(
+    encoder: Encoder,
+    sources: Iterable[Any],
+    *,
+    batch_size: int = 32,
+    on_error: str = "raise",
+    progress: bool = False,
+    policy: SourcePolicy | None = None,
+    num_workers: int | None = None,
+    prefetch: int = 2,
+    total: int | None = None,
+) -> Iterator[EncodedBatch]:
+    """Stream embedded batches of images, in input order.
+
+    Args:
+        encoder: the model.
+        sources: any iterable of image inputs (consumed lazily).
+        batch_size: images per forward pass.
+        on_error: ``raise``, ``skip`` or ``warn`` for inputs that fail to load.
+        progress: show a tqdm bar (counts inputs, failed ones included).
+        policy: the source policy (URLs off unless it allows them).
+        num_workers: decode threads (default: CPU count, at most 8).
+        prefetch: batches decoded ahead of the model.
+        total: the number of inputs, for the progress bar when ``sources`` has no ``len``.
+    """
+    if on_error not in ON_ERROR:
+        raise ConfigError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    if total is None and isinstance(sources, Sequence):
+        total = len(sources)
+    workers = num_workers or min(8, os.cpu_count() or 1)
+    bar = tqdm(total=total, unit="img", desc=f"embedding ({encoder.name})", disable=not progress)
+    pending: deque[tuple[int, Any, Future[np.ndarray]]] = deque()
+    window = batch_size * max(1, prefetch)
+    arrays: list[np.ndarray] = []
+    indices: list[int] = []
+    kept: list[Any] = []
+    failures: list[Failure] = []
+    iterator = enumerate(sources)
+    exhausted = False
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imagevec-load") as pool:
+        try:
+            while True:
+                while not exhausted and len(pending) < window:
+                    try:
+                        index, source = next(iterator)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    pending.append((index, source, pool.submit(_prepare, source, encoder, policy)))
+                if not pending:
+                    break
+                index, source, future = pending.popleft()
+                try:
+                    arrays.append(future.result())
+                    indices.append(index)
+                    kept.append(source)
+                except ImageLoadError as exc:
+                    if on_error == "raise":
+                        raise
+                    failure = Failure(index, exc.source, exc.reason)
+                    if on_error == "warn":
+                        warnings.warn(str(exc), SkippedImageWarning, stacklevel=2)
+                    failures.append(failure)
+                bar.update(1)
+                if len(arrays) >= batch_size or (exhausted and not pending):
+                    vectors = _forward(encoder, arrays) if arrays else _empty(encoder.dim)
+                    yield EncodedBatch(indices, vectors, kept, failures)
+                    arrays, indices, kept, failures = [], [], [], []
+            if failures:
+                yield EncodedBatch([], _empty(encoder.dim), [], failures)
+        finally:
+            for _, _, future in pending:
+                future.cancel()
+            bar.close()
+
+
+def _empty(dim: int) -> np.ndarray:
+    return np.zeros((0, dim), dtype=np.float32)
+
+
+def collect(batches: Iterable[EncodedBatch], dim: int) -> EncodeReport:
+    """Concatenate streamed batches into one :class:`EncodeReport`."""
+    vectors, indices, failures = [], [], []
+    for batch in batches:
+        vectors.append(batch.vectors)
+        indices.extend(batch.indices)
+        failures.extend(batch.failures)
+    stacked = np.concatenate(vectors) if vectors else _empty(dim)
+    return EncodeReport(stacked.astype(np.float32, copy=False), indices, failures)
+
+
+def encode_texts(
+    encoder: Encoder, texts: list[str], *, batch_size: int = 64, progress: bool = False
+) -> np.ndarray:
+    """Embed texts in batches sorted by length (less padding), returned in input order."""
+    for position, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ConfigError(f"text #{position} is not a string: {describe_source(text)}")
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+    with tqdm(total=len(texts), unit="text", disable=not progress) as bar, torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            features = encoder.forward_texts([texts[i] for i in chunk])
+            out[chunk] = F.normalize(features.float(), dim=-1).cpu().numpy()
+            bar.update(len(chunk))
+    return out

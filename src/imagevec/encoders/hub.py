@@ -1,0 +1,118 @@
+"""Loading Hugging Face models from a hub id or a local folder, with one clear error.
+
+Local folders and the HF cache are tried first (no network); the hub only after that, and
+``trust_remote_code`` is never enabled. Safetensors are preferred by ``transformers``;
+``.bin`` checkpoints load with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from imagevec.errors import ModelLoadError
+
+MODEL_TYPE_TO_FAMILY = {
+    "clip": "clip",
+    "vit": "vit",
+    "dinov2": "vit",
+    "deit": "vit",
+    "resnet": "resnet",
+}
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+
+
+def _fix_hint(location: str) -> str:
+    return (
+        f"How to fix: (1) pass a local folder that holds the model "
+        f"(create_encoder('/path/to/folder'), saved with save_pretrained); (2) fill the Hugging "
+        f"Face cache on a machine with network (`huggingface-cli download {location}`) and copy "
+        f"~/.cache/huggingface; or (3) allow network access (HF_HUB_OFFLINE unset)."
+    )
+
+
+def from_pretrained(
+    model_cls: Any, location: str, *, revision: str | None = None, **kw: Any
+) -> Any:
+    """``model_cls.from_pretrained`` from a folder, the cache, then the hub; one clear error.
+
+    Args:
+        model_cls: a ``transformers`` class with ``from_pretrained``.
+        location: a local folder or a hub id.
+        revision: a hub revision (branch, tag or commit).
+        **kw: passed on to ``from_pretrained``.
+    """
+    kw = {**kw, "trust_remote_code": False}
+    if Path(location).is_dir():
+        try:
+            return model_cls.from_pretrained(location, **kw)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(
+                f"cannot load {model_cls.__name__} from folder {location}: {_short(exc)}"
+            ) from exc
+    tried = []
+    try:
+        return model_cls.from_pretrained(location, revision=revision, local_files_only=True, **kw)
+    except (OSError, ValueError) as exc:
+        tried.append(f"Hugging Face cache: {_short(exc)}")
+    if _offline():
+        tried.append("hub: not tried (HF_HUB_OFFLINE is set)")
+    else:
+        try:
+            return model_cls.from_pretrained(location, revision=revision, **kw)
+        except (OSError, ValueError) as exc:
+            tried.append(f"hub: {_short(exc)}")
+    raise ModelLoadError(
+        f"cannot load model {location!r} ({model_cls.__name__}). Tried: a local folder (none "
+        f"named {location!r}); " + "; ".join(tried) + ". " + _fix_hint(location)
+    )
+
+
+def read_json(location: str, filename: str, *, revision: str | None = None) -> dict[str, Any]:
+    """Read a JSON file of a model folder or hub repo (cache first); ``{}`` if it has none."""
+    folder = Path(location)
+    if folder.is_dir():
+        path = folder / filename
+        return json.loads(path.read_text()) if path.is_file() else {}
+    from huggingface_hub import hf_hub_download
+
+    for local_only in (True, False):
+        if not local_only and _offline():
+            break
+        try:
+            path = hf_hub_download(
+                location, filename, revision=revision, local_files_only=local_only
+            )
+            return json.loads(Path(path).read_text())
+        except Exception as exc:
+            if type(exc).__name__ == "EntryNotFoundError":
+                return {}
+            last = exc
+    raise ModelLoadError(
+        f"cannot read {filename} of model {location!r}: {_short(last)}. " + _fix_hint(location)
+    )
+
+
+def infer_family(location: str, *, revision: str | None = None) -> str:
+    """Which encoder family loads a model, from the ``model_type`` of its ``config.json``."""
+    config = read_json(location, "config.json", revision=revision)
+    model_type = config.get("model_type")
+    if not model_type:
+        raise ModelLoadError(f"model {location!r} has no config.json with a model_type")
+    family = MODEL_TYPE_TO_FAMILY.get(model_type)
+    if family is None:
+        raise ModelLoadError(
+            f"model {location!r} is a {model_type!r} model; imagevec loads "
+            f"{', '.join(sorted(MODEL_TYPE_TO_FAMILY))}"
+        )
+    return family
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) < 300 else text[:300] + "..."

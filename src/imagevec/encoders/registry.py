@@ -1,0 +1,141 @@
+"""``create_encoder``: a model name, hub id or folder -> a ready :class:`Encoder`.
+
+Accepted names:
+    * ``"default"`` — the bundled offline model;
+    * a catalogued short name (``"clip-vit-b32"``, ``"resnet50"``, see ``imagevec models``);
+    * ``"hf:<hub id>"`` — any CLIP / ViT / ResNet checkpoint on the Hugging Face hub;
+    * a local folder — saved with ``save_pretrained`` or exported by imagevec (fine-tuning).
+
+Families are registered explicitly below (lazy imports keep ``import imagevec`` light).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imagevec.encoders.base import Encoder
+from imagevec.encoders.catalog import CATALOG, ModelSpec
+from imagevec.encoders.hub import infer_family
+from imagevec.errors import ModelLoadError
+
+SAVED_CONFIG = "imagevec.json"
+
+#: family name -> "module:function" of its loader; see :func:`register_family`.
+FAMILIES: dict[str, str | Callable[..., Encoder]] = {
+    "default": "imagevec.encoders.lite:load",
+    "clip": "imagevec.encoders.clip:load",
+    "vit": "imagevec.encoders.vit:load",
+    "resnet": "imagevec.encoders.resnet:load",
+}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Where a model comes from, as resolved from what the user typed.
+
+    Attributes:
+        model: the name as given (kept in the encoder's config).
+        family: the family that loads it.
+        location: a hub id, a local folder, or ``"bundled"``.
+        revision: a hub revision, if any.
+        spec: the catalogue entry, for short names.
+        saved: the content of ``imagevec.json`` for folders imagevec exported.
+    """
+
+    model: str
+    family: str
+    location: str
+    revision: str | None = None
+    spec: ModelSpec | None = None
+    saved: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_local(self) -> bool:
+        """True for a local folder."""
+        return Path(self.location).is_dir()
+
+
+def register_family(name: str, loader: str | Callable[..., Encoder]) -> None:
+    """Register a family loader: ``loader(ref: ModelRef, **options) -> Encoder``."""
+    FAMILIES[name] = loader
+
+
+def resolve(model: str, *, revision: str | None = None) -> ModelRef:
+    """Resolve a model name to a :class:`ModelRef` without loading weights."""
+    if not isinstance(model, (str, Path)) or not str(model).strip():
+        raise ModelLoadError(f"model must be a name, 'hf:<id>' or a folder, got {model!r}")
+    name = str(model).strip()
+    if name in CATALOG:
+        spec = CATALOG[name]
+        return ModelRef(name, spec.family, spec.source, revision, spec)
+    if name.startswith("hf:"):
+        hub_id = name[3:]
+        return ModelRef(name, infer_family(hub_id, revision=revision), hub_id, revision)
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        folder = folder.resolve()
+        saved_path = folder / SAVED_CONFIG
+        if saved_path.is_file():
+            saved = json.loads(saved_path.read_text())
+            return ModelRef(str(folder), saved["family"], str(folder), None, None, saved)
+        return ModelRef(str(folder), infer_family(str(folder)), str(folder))
+    hint = (
+        f" Did you mean 'hf:{name}'?"
+        if name.count("/") == 1 and not name.startswith(("/", "."))
+        else ""
+    )
+    raise ModelLoadError(
+        f"unknown model {name!r}: not a short name ({', '.join(CATALOG)}), not 'hf:<hub id>' "
+        f"and not an existing folder.{hint}"
+    )
+
+
+def _loader(family: str) -> Callable[..., Encoder]:
+    target = FAMILIES.get(family)
+    if target is None:
+        raise ModelLoadError(f"no encoder family {family!r}; known: {', '.join(sorted(FAMILIES))}")
+    if isinstance(target, str):
+        module_name, _, attr = target.partition(":")
+        target = getattr(importlib.import_module(module_name), attr)
+    return target
+
+
+def create_encoder(
+    model: str | Path = "default",
+    *,
+    device: str = "auto",
+    dtype: str = "float32",
+    pooling: str | None = None,
+    projection_dim: int | None = None,
+    revision: str | None = None,
+    **options: Any,
+) -> Encoder:
+    """Load an encoder.
+
+    Args:
+        model: ``"default"``, a short name, ``"hf:<hub id>"`` or a local folder.
+        device: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:1``, ``mps``.
+        dtype: ``float32``, ``bfloat16`` or ``float16``.
+        pooling: the family's pooling option (ResNet: avg/max/gem/attention; ViT: cls/mean).
+        projection_dim: add a (randomly initialised) projection head of this size.
+        revision: a hub revision (branch, tag or commit).
+        **options: family-specific options.
+
+    Example:
+        >>> enc = create_encoder("default")                          # doctest: +SKIP
+        >>> enc = create_encoder("hf:google/vit-base-patch16-224-in21k", pooling="cls")  # doctest: +SKIP
+    """
+    ref = resolve(str(model), revision=revision)
+    return _loader(ref.family)(
+        ref, device=device, dtype=dtype, pooling=pooling, projection_dim=projection_dim, **options
+    )
+
+
+def create_encoder_from_config(config: dict[str, Any]) -> Encoder:
+    """Rebuild an encoder from :attr:`Encoder.config` (e.g. in a worker process)."""
+    return create_encoder(**config)

@@ -1,0 +1,164 @@
+"""The encoder's own eval preprocessing: resize, centre crop, normalise (the fast path).
+
+Worker threads turn a PIL image into a small ``uint8`` HxWx3 array (:meth:`Preprocess.to_array`);
+the batching loop stacks those and normalises the whole batch on the model's device
+(:meth:`Preprocess.normalize`), so only bytes cross to the GPU and the float work is vectorised.
+The numbers come from the model's own image-processor config (:meth:`Preprocess.from_hf`), the
+way timm resolves its data config; training augmentation lives apart, in ``imagevec.training``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from imagevec.errors import ConfigError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Eval preprocessing of one encoder.
+
+    Attributes:
+        resize: ``("shortest", n)`` scales the short side to ``n`` keeping the aspect ratio;
+            ``("exact", h, w)`` scales to exactly ``h x w``.
+        crop: centre crop ``(h, w)`` after the resize, or ``None``.
+        resample: a PIL resampling filter number (``Image.Resampling.BICUBIC`` = 3).
+        mean: per-channel mean, on the 0..1 scale.
+        std: per-channel std, on the 0..1 scale.
+
+    Example:
+        >>> pre = Preprocess(resize=("shortest", 224), crop=(224, 224))
+        >>> pre.to_array(Image.new("RGB", (640, 480))).shape
+        (224, 224, 3)
+    """
+
+    resize: tuple[Any, ...] = ("shortest", 224)
+    crop: tuple[int, int] | None = (224, 224)
+    resample: int = int(Image.Resampling.BICUBIC)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    def __post_init__(self) -> None:
+        kind = self.resize[0] if self.resize else None
+        if kind not in ("shortest", "exact"):
+            raise ConfigError(
+                f"resize must be ('shortest', n) or ('exact', h, w), got {self.resize}"
+            )
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """The ``(h, w)`` of the arrays this produces."""
+        if self.crop is not None:
+            return self.crop
+        if self.resize[0] == "exact":
+            return (int(self.resize[1]), int(self.resize[2]))
+        raise ConfigError("a 'shortest' resize without a crop has no fixed output size")
+
+    @property
+    def draft_size(self) -> int:
+        """The short side a decoder must keep (JPEG draft mode may shrink down to it)."""
+        if self.resize[0] == "shortest":
+            return int(self.resize[1])
+        return int(max(self.resize[1], self.resize[2]))
+
+    def resized_size(self, width: int, height: int) -> tuple[int, int]:
+        """The ``(w, h)`` after the resize step, with the reference processors' rounding."""
+        if self.resize[0] == "exact":
+            return (int(self.resize[2]), int(self.resize[1]))
+        target = int(self.resize[1])
+        if width <= height:
+            return (target, int(target * height / width))
+        return (int(target * width / height), target)
+
+    def to_array(self, image: Image.Image) -> np.ndarray:
+        """Resize and crop an RGB image; returns a ``uint8`` array of shape ``(h, w, 3)``."""
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        size = self.resized_size(*image.size)
+        if size != image.size:
+            image = image.resize(size, resample=self.resample)
+        if self.crop is not None:
+            crop_h, crop_w = self.crop
+            width, height = image.size
+            if width < crop_w or height < crop_h:
+                image = _pad_to(image, max(width, crop_w), max(height, crop_h))
+                width, height = image.size
+            top = (height - crop_h) // 2
+            left = (width - crop_w) // 2
+            image = image.crop((left, top, left + crop_w, top + crop_h))
+        return np.asarray(image, dtype=np.uint8)
+
+    def normalize(self, batch: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Turn a ``uint8`` ``(B, H, W, 3)`` batch into a normalised ``(B, 3, H, W)`` tensor."""
+        x = batch.permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
+        mean = torch.tensor(self.mean, device=x.device, dtype=torch.float32).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=x.device, dtype=torch.float32).view(1, 3, 1, 1)
+        return x.sub_(mean).div_(std).to(dtype)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable form; :meth:`from_dict` reads it back."""
+        data = asdict(self)
+        data["resize"] = list(self.resize)
+        data["crop"] = list(self.crop) if self.crop else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Preprocess:
+        """Rebuild from :meth:`to_dict` output."""
+        return cls(
+            resize=tuple(data["resize"]),
+            crop=tuple(data["crop"]) if data.get("crop") else None,
+            resample=int(data.get("resample", Image.Resampling.BICUBIC)),
+            mean=tuple(data["mean"]),
+            std=tuple(data["std"]),
+        )
+
+    @classmethod
+    def from_hf(cls, config: Mapping[str, Any]) -> Preprocess:
+        """Derive the fast path from a Hugging Face ``preprocessor_config.json`` dict.
+
+        Understands the CLIP (shortest edge + crop), ViT (exact size) and ConvNeXt/ResNet
+        (``crop_pct``) conventions.
+        """
+        size = config.get("size", 224)
+        mean = tuple(config.get("image_mean", IMAGENET_MEAN))
+        std = tuple(config.get("image_std", IMAGENET_STD))
+        resample = int(config.get("resample", Image.Resampling.BILINEAR))
+        if not config.get("do_normalize", True):
+            mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+        if isinstance(size, int):
+            size = {"shortest_edge": size}
+        crop_cfg = config.get("crop_size") if config.get("do_center_crop", False) else None
+        if isinstance(crop_cfg, int):
+            crop_cfg = {"height": crop_cfg, "width": crop_cfg}
+        if "shortest_edge" in size:
+            short = int(size["shortest_edge"])
+            crop_pct = config.get("crop_pct")
+            if crop_pct is not None and "crop_size" not in config and short < 384:
+                # ConvNeXt-style: resize to short / crop_pct, then centre crop to short.
+                return cls(("shortest", int(short / crop_pct)), (short, short), resample, mean, std)
+            crop = (int(crop_cfg["height"]), int(crop_cfg["width"])) if crop_cfg else None
+            if crop is None:
+                crop = (short, short)
+            return cls(("shortest", short), crop, resample, mean, std)
+        height, width = int(size["height"]), int(size["width"])
+        crop = (int(crop_cfg["height"]), int(crop_cfg["width"])) if crop_cfg else None
+        return cls(("exact", height, width), crop, resample, mean, std)
+
+
+def _pad_to(image: Image.Image, width: int, height: int) -> Image.Image:
+    """Centre a too-small image on a black canvas so a crop stays in bounds."""
+    canvas = Image.new("RGB", (width, height))
+    canvas.paste(image, ((width - image.width) // 2, (height - image.height) // 2))
+    return canvas
