@@ -73,6 +73,8 @@ def resolve(model: str, *, revision: str | None = None) -> ModelRef:
     if name in CATALOG:
         spec = CATALOG[name]
         return ModelRef(name, spec.family, spec.source, revision, spec)
+    if name in FAMILIES and name not in ("clip", "vit", "resnet"):
+        return ModelRef(name, name, name, revision)
     if name.startswith("hf:"):
         hub_id = name[3:]
         return ModelRef(name, infer_family(hub_id, revision=revision), hub_id, revision)

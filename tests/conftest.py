@@ -1,0 +1,54 @@
+"""Shared fixtures: real sample photos on disk, a bad-files folder, the small colour encoder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from tests.support import color_encoder  # noqa: E402  (registers "test-color")
+
+
+@pytest.fixture(scope="session")
+def photo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of the real sample photos (scikit-image + scikit-learn) as JPEG files."""
+    from imagevec.samples import write_sample_photos
+
+    folder = tmp_path_factory.mktemp("photos")
+    write_sample_photos(folder)
+    return folder
+
+
+@pytest.fixture
+def colour_dir(tmp_path: Path) -> Path:
+    """Solid red, green and blue pictures (PNG), for the colour encoder."""
+    for name, rgb in (("red", (220, 10, 10)), ("green", (10, 200, 10)), ("blue", (10, 10, 230))):
+        Image.new("RGB", (64, 48), rgb).save(tmp_path / f"{name}.png")
+    return tmp_path
+
+
+@pytest.fixture
+def messy_dir(tmp_path: Path) -> Path:
+    """Good photos next to a corrupt JPEG, a text file, an empty file and a PNG with alpha."""
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(tmp_path / "good1.jpg")
+    Image.new("RGBA", (30, 30), (255, 0, 0, 128)).save(tmp_path / "alpha.png")
+    good = (tmp_path / "good1.jpg").read_bytes()
+    (tmp_path / "corrupt.jpg").write_bytes(good[: len(good) // 3])
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "fake.png").write_text("this is text, not a png")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def color_encoder_instance() -> color_encoder.ColorEncoder:
+    """The colour encoder (``create_encoder("test-color")``)."""
+    return color_encoder.ColorEncoder(device="cpu")
