@@ -13,7 +13,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from tests.support import color_encoder  # noqa: E402  (registers "test-color")
+from tests.support import color_encoder  # registers "test-color"
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,71 @@
+"""The public surface: pinned names, a light import, no framework imports in the core."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import imagevec
+
+PUBLIC = [
+    "AddReport",
+    "ConfigError",
+    "EncodeReport",
+    "Encoder",
+    "EncoderMismatchError",
+    "Failure",
+    "Hit",
+    "ImageIndex",
+    "ImageLoadError",
+    "ImageTooLargeError",
+    "ImagevecError",
+    "ModelLoadError",
+    "SkippedImageWarning",
+    "SourcePolicy",
+    "StoreLockedError",
+    "UnsafeSourceError",
+    "UnsupportedModalityError",
+    "__version__",
+    "create_encoder",
+    "load_image",
+]
+
+
+def test_all_is_pinned() -> None:
+    assert sorted(imagevec.__all__) == sorted(PUBLIC)
+
+
+def test_every_public_name_resolves() -> None:
+    for name in PUBLIC:
+        assert getattr(imagevec, name) is not None, name
+
+
+def _run(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_import_is_light() -> None:
+    result = _run(
+        "import sys, imagevec; heavy = [m for m in ('torch', 'transformers', 'chromadb') "
+        "if m in sys.modules]; print(heavy)"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_core_never_imports_frameworks() -> None:
+    code = """
+import sys, importlib.abc
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split('.')[0] in ('langchain_core', 'langchain', 'llama_index', 'torchvision'):
+            raise ImportError('blocked ' + name)
+sys.meta_path.insert(0, Block())
+import imagevec, imagevec.index, imagevec.store, imagevec.encode, imagevec.cli
+import imagevec.evaluation, imagevec.training
+from imagevec.encoders import registry, base, clip, vit, resnet, lite
+print('ok')
+"""
+    result = _run(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
