@@ -23,6 +23,9 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+# Image processors whose bare-int ``size`` is the short side (transformers'
+# ``default_to_square = False``); for the others (ViT, DeiT, ...) it is a square.
+_SHORT_SIDE_INT_SIZE = ("CLIP", "ChineseCLIP", "ConvNext", "Bit", "MobileNet", "EfficientNet")
 
 
 @dataclass(frozen=True)
@@ -129,23 +132,29 @@ class Preprocess:
         """Derive the fast path from a Hugging Face ``preprocessor_config.json`` dict.
 
         Understands the CLIP (shortest edge + crop), ViT (exact size) and ConvNeXt/ResNet
-        (``crop_pct``) conventions.
+        (``crop_pct``) conventions. A bare int ``size`` means the short side for the processors
+        that say so in ``transformers`` (CLIP, ConvNeXt, BiT, ...) and a square otherwise, as
+        ``get_size_dict(default_to_square=...)`` reads it.
         """
         size = config.get("size", 224)
+        kind = str(config.get("image_processor_type") or config.get("feature_extractor_type") or "")
         mean = tuple(config.get("image_mean", IMAGENET_MEAN))
         std = tuple(config.get("image_std", IMAGENET_STD))
         resample = int(config.get("resample", Image.Resampling.BILINEAR))
         if not config.get("do_normalize", True):
             mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
         if isinstance(size, int):
-            size = {"shortest_edge": size}
+            square = not kind.startswith(_SHORT_SIDE_INT_SIZE)
+            size = {"height": size, "width": size} if square else {"shortest_edge": size}
         crop_cfg = config.get("crop_size") if config.get("do_center_crop", False) else None
         if isinstance(crop_cfg, int):
             crop_cfg = {"height": crop_cfg, "width": crop_cfg}
         if "shortest_edge" in size:
             short = int(size["shortest_edge"])
             crop_pct = config.get("crop_pct")
-            if crop_pct is not None and "crop_size" not in config and short < 384:
+            if crop_pct is not None and "crop_size" not in config:
+                if short >= 384:  # ConvNeXt warps to a square at 384 and above
+                    return cls(("exact", short, short), None, resample, mean, std)
                 # ConvNeXt-style: resize to short / crop_pct, then centre crop to short.
                 return cls(("shortest", int(short / crop_pct)), (short, short), resample, mean, std)
             crop = (int(crop_cfg["height"]), int(crop_cfg["width"])) if crop_cfg else None
@@ -160,5 +169,6 @@ class Preprocess:
 def _pad_to(image: Image.Image, width: int, height: int) -> Image.Image:
     """Centre a too-small image on a black canvas so a crop stays in bounds."""
     canvas = Image.new("RGB", (width, height))
-    canvas.paste(image, ((width - image.width) // 2, (height - image.height) // 2))
+    # transformers' center_crop puts the odd pixel of padding first (ceil), so do we.
+    canvas.paste(image, (-(-(width - image.width) // 2), -(-(height - image.height) // 2)))
     return canvas

@@ -1,0 +1,211 @@
+"""Tiny random-weight CLIP / ViT / DINOv2 / ResNet models, saved like hub checkpoints.
+
+Each builder writes a folder that loads exactly like a real checkpoint: ``config.json`` +
+``model.safetensors`` (``save_pretrained``), the real model's ``preprocessor_config.json``
+(values copied from the hub repo, so preprocessing parity is tested on realistic settings) and,
+for CLIP, a small byte-level BPE tokenizer. Networks are tiny (a few layers of width 32) but
+``image_size`` is 224 so the processors match the real ones. Nothing is downloaded.
+
+Plain functions, so any test module can use them::
+
+    from tests.tiny_models import build_tiny_clip
+    folder = build_tiny_clip(tmp_path / "clip")
+    enc = imagevec.create_encoder(str(folder))
+
+:func:`fake_hub_cache` copies such a folder into a Hugging Face cache layout
+(``models--org--name/snapshots/<sha>/``) so ``create_encoder("hf:org/name")`` can be tested
+offline through the same code path users hit. :func:`tiny_model` builds each kind once per
+process (a session-wide cache without fixtures); treat those folders as read-only.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+SEED = 1234
+_SHA = "0123456789abcdef0123456789abcdef01234567"
+
+# The real preprocessor_config.json values of the models the catalogue points at.
+CLIP_PROCESSOR = {  # openai/clip-vit-base-patch32
+    "crop_size": 224,
+    "do_center_crop": True,
+    "do_normalize": True,
+    "do_resize": True,
+    "feature_extractor_type": "CLIPFeatureExtractor",
+    "image_mean": [0.48145466, 0.4578275, 0.40821073],
+    "image_std": [0.26862954, 0.26130258, 0.27577711],
+    "resample": 3,
+    "size": 224,
+}
+VIT_PROCESSOR = {  # google/vit-base-patch16-224-in21k
+    "do_normalize": True,
+    "do_resize": True,
+    "feature_extractor_type": "ViTFeatureExtractor",
+    "image_mean": [0.5, 0.5, 0.5],
+    "image_std": [0.5, 0.5, 0.5],
+    "resample": 2,
+    "size": 224,
+}
+DINOV2_PROCESSOR = {  # facebook/dinov2-small
+    "crop_size": {"height": 224, "width": 224},
+    "do_center_crop": True,
+    "do_convert_rgb": True,
+    "do_normalize": True,
+    "do_rescale": True,
+    "do_resize": True,
+    "image_mean": [0.485, 0.456, 0.406],
+    "image_processor_type": "BitImageProcessor",
+    "image_std": [0.229, 0.224, 0.225],
+    "resample": 3,
+    "rescale_factor": 0.00392156862745098,
+    "size": {"shortest_edge": 256},
+}
+RESNET_PROCESSOR = {  # microsoft/resnet-50
+    "crop_pct": 0.875,
+    "do_normalize": True,
+    "do_resize": True,
+    "feature_extractor_type": "ConvNextFeatureExtractor",
+    "image_mean": [0.485, 0.456, 0.406],
+    "image_std": [0.229, 0.224, 0.225],
+    "resample": 3,
+    "size": 224,
+}
+
+_TINY_VIT = {
+    "image_size": 224,
+    "patch_size": 32,
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 37,
+}
+
+
+def _save(model: torch.nn.Module, folder: Path, processor: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    (folder / "preprocessor_config.json").write_text(json.dumps(processor, indent=2))
+    return folder
+
+
+def _byte_vocab() -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """A byte-level BPE vocabulary (every byte, alone and word-final) plus a few merges."""
+    chars = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1)]
+    chars += range(ord("®"), ord("ÿ") + 1)
+    extra = [b for b in range(256) if b not in chars]
+    symbols = [chr(c) for c in chars] + [chr(256 + i) for i in range(len(extra))]
+    tokens = symbols + [s + "</w>" for s in symbols]
+    merges = ["t h", "th e</w>", "a t</w>", "c at</w>", "o f</w>", "p h", "ph o", "pho t", "o o"]
+    tokens += [m.replace(" ", "") for m in merges]
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    pairs = [tuple(m.split(" ")) for m in merges]
+    return {token: i for i, token in enumerate(dict.fromkeys(tokens))}, pairs
+
+
+def build_tiny_tokenizer(folder: str | Path) -> Path:
+    """Write a small CLIP tokenizer (``CLIPTokenizer``, 77-token context) to ``folder``."""
+    from transformers import CLIPTokenizer
+
+    vocab, merges = _byte_vocab()
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
+    tokenizer.save_pretrained(str(folder))
+    return Path(folder)
+
+
+def build_tiny_clip(folder: str | Path, *, projection_dim: int = 16) -> Path:
+    """Save a tiny random ``CLIPModel`` + tokenizer + CLIP processor config; returns the folder."""
+    from transformers import CLIPConfig, CLIPModel
+
+    folder = Path(folder)
+    vocab_size = len(_byte_vocab()[0])
+    config = CLIPConfig(
+        text_config={
+            "vocab_size": vocab_size,
+            "hidden_size": 32,
+            "intermediate_size": 37,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "max_position_embeddings": 77,
+            "bos_token_id": vocab_size - 2,
+            "eos_token_id": vocab_size - 1,
+            "pad_token_id": vocab_size - 1,
+        },
+        vision_config=dict(_TINY_VIT),
+        projection_dim=projection_dim,
+    )
+    torch.manual_seed(SEED)
+    _save(CLIPModel(config).eval(), folder, CLIP_PROCESSOR)
+    build_tiny_tokenizer(folder)
+    return folder
+
+
+def build_tiny_vit(folder: str | Path) -> Path:
+    """Save a tiny random ``ViTModel`` with the ViT-in21k processor config; returns the folder."""
+    from transformers import ViTConfig, ViTModel
+
+    torch.manual_seed(SEED)
+    return _save(ViTModel(ViTConfig(**_TINY_VIT)).eval(), Path(folder), VIT_PROCESSOR)
+
+
+def build_tiny_dinov2(folder: str | Path) -> Path:
+    """Save a tiny random ``Dinov2Model`` with the DINOv2 (Bit) processor config."""
+    from transformers import Dinov2Config, Dinov2Model
+
+    config = Dinov2Config(**{**_TINY_VIT, "image_size": 518, "patch_size": 14, "mlp_ratio": 2})
+    torch.manual_seed(SEED)
+    return _save(Dinov2Model(config).eval(), Path(folder), DINOV2_PROCESSOR)
+
+
+def build_tiny_resnet(folder: str | Path) -> Path:
+    """Save a tiny random ResNet (as ``ResNetForImageClassification``, like
+    ``microsoft/resnet-50``) with the ResNet-50 (ConvNeXt-style) processor config."""
+    from transformers import ResNetConfig, ResNetForImageClassification
+
+    config = ResNetConfig(
+        embedding_size=8,
+        hidden_sizes=[8, 16, 24, 32],
+        depths=[1, 1, 1, 1],
+        layer_type="bottleneck",
+        num_labels=3,
+    )
+    torch.manual_seed(SEED)
+    return _save(ResNetForImageClassification(config).eval(), Path(folder), RESNET_PROCESSOR)
+
+
+def fake_hub_cache(cache: str | Path, repo_id: str, model_folder: str | Path) -> Path:
+    """Copy a model folder into a Hugging Face hub cache layout under ``cache``.
+
+    Writes ``models--<org>--<name>/snapshots/<sha>/<files>`` and ``refs/main`` = ``<sha>``,
+    which is what ``huggingface_hub`` reads with ``local_files_only=True``. Returns the
+    snapshot folder.
+    """
+    repo = Path(cache) / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / _SHA
+    shutil.copytree(model_folder, snapshot, dirs_exist_ok=True)
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(_SHA)
+    return snapshot
+
+
+BUILDERS = {
+    "clip": build_tiny_clip,
+    "vit": build_tiny_vit,
+    "dinov2": build_tiny_dinov2,
+    "resnet": build_tiny_resnet,
+}
+
+
+@functools.cache
+def tiny_model(kind: str) -> Path:
+    """A tiny model of ``kind`` (``clip``, ``vit``, ``dinov2``, ``resnet``), built once per
+    process in a temporary folder removed at exit. Do not write into it."""
+    root = Path(tempfile.mkdtemp(prefix=f"imagevec-tiny-{kind}-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return BUILDERS[kind](root / f"tiny-{kind}")
