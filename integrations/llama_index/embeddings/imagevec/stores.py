@@ -1,0 +1,102 @@
+"""A ``ChromaVectorStore`` in cosine space whose scores are cosine similarity.
+
+``llama-index-vector-stores-chroma`` reports ``exp(-distance)`` as the score, whatever the
+collection's space. That keeps the order but is not a cosine similarity: in a cosine
+collection (distance ``1 - cos``) a perfect match scores 1.0 and an orthogonal one 0.37;
+in Chroma's default ``l2`` space (squared distance ``2 - 2 cos`` for unit vectors) it is
+``exp(2 cos - 2)``. :class:`CosineChromaVectorStore` undoes that, in this one place, so
+retrievers report the cosine similarity imagevec uses everywhere (higher is better).
+
+Example:
+    >>> import chromadb
+    >>> from llama_index.embeddings.imagevec import cosine_chroma_store
+    >>> client = chromadb.PersistentClient(path="llamaindex-db")               # doctest: +SKIP
+    >>> image_store = cosine_chroma_store(client, "images")                    # doctest: +SKIP
+    >>> storage = StorageContext.from_defaults(image_store=image_store)        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from llama_index.core.bridge.pydantic import PrivateAttr
+from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryResult
+from llama_index.vector_stores.chroma import ChromaVectorStore
+
+#: Chroma distance -> cosine similarity of unit vectors, by collection space.
+_FROM_DISTANCE = {
+    "cosine": lambda d: 1.0 - d,
+    "ip": lambda d: 1.0 - d,
+    "l2": lambda d: 1.0 - d / 2.0,
+}
+
+
+def collection_space(collection: Any) -> str:
+    """The distance space of a Chroma collection (``cosine``, ``l2`` or ``ip``)."""
+    configuration = getattr(collection, "configuration", None) or {}
+    for key in ("hnsw", "spann"):
+        section = configuration.get(key) if isinstance(configuration, dict) else None
+        if isinstance(section, dict) and section.get("space"):
+            return str(section["space"])
+    metadata = getattr(collection, "metadata", None) or {}
+    return str(metadata.get("hnsw:space", "l2"))
+
+
+def score_to_cosine(score: float, space: str) -> float:
+    """Turn ``ChromaVectorStore``'s ``exp(-distance)`` back into cosine similarity."""
+    distance = -math.log(score) if score > 0 else math.inf
+    return _FROM_DISTANCE[space](distance)
+
+
+class CosineChromaVectorStore(ChromaVectorStore):
+    """``ChromaVectorStore`` whose ``query`` scores are cosine similarity (higher is better).
+
+    Works on collections of any space (the conversion follows the collection's space);
+    :func:`cosine_chroma_store` creates them in cosine space, as imagevec does.
+
+    Example:
+        >>> store = CosineChromaVectorStore(chroma_collection=collection)       # doctest: +SKIP
+    """
+
+    _space: str = PrivateAttr(default="l2")
+
+    def __init__(self, **kwargs: Any) -> None:
+        """Same arguments as ``ChromaVectorStore``."""
+        super().__init__(**kwargs)
+        self._space = collection_space(self._collection)
+        if self._space not in _FROM_DISTANCE:
+            raise ValueError(f"unknown Chroma space {self._space!r}")
+
+    @property
+    def space(self) -> str:
+        """The collection's distance space."""
+        return self._space
+
+    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        """Query like ``ChromaVectorStore.query``; ``similarities`` are cosine similarities."""
+        result = super().query(query, **kwargs)
+        if result.similarities:
+            result.similarities = [score_to_cosine(s, self._space) for s in result.similarities]
+        return result
+
+
+def cosine_chroma_store(client: Any, collection_name: str) -> CosineChromaVectorStore:
+    """Get or create a cosine-space Chroma collection and wrap it for LlamaIndex.
+
+    Args:
+        client: a ``chromadb`` client, or a folder path for a ``PersistentClient``.
+        collection_name: the collection (3-512 characters of ``[a-zA-Z0-9._-]``).
+
+    Example:
+        >>> text_store = cosine_chroma_store("llamaindex-db", "texts")            # doctest: +SKIP
+    """
+    if isinstance(client, (str, Path)):
+        import chromadb
+
+        client = chromadb.PersistentClient(path=str(client))
+    collection = client.get_or_create_collection(
+        collection_name, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+    )
+    return CosineChromaVectorStore(chroma_collection=collection)
