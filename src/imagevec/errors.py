@@ -27,6 +27,8 @@ def describe_source(source: object) -> str:
     if isinstance(source, Path):
         return str(source)
     if isinstance(source, str):
+        if not source.strip():
+            return f"<empty str {source!r}>" if source else "<empty str>"
         if source.startswith("data:"):
             head = source[: source.find(",")] if "," in source else source[:40]
             return f"<data URI {head[5:45]} len={len(source)}>"
