@@ -1,0 +1,306 @@
+"""``ImageIndex``: an encoder plus a Chroma collection — index photos, search by text or image.
+
+Example:
+    >>> import imagevec
+    >>> index = imagevec.ImageIndex("imagevec-db", collection="photos", encoder="default")
+    >>> report = index.add(["a.jpg", "dir/"], metadatas={"album": "2024"})
+    >>> print(report.summary())
+    indexed 2, updated 0, unchanged 0, failed 0, pruned 0 (1.3 s)
+    >>> hits = index.search(text="a cat", k=5, where={"album": "2024"})
+    >>> hits[0].uri, hits[0].score          # score = cosine similarity, higher is better
+    ('/home/me/dir/cat.jpg', 0.41)
+    >>> index.close()
+
+Opening an existing collection without ``encoder`` reuses the encoder that wrote it (its
+stamp); giving another one raises :class:`~imagevec.errors.EncoderMismatchError`.
+An embedded store folder is locked (see :mod:`imagevec.locking`): close the index, or use it
+as a context manager, to let another process write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from imagevec.errors import ConfigError
+from imagevec.ingest import AddReport, add_files
+from imagevec.records import Metadatas, ids_for_paths, ids_of_missing_files
+from imagevec.stamp import check, check_name, make_stamp
+from imagevec.store import DEFAULT_COLLECTION, Hit, Store, connect, describe_collections
+
+if TYPE_CHECKING:
+    from imagevec.encoders.base import Encoder
+    from imagevec.locking import LockHandle
+
+__all__ = ["DEFAULT_DB", "AddReport", "Hit", "ImageIndex", "list_collections"]
+
+DEFAULT_DB = "imagevec-db"
+
+
+class ImageIndex:
+    """A searchable collection of images.
+
+    Args:
+        path: the embedded store folder (default ``imagevec-db``); not with ``url``.
+        url: a Chroma server, e.g. ``http://localhost:8000``.
+        collection: the collection name.
+        encoder: an :class:`~imagevec.Encoder`, a model name (``"default"``,
+            ``"clip-vit-b32"``, ``"hf:<id>"``, a folder), or None: the encoder stamped on the
+            collection, else ``"default"``.
+        device: for an encoder loaded by name.
+        dtype: for an encoder loaded by name.
+
+    Raises:
+        EncoderMismatchError: the collection was written by another encoder.
+        StoreLockedError: another process is writing this embedded folder.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        url: str | None = None,
+        collection: str = DEFAULT_COLLECTION,
+        encoder: Encoder | str | None = None,
+        device: str = "auto",
+        dtype: str = "float32",
+    ) -> None:
+        if path is not None and url is not None:
+            raise ConfigError("give either a store folder (path) or a server url, not both")
+        self.path = None if url else Path(path if path is not None else DEFAULT_DB)
+        self.url = url
+        self.location = url or str(self.path)
+        self.collection = collection
+        self._device, self._dtype = device, dtype
+        self._lock: LockHandle | None = None
+        self._store: Store | None = None
+        self._encoder: Encoder | None = None
+        self._encoder_name: str | None = None
+        self._verified = False
+        if isinstance(encoder, str):
+            from imagevec.encoders.registry import resolve
+
+            self._encoder_name = resolve(encoder).model
+        elif encoder is not None:
+            self._encoder = encoder
+        if url is not None or self.path.is_dir():  # type: ignore[union-attr]
+            self._open(write=False)
+            self._check_name()
+            if self._encoder is not None and self._store.exists:  # type: ignore[union-attr]
+                self._verify(self._encoder)
+
+    # ------------------------------------------------------------------ opening
+    def _open(self, *, write: bool) -> Store:
+        if self._store is not None:
+            if write and self._lock is not None:
+                self._lock.make_exclusive()
+            return self._store
+        if self.url is None:
+            from imagevec.locking import acquire
+
+            assert self.path is not None
+            if not self.path.is_dir():
+                if not write:
+                    raise ConfigError(
+                        f"no index at {self.path}: create it with `imagevec index PHOTOS "
+                        f"--db {self.path}` (or ImageIndex(...).add)"
+                    )
+                self.path.mkdir(parents=True, exist_ok=True)
+            self._lock = acquire(self.path, exclusive=write)
+        try:
+            self._store = Store(
+                connect(self.path, url=self.url), self.collection, location=self.location
+            )
+        except BaseException:
+            self.close()
+            raise
+        return self._store
+
+    def _check_name(self) -> None:
+        if self.stamp is not None and self._encoder_name is not None:
+            check_name(self.stamp, self._encoder_name, self.collection, self.location)
+
+    def _verify(self, encoder: Encoder) -> None:
+        if self._store is not None and self._store.exists:
+            check(self.stamp, encoder, self.collection, self.location)
+            self._verified = True
+
+    @property
+    def stamp(self) -> dict[str, Any] | None:
+        """The collection's encoder stamp, or None if the collection does not exist yet."""
+        return self._store.stamp if self._store is not None else None
+
+    @property
+    def encoder(self) -> Encoder:
+        """The encoder (loaded on first use: from the stamp, the given name, or ``default``)."""
+        if self._encoder is None:
+            from imagevec.encoders.registry import create_encoder
+
+            stamp = self.stamp
+            config = dict(stamp["config"]) if stamp else {"model": self._encoder_name or "default"}
+            config.update(device=self._device, dtype=self._dtype)
+            self._encoder = create_encoder(**config)
+        if not self._verified:
+            self._verify(self._encoder)
+        return self._encoder
+
+    def _writable(self) -> Store:
+        store = self._open(write=True)
+        if not store.exists:
+            encoder = self.encoder
+            store.create(make_stamp(encoder.identity, encoder.config))
+        self._verify(self.encoder)
+        return store
+
+    # ------------------------------------------------------------------ writes
+    def add(
+        self,
+        sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        *,
+        metadatas: Metadatas | None = None,
+        on_error: str = "skip",
+        batch_size: int = 32,
+        recursive: bool = True,
+        prune: bool = False,
+        progress: bool = False,
+        **load_options: Any,
+    ) -> AddReport:
+        """Index image files and folders; unchanged files are skipped, changed ones updated.
+
+        Args:
+            sources: files and folders (a single path is fine).
+            metadatas: your fields (scalars): one dict for all files, one dict per source, or
+                a function ``path -> dict``. Reserved: uri, filename, sha256, bytes, mtime_ns,
+                width, height, format.
+            on_error: ``skip`` bad files and list them in the report, ``warn`` too, or
+                ``raise`` the first :class:`~imagevec.ImageLoadError`.
+            batch_size: images per forward pass (each batch is written at once).
+            recursive: walk sub-folders.
+            prune: also remove records of files that are gone from the given folders.
+            progress: show a progress bar.
+            **load_options: passed to the loader (``policy``, ``num_workers``).
+        """
+        if isinstance(sources, (str, os.PathLike)):
+            sources = [sources]
+        store = self._writable()
+        report = add_files(
+            store,
+            self.encoder,
+            list(sources),
+            metadatas=metadatas,
+            on_error=on_error,
+            batch_size=batch_size,
+            recursive=recursive,
+            progress=progress,
+            **load_options,
+        )
+        if prune:
+            report.pruned = self.prune(sources)
+        return report
+
+    def delete(
+        self,
+        paths: Iterable[str | os.PathLike[str]] = (),
+        *,
+        ids: Iterable[str] = (),
+        where: dict[str, Any] | None = None,
+    ) -> int:
+        """Delete records by file path (a folder deletes everything under it), id or filter.
+
+        Returns:
+            The number of records deleted.
+        """
+        store = self._open(write=True)
+        doomed = set(ids) | ids_for_paths(store, paths)
+        if where:
+            doomed.update(id_ for id_, _ in store.iter_metadata(where))
+        return store.delete(sorted(doomed))
+
+    def prune(self, paths: Iterable[str | os.PathLike[str]] | None = None) -> int:
+        """Delete records whose file no longer exists (under ``paths`` only, if given)."""
+        store = self._open(write=True)
+        return store.delete(sorted(ids_of_missing_files(store, paths)))
+
+    # ------------------------------------------------------------------ reads
+    def search(
+        self,
+        text: str | None = None,
+        *,
+        image: Any = None,
+        vector: np.ndarray | Sequence[float] | None = None,
+        k: int = 10,
+        where: dict[str, Any] | None = None,
+        **load_options: Any,
+    ) -> list[Hit]:
+        """The ``k`` best matches for a text, an image (any input the loader takes) or a vector.
+
+        Returns:
+            :class:`Hit` objects, best first; ``score`` is the cosine similarity.
+        """
+        if sum(q is not None for q in (text, image, vector)) != 1:
+            raise ConfigError("search takes exactly one of text=, image= or vector=")
+        store = self._open(write=False)
+        store.require()
+        if text is not None:
+            query = self.encoder.embed_texts([text])[0]
+        elif image is not None:
+            query = self.encoder.embed_images([image], on_error="raise", **load_options)[0]
+        else:
+            query = np.asarray(vector, dtype=np.float32)
+        return store.query(query, k=k, where=where)
+
+    def count(self) -> int:
+        """Number of images in the collection."""
+        if self._store is None and self.path is not None and not self.path.is_dir():
+            return 0
+        return self._open(write=False).count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def info(self) -> dict[str, Any]:
+        """``{location, collection, count, encoder stamp}``."""
+        return {
+            "location": self.location,
+            "collection": self.collection,
+            "count": self.count(),
+            "stamp": self.stamp,
+        }
+
+    # ------------------------------------------------------------------ lifetime
+    def close(self) -> None:
+        """Release the Chroma client and the folder lock (idempotent)."""
+        store, self._store = self._store, None
+        if store is not None and hasattr(store.client, "close"):
+            store.client.close()
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
+
+    def __enter__(self) -> ImageIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # interpreter shutdown
+            self.close()
+
+    def __repr__(self) -> str:
+        return f"ImageIndex({self.location!r}, collection={self.collection!r})"
+
+
+def list_collections(
+    path: str | os.PathLike[str] | None = None, *, url: str | None = None
+) -> list[dict[str, Any]]:
+    """Every collection of a store: ``{name, count, stamp}`` (stamp None if not imagevec's)."""
+    if url is None and not Path(path or DEFAULT_DB).is_dir():
+        raise ConfigError(f"no index at {path or DEFAULT_DB}")
+    with ImageIndex(path, url=url) as index:
+        return describe_collections(index._open(write=False).client, index.location)

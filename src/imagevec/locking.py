@@ -1,0 +1,191 @@
+"""One writer at a time for an embedded Chroma folder, and no reader while it writes.
+
+Embedded Chroma (``PersistentClient``) is thread-safe but not process-safe: two processes
+writing the same folder, or one reading while another writes, can corrupt it or read stale
+state. imagevec therefore guards every embedded store folder with an advisory
+``fcntl.flock`` on ``<folder>/imagevec.lock``:
+
+* an open :class:`~imagevec.ImageIndex` holds a **shared** lock (any number of readers);
+* its first write (``add``, ``delete``, ``prune``) upgrades to an **exclusive** lock, held until
+  :meth:`~imagevec.ImageIndex.close`; the writer's pid is written into the lock file.
+
+Locks are never waited for: a conflicting process gets
+:class:`~imagevec.errors.StoreLockedError` at once, naming the writer's pid when there is
+one. Inside one process, all indexes on the same folder share one lock handle (so a reader
+and a writer in the same process never block each other). The kernel releases the lock
+when a process dies, even by ``kill -9``. For concurrent access from several processes,
+serve the folder with ``chroma run --path DIR`` and connect with ``--chroma-url``.
+
+On platforms without ``fcntl`` (Windows) locking is a no-op.
+
+Example:
+    >>> handle = acquire("imagevec-db")          # shared            # doctest: +SKIP
+    >>> handle.make_exclusive()                  # before writing    # doctest: +SKIP
+    >>> handle.release()                                             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from imagevec.errors import StoreLockedError
+
+try:  # pragma: no cover - platform dependent
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+LOCK_NAME = "imagevec.lock"
+_HINT = (
+    "Wait for it to finish, or serve the folder with `chroma run --path DIR` and use "
+    "--chroma-url (ImageIndex(url=...)) for concurrent access."
+)
+_registry: dict[str, _FolderLock] = {}
+_registry_lock = threading.Lock()
+
+
+class _FolderLock:
+    """The process-wide lock file of one folder, shared by every handle on it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.path = folder / LOCK_NAME
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.shared = 0
+        self.exclusive = 0
+
+    def _flock(self, op: int) -> bool:
+        if fcntl is None:  # pragma: no cover - Windows
+            return True
+        try:
+            fcntl.flock(self.fd, op | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def holder(self) -> str:
+        """Who holds the exclusive lock, in words (from the pid in the lock file)."""
+        try:
+            text = os.pread(self.fd, 64, 0).decode("ascii", "replace").strip()
+            pid = int(text)
+            os.kill(pid, 0)
+        except (ValueError, OSError):
+            return "another process has it open"
+        return f"process {pid} is writing to it"
+
+    def lock_shared(self) -> None:
+        if self.shared or self.exclusive:
+            self.shared += 1
+            return
+        if not self._flock(fcntl.LOCK_SH if fcntl else 0):
+            raise StoreLockedError(
+                f"the index at {self.folder} is locked: {self.holder()}. {_HINT}"
+            )
+        self.shared += 1
+
+    def lock_exclusive(self) -> None:
+        if self.exclusive:
+            self.exclusive += 1
+            return
+        # flock drops the shared lock before trying the exclusive one; if that fails, the
+        # shared lock is taken back so that this process can keep reading.
+        if not self._flock(fcntl.LOCK_EX if fcntl else 0):
+            who = self.holder()
+            if self.shared and not self._flock(fcntl.LOCK_SH):
+                self.shared = 0
+            raise StoreLockedError(
+                f"cannot write the index at {self.folder}: {who} "
+                f"(an embedded store has one writer and no concurrent readers). {_HINT}"
+            )
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+        self.exclusive += 1
+
+    def unlock(self, exclusive: bool) -> bool:
+        """Drop one hold; returns True when the file is no longer locked by anyone here."""
+        if exclusive:
+            self.exclusive -= 1
+            if not self.exclusive:
+                os.ftruncate(self.fd, 0)
+                if self.shared and fcntl is not None:
+                    fcntl.flock(self.fd, fcntl.LOCK_SH)
+        else:
+            self.shared -= 1
+        if self.shared or self.exclusive:
+            return False
+        if fcntl is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+        return True
+
+
+class LockHandle:
+    """One holder's view of a folder lock: shared at first, exclusive after
+    :meth:`make_exclusive`, gone after :meth:`release` (idempotent)."""
+
+    def __init__(self, lock: _FolderLock) -> None:
+        self._lock = lock
+        self.exclusive = False
+        self.released = False
+
+    @property
+    def folder(self) -> Path:
+        """The locked folder."""
+        return self._lock.folder
+
+    def make_exclusive(self) -> None:
+        """Become the writer; raises :class:`StoreLockedError` if another process has it open."""
+        if self.released:
+            raise StoreLockedError(f"the lock on {self.folder} was released (index closed)")
+        if self.exclusive:
+            return
+        with _registry_lock:
+            self._lock.lock_exclusive()
+            self._lock.shared -= 1
+            self.exclusive = True
+
+    def release(self) -> None:
+        """Give the lock back (the last holder in this process unlocks the file)."""
+        with _registry_lock:
+            if self.released:
+                return
+            self.released = True
+            if self._lock.unlock(self.exclusive):
+                _registry.pop(str(self._lock.folder), None)
+
+    def __enter__(self) -> LockHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def acquire(folder: str | os.PathLike[str], *, exclusive: bool = False) -> LockHandle:
+    """Lock ``folder`` (which must exist) for reading, or for writing with ``exclusive``.
+
+    Raises:
+        StoreLockedError: another process holds a conflicting lock; never waits.
+    """
+    path = Path(folder).resolve()
+    with _registry_lock:
+        lock = _registry.get(str(path))
+        created = lock is None
+        if lock is None:
+            lock = _FolderLock(path)
+        try:
+            lock.lock_shared()
+        except StoreLockedError:
+            if created:
+                os.close(lock.fd)
+            raise
+        _registry[str(path)] = lock
+    handle = LockHandle(lock)
+    if exclusive:
+        try:
+            handle.make_exclusive()
+        except StoreLockedError:
+            handle.release()
+            raise
+    return handle

@@ -1,0 +1,128 @@
+"""What a file's record is: its URI, its id, its metadata; and finding records by path.
+
+* **URI**: the file's absolute, normalised path (``os.path.abspath``; symlinks are kept as
+  given). Hits return it as ``hit.uri``; every loader takes it back.
+* **id**: ``sha256(uri)[:32]`` — stable for a path, so re-indexing updates in place.
+* **metadata**: ``uri``, ``filename``, ``sha256`` (of the bytes), ``bytes``, ``mtime_ns``,
+  ``width``/``height`` (after EXIF rotation), ``format``, plus the user's own scalar fields.
+
+Example:
+    >>> record_id(file_uri("photos/cat.jpg"))                          # doctest: +SKIP
+    '5b1c...'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from imagevec.encode import Failure
+from imagevec.errors import ConfigError, ImageLoadError
+from imagevec.images import iter_image_files
+from imagevec.store import Store
+
+RESERVED = frozenset(
+    {"uri", "filename", "sha256", "bytes", "mtime_ns", "width", "height", "format"}
+)
+Metadatas = Mapping[str, Any] | Sequence[Mapping[str, Any]] | Callable[[Path], Mapping[str, Any]]
+
+
+def file_uri(path: str | os.PathLike[str]) -> str:
+    """The URI a file is stored under: its absolute, normalised path."""
+    return os.path.abspath(os.fspath(path))
+
+
+def record_id(uri: str) -> str:
+    """The record id of a file URI."""
+    return hashlib.sha256(uri.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file's bytes, streamed."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def header_metadata(path: Path) -> dict[str, Any]:
+    """Width, height (after EXIF rotation) and format from the header; {} if unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+                width, height = height, width
+            return {"width": width, "height": height, "format": img.format or ""}
+    except Exception:  # the loader reports the real reason when it fails
+        return {}
+
+
+def user_metadata(metadatas: Metadatas | None, arg: int, path: Path) -> dict[str, Any]:
+    """The user's fields for a file found under source number ``arg``."""
+    if metadatas is None:
+        return {}
+    if callable(metadatas):
+        user = dict(metadatas(path))
+    elif isinstance(metadatas, Mapping):
+        user = dict(metadatas)
+    else:
+        user = dict(metadatas[arg])
+    clash = RESERVED & set(user)
+    if clash:
+        raise ConfigError(f"metadata keys {sorted(clash)} are reserved by imagevec")
+    return user
+
+
+def walk(
+    sources: Sequence[str | os.PathLike[str]], recursive: bool, on_error: str
+) -> tuple[list[tuple[int, Path]], list[Failure]]:
+    """``(source number, file)`` for every image file under ``sources`` (each once), and a
+    failure for each source that does not exist (raised with ``on_error="raise"``)."""
+    files: list[tuple[int, Path]] = []
+    failures: list[Failure] = []
+    seen: set[str] = set()
+    for arg, source in enumerate(sources):
+        try:
+            found = list(iter_image_files(source, recursive=recursive))
+        except ImageLoadError as exc:
+            if on_error == "raise":
+                raise
+            failures.append(Failure(-1, exc.source, exc.reason))
+            continue
+        for path in found:
+            uri = file_uri(path)
+            if uri not in seen:
+                seen.add(uri)
+                files.append((arg, path))
+    return files, failures
+
+
+def _under(uri: str, roots: tuple[str, ...]) -> bool:
+    return any(uri == root or uri.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
+def ids_for_paths(store: Store, paths: Iterable[str | os.PathLike[str]]) -> set[str]:
+    """Ids of the records of these files, or of every file under these folders."""
+    roots = tuple(file_uri(path) for path in paths)
+    if not roots:
+        return set()
+    found = {record_id(root) for root in roots}
+    found.update(i for i, meta in store.iter_metadata() if _under(str(meta.get("uri")), roots))
+    return found
+
+
+def ids_of_missing_files(store: Store, paths: Iterable[str | os.PathLike[str]] | None) -> set[str]:
+    """Ids of records whose file no longer exists (under ``paths`` only, when given)."""
+    roots = None if paths is None else tuple(file_uri(path) for path in paths)
+    return {
+        id_
+        for id_, meta in store.iter_metadata()
+        if (roots is None or _under(str(meta.get("uri")), roots))
+        and not os.path.exists(str(meta.get("uri")))
+    }

@@ -1,0 +1,83 @@
+"""The encoder stamp: which encoder wrote a collection, kept in its (scalar) metadata.
+
+Keys: ``imagevec:name``, ``imagevec:fingerprint`` (hash of the weights and options),
+``imagevec:dim``, ``imagevec:pooling``, ``imagevec:space``, ``imagevec:modalities``,
+``imagevec:model`` (the name to load it again: ``default``, ``clip-vit-b32``, ``hf:<id>``,
+a folder), ``imagevec:config`` (JSON of the options that rebuild it; device and dtype left
+out) and ``imagevec:format``. The config only ever names a model for
+:func:`imagevec.create_encoder`; it never runs code from the store.
+
+Example:
+    >>> stamp = make_stamp(encoder.identity, encoder.config)           # doctest: +SKIP
+    >>> check(read_stamp(collection.metadata), encoder, "photos", "db") # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from imagevec.errors import EncoderMismatchError
+
+PREFIX = "imagevec:"
+IDENTITY_KEYS = ("name", "fingerprint", "dim", "pooling", "space", "modalities")
+CHECKED = ("name", "fingerprint", "dim", "pooling", "space")
+
+
+def make_stamp(identity: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """Collection metadata for an encoder: its identity plus the config that rebuilds it."""
+    options = {k: v for k, v in config.items() if k not in ("device", "dtype")}
+    stamp = {f"{PREFIX}{k}": identity[k] for k in IDENTITY_KEYS}
+    stamp[f"{PREFIX}model"] = str(options.get("model", identity["name"]))
+    stamp[f"{PREFIX}config"] = json.dumps(options, sort_keys=True, default=str)
+    stamp[f"{PREFIX}format"] = 1
+    return stamp
+
+
+def read_stamp(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The stamp in a collection's metadata, without the prefix; None if unstamped."""
+    stamp = {
+        key[len(PREFIX) :]: value
+        for key, value in (metadata or {}).items()
+        if key.startswith(PREFIX)
+    }
+    if not stamp:
+        return None
+    stamp["config"] = json.loads(stamp.get("config") or "{}")
+    return stamp
+
+
+def mismatch_message(
+    collection: str, location: str, stamp: Mapping[str, Any], mine: Mapping[str, Any]
+) -> str:
+    """What differs between a stamp and an encoder, and how to fix it."""
+    diff = ", ".join(
+        f"{k} {stamp.get(k)!r} != {mine[k]!r}"
+        for k in CHECKED
+        if k in mine and str(stamp.get(k)) != str(mine[k])
+    )
+    return (
+        f"collection {collection!r} in {location} was written by encoder {stamp.get('model')!r}"
+        f" ({diff or 'another model'}), not by {mine['model']!r}. Open it with --model "
+        f"{stamp.get('model')} (or without --model: the collection knows its encoder), or "
+        f"index into a new collection with --collection NAME."
+    )
+
+
+def check_name(stamp: Mapping[str, Any], model: str, collection: str, location: str) -> None:
+    """Cheap check before loading anything: the model name must be the stamped one."""
+    if stamp.get("model") != model:
+        raise EncoderMismatchError(mismatch_message(collection, location, stamp, {"model": model}))
+
+
+def check(stamp: Mapping[str, Any] | None, encoder: Any, collection: str, location: str) -> None:
+    """Raise :class:`EncoderMismatchError` unless ``encoder`` is the one that wrote the stamp."""
+    if stamp is None:
+        raise EncoderMismatchError(
+            f"collection {collection!r} in {location} has no imagevec encoder stamp (it was "
+            "not written by imagevec); use another --collection"
+        )
+    mine = {**encoder.identity, "model": encoder.config.get("model", encoder.name)}
+    if any(str(stamp.get(k)) != str(mine[k]) for k in CHECKED):
+        raise EncoderMismatchError(mismatch_message(collection, location, stamp, mine))

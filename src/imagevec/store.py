@@ -1,0 +1,281 @@
+"""Chroma storage: clients, collections with an encoder stamp, batched writes, queries -> hits.
+
+This is the only module that talks to Chroma and the only place where Chroma's distances
+become scores: ``score = 1 - cosine distance`` = cosine similarity, higher is better.
+
+Collections are created in cosine space with **no** Chroma embedding function (imagevec
+passes vectors; Chroma never loads or downloads its own model). Each collection's metadata
+carries the encoder stamp (see :mod:`imagevec.stamp`). Records hold the vector, the image
+URI (an absolute path, in Chroma's ``uris`` and in the metadata as ``uri``) and metadata;
+never the image itself.
+
+Example:
+    >>> client = connect("imagevec-db")                                # doctest: +SKIP
+    >>> store = Store(client, "photos", location="imagevec-db")        # doctest: +SKIP
+    >>> store.query(vector, k=5)[0].score                              # doctest: +SKIP
+    0.83
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from imagevec.errors import ConfigError
+from imagevec.stamp import read_stamp
+
+DEFAULT_COLLECTION = "images"
+_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result.
+
+    Attributes:
+        id: the record id (derived from the file's absolute path).
+        uri: the image's absolute path.
+        score: cosine similarity to the query, higher is better (1.0 = same direction).
+        metadata: width, height, format, bytes, mtime_ns, sha256, filename and your fields.
+    """
+
+    id: str
+    uri: str
+    score: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self, rank: int | None = None) -> dict[str, Any]:
+        """JSON-ready ``{rank, id, uri, score, metadata}`` (rank omitted when None)."""
+        data = {"id": self.id, "uri": self.uri, "score": self.score, "metadata": self.metadata}
+        return data if rank is None else {"rank": rank, **data}
+
+
+def distance_to_score(distance: float, space: str = "cosine") -> float:
+    """Convert a Chroma distance to a similarity, higher is better.
+
+    ``cosine`` and ``ip`` distances are ``1 - similarity``; ``l2`` is the squared distance,
+    which for unit vectors is ``2 - 2 cos``.
+    """
+    if space == "l2":
+        return 1.0 - float(distance) / 2.0
+    return 1.0 - float(distance)
+
+
+def connect(path: str | os.PathLike[str] | None = None, *, url: str | None = None) -> Any:
+    """A Chroma client: embedded in folder ``path``, or a server at ``url``; telemetry off.
+
+    Raises:
+        ConfigError: a malformed URL, or no Chroma server answering there.
+    """
+    import chromadb
+    from chromadb.config import Settings
+
+    settings = Settings(anonymized_telemetry=False)
+    if url is None:
+        if path is None:
+            raise ConfigError("give a store folder (path) or a Chroma server url")
+        return chromadb.PersistentClient(path=os.fspath(path), settings=settings)
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"Chroma url must look like http://host:8000, got {url!r}")
+    ssl = parts.scheme == "https"
+    port = parts.port or (443 if ssl else 8000)
+    try:
+        client = chromadb.HttpClient(host=parts.hostname, port=port, ssl=ssl, settings=settings)
+        client.heartbeat()
+    except Exception as exc:  # connection refused, DNS, TLS, version mismatch...
+        raise ConfigError(f"no Chroma server answers at {url}: {exc}") from exc
+    return client
+
+
+def collection_names(client: Any) -> list[str]:
+    """Names of the client's collections, sorted."""
+    return sorted(c.name for c in client.list_collections())
+
+
+def describe_collections(client: Any, location: str) -> list[dict[str, Any]]:
+    """``{name, count, stamp}`` for every collection of the client."""
+    stores = [Store(client, name, location=location) for name in collection_names(client)]
+    return [{"name": st.name, "count": st.count(), "stamp": st.stamp} for st in stores]
+
+
+class Store:
+    """One collection of a Chroma client: stamp, writes in batches, queries.
+
+    Args:
+        client: from :func:`connect`.
+        name: the collection name (3-512 characters of ``[a-zA-Z0-9._-]``).
+        location: the folder or URL, for messages.
+    """
+
+    def __init__(self, client: Any, name: str, *, location: str) -> None:
+        self.client = client
+        self.name = name
+        self.location = location
+        self._collection: Any = None
+        self._max_batch = 0
+
+    # ------------------------------------------------------------------ collection
+    @property
+    def collection(self) -> Any:
+        """The Chroma collection, or None while it does not exist."""
+        if self._collection is None and self.name in collection_names(self.client):
+            self._collection = self.client.get_collection(self.name, embedding_function=None)
+        return self._collection
+
+    def require(self) -> Any:
+        """The collection; :class:`ConfigError` naming the ones there are if it is missing."""
+        if self.collection is None:
+            known = ", ".join(collection_names(self.client)) or "none"
+            raise ConfigError(
+                f"no collection {self.name!r} in {self.location} (collections: {known}); "
+                "index photos first, or pick one with --collection"
+            )
+        return self.collection
+
+    @property
+    def exists(self) -> bool:
+        """Whether the collection exists."""
+        return self.collection is not None
+
+    @property
+    def stamp(self) -> dict[str, Any] | None:
+        """The encoder stamp of the collection (see :func:`read_stamp`)."""
+        return read_stamp(self.collection.metadata) if self.exists else None
+
+    @property
+    def space(self) -> str:
+        """The collection's distance space (``cosine`` for collections imagevec made)."""
+        config = getattr(self.collection, "configuration", None) or {}
+        hnsw = config.get("hnsw") or {}
+        return str(hnsw.get("space") or self.collection.metadata.get("hnsw:space") or "l2")
+
+    def create(self, stamp: Mapping[str, Any]) -> None:
+        """Create the collection: cosine space, no embedding function, ``stamp`` as metadata."""
+        from chromadb.errors import InvalidArgumentError
+
+        try:
+            self._collection = self.client.get_or_create_collection(
+                self.name,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata=dict(stamp),
+                embedding_function=None,
+            )
+        except (InvalidArgumentError, ValueError) as exc:
+            raise ConfigError(f"cannot create collection {self.name!r}: {exc}") from exc
+
+    def count(self) -> int:
+        """Number of records (0 when the collection does not exist)."""
+        return self.collection.count() if self.exists else 0
+
+    @property
+    def max_batch(self) -> int:
+        """The client's largest write batch."""
+        if not self._max_batch:
+            self._max_batch = int(self.client.get_max_batch_size())
+        return self._max_batch
+
+    # ------------------------------------------------------------------ reads
+    def get_metadata(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """``id -> metadata`` for the ids that exist."""
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), _PAGE):
+            got = self.collection.get(ids=list(ids[start : start + _PAGE]), include=["metadatas"])
+            out.update(zip(got["ids"], (m or {} for m in got["metadatas"]), strict=True))
+        return out
+
+    def find_by_hash(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """``sha256 -> stored vector`` for content already in the collection (any path)."""
+        out: dict[str, np.ndarray] = {}
+        unique = sorted(set(hashes))
+        for start in range(0, len(unique), _PAGE):
+            chunk = unique[start : start + _PAGE]
+            got = self.collection.get(
+                where={"sha256": {"$in": chunk}}, include=["metadatas", "embeddings"]
+            )
+            for meta, vector in zip(got["metadatas"], got["embeddings"], strict=True):
+                out.setdefault(str(meta["sha256"]), np.asarray(vector, dtype=np.float32))
+        return out
+
+    def iter_metadata(self, where: dict[str, Any] | None = None) -> Iterator[tuple[str, dict]]:
+        """Every ``(id, metadata)`` of the collection, page by page."""
+        if not self.exists:
+            return
+        offset = 0
+        while True:
+            got = self.collection.get(
+                where=where, limit=_PAGE, offset=offset, include=["metadatas"]
+            )
+            yield from zip(got["ids"], (m or {} for m in got["metadatas"]), strict=True)
+            if len(got["ids"]) < _PAGE:
+                return
+            offset += _PAGE
+
+    # ------------------------------------------------------------------ writes
+    def upsert(
+        self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Insert or replace records, in batches under the client's maximum batch size."""
+        for start in range(0, len(ids), self.max_batch):
+            stop = start + self.max_batch
+            metas = [dict(m) for m in metadatas[start:stop]]
+            self.collection.upsert(
+                ids=list(ids[start:stop]),
+                embeddings=np.ascontiguousarray(vectors[start:stop], dtype=np.float32),
+                metadatas=metas,
+                uris=[str(m["uri"]) for m in metas],
+            )
+
+    def update_metadata(self, ids: Sequence[str], metadatas: Sequence[Mapping[str, Any]]) -> None:
+        """Replace the metadata of existing records (vectors untouched), batched."""
+        for start in range(0, len(ids), self.max_batch):
+            stop = start + self.max_batch
+            self.collection.update(
+                ids=list(ids[start:stop]), metadatas=[dict(m) for m in metadatas[start:stop]]
+            )
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete records by id; returns how many existed."""
+        if not self.exists or not ids:
+            return 0
+        present = list(self.get_metadata(ids))
+        for start in range(0, len(present), self.max_batch):
+            self.collection.delete(ids=present[start : start + self.max_batch])
+        return len(present)
+
+    # ------------------------------------------------------------------ queries
+    def query(
+        self, vector: np.ndarray, *, k: int = 10, where: dict[str, Any] | None = None
+    ) -> list[Hit]:
+        """The ``k`` nearest records to ``vector``, best first, as :class:`Hit` objects."""
+        if not self.exists or k < 1:
+            return []
+        try:
+            result = self.collection.query(
+                query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
+                n_results=k,
+                where=where or None,
+                include=["metadatas", "distances", "uris"],
+            )
+        except ValueError as exc:  # bad where filter, dimension mismatch
+            raise ConfigError(f"query on collection {self.name!r} failed: {exc}") from exc
+        space = self.space
+        metas = result["metadatas"][0] if result.get("metadatas") else []
+        uris = result["uris"][0] if result.get("uris") else [None] * len(metas)
+        hits = [
+            Hit(
+                id_,
+                str(uri or (meta or {}).get("uri", "")),
+                distance_to_score(d, space),
+                dict(sorted((meta or {}).items())),
+            )
+            for id_, uri, meta, d in zip(
+                result["ids"][0], uris, metas, result["distances"][0], strict=True
+            )
+        ]
+        return sorted(hits, key=lambda hit: -hit.score)
