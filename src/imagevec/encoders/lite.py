@@ -48,7 +48,7 @@ from imagevec.encoders.efficientnet import (
 from imagevec.encoders.minilm import DIM as TEXT_DIM
 from imagevec.encoders.minilm import MiniLM
 from imagevec.errors import ConfigError, ModelLoadError
-from imagevec.pooling import ProjectionHead
+from imagevec.pooling import POOLINGS, ProjectionHead
 from imagevec.preprocess import Preprocess
 
 if TYPE_CHECKING:
@@ -99,10 +99,7 @@ class LiteEncoder(Encoder):
         dtype: str = "float32",
     ) -> None:
         super().__init__(device=device, dtype=dtype)
-        if not isinstance(top_k, int) or not 1 <= top_k <= 1000:
-            raise ConfigError(f"top_k must be an integer in 1..1000, got {top_k!r}")
-        if not 0.0 < float(semantic_weight) < 1.0:
-            raise ConfigError(f"semantic_weight must be in (0, 1), got {semantic_weight!r}")
+        check_options(top_k, semantic_weight)
         self.model, self.top_k, self.semantic_weight = model, top_k, float(semantic_weight)
         self.w_img = math.sqrt(1.0 - self.semantic_weight)
         self.w_sem = math.sqrt(self.semantic_weight)
@@ -194,6 +191,16 @@ class LiteEncoder(Encoder):
         return folder
 
 
+def check_options(top_k: Any, semantic_weight: Any) -> None:
+    """Raise :class:`ConfigError` unless ``1 <= top_k <= 1000`` and ``0 < semantic_weight < 1``."""
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= 1000:
+        raise ConfigError(f"top_k must be an integer in 1..1000, got {top_k!r}")
+    if isinstance(semantic_weight, bool) or not isinstance(semantic_weight, (int, float)):
+        raise ConfigError(f"semantic_weight must be a number in (0, 1), got {semantic_weight!r}")
+    if not 0.0 < float(semantic_weight) < 1.0:
+        raise ConfigError(f"semantic_weight must be in (0, 1), got {semantic_weight!r}")
+
+
 def load(
     ref: ModelRef,
     *,
@@ -213,6 +220,13 @@ def load(
         raise ModelLoadError(
             f"{ref.location}: unsupported imagevec.json format {saved.get('format')}"
         )
+    top_k = top_k if top_k is not None else saved.get("top_k", TOP_K)
+    if semantic_weight is None:
+        semantic_weight = saved.get("semantic_weight", SEMANTIC_WEIGHT)
+    check_options(top_k, semantic_weight)
+    pooling = pooling or saved.get("pooling", "avg")
+    if pooling not in POOLINGS:
+        raise ConfigError(f"unknown pooling {pooling!r}: use one of {', '.join(POOLINGS)}")
     folder = Path(ref.location)
     state = _read_safetensors(folder / TOWER_FILE) if saved else None
     head: ProjectionHead | None = None
@@ -227,17 +241,13 @@ def load(
         head.load_state_dict(_read_safetensors(folder / PROJECTION_FILE))
     elif projection_dim is not None:
         head = seeded_projection(FEATURE_DIM, projection_dim)
-    tower = ImageTower(efficientnet_lite0(state), pooling or saved.get("pooling", "avg"), head)
+    tower = ImageTower(efficientnet_lite0(state), pooling, head)
     return LiteEncoder(
         tower,
         MiniLM(),
         model=ref.model,
-        top_k=top_k if top_k is not None else saved.get("top_k", TOP_K),
-        semantic_weight=(
-            semantic_weight
-            if semantic_weight is not None
-            else saved.get("semantic_weight", SEMANTIC_WEIGHT)
-        ),
+        top_k=top_k,
+        semantic_weight=semantic_weight,
         device=device,
         dtype=dtype,
     )
