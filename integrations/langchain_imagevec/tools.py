@@ -1,0 +1,192 @@
+"""Agent tools over an :class:`imagevec.ImageIndex`: find images by words, or by another image.
+
+Both tools return compact JSON (``{"results": [{"uri", "score", "metadata"}, ...]}``, score =
+cosine similarity) that a model reads easily and can pass on (a ``uri`` from one call is a
+valid ``image`` for the similar-image tool). Failures -- a missing file, a refused URL, a bad
+argument -- come back as ``{"error": "..."}`` tool messages (``status="error"``), never as
+exceptions that end the agent run.
+
+Example:
+    >>> import imagevec
+    >>> from langchain_imagevec import create_image_search_tool, create_similar_image_tool
+    >>> index = imagevec.ImageIndex("imagevec-db", collection="photos")    # doctest: +SKIP
+    >>> tools = [create_image_search_tool(index), create_similar_image_tool(index)]
+    >>> agent_model = chat_model.bind_tools(tools)                          # doctest: +SKIP
+    >>> tools[0].invoke({"query": "a red car", "k": 3})                     # doctest: +SKIP
+    '{"results":[{"uri":"/home/me/photos/car.jpg","score":0.4123,"metadata":{...}}]}'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from langchain_core.tools import BaseTool, StructuredTool, ToolException
+from pydantic import BaseModel, Field, ValidationError
+
+import imagevec
+from langchain_imagevec.retrievers import FILE_FIELDS
+
+__all__ = [
+    "ImageSearchInput",
+    "SimilarImageInput",
+    "create_image_search_tool",
+    "create_similar_image_tool",
+]
+
+MAX_K = 20
+_KEPT_FILE_FIELDS = ("filename", "width", "height")
+
+
+class ImageSearchInput(BaseModel):
+    """Arguments of the image search tool."""
+
+    query: str = Field(
+        description="What the images should show, in plain words, e.g. 'a red car at night'."
+    )
+    k: int = Field(default=4, ge=1, le=MAX_K, description="How many images to return.")
+
+
+class SimilarImageInput(BaseModel):
+    """Arguments of the similar-image tool."""
+
+    image: str = Field(
+        description=(
+            "The image to match: a file path or 'uri' from an earlier result, or a "
+            "data:image/...;base64 URI."
+        )
+    )
+    k: int = Field(default=4, ge=1, le=MAX_K, description="How many images to return.")
+
+
+def _hit_json(hit: Any) -> dict[str, Any]:
+    meta = {k: v for k, v in hit.metadata.items() if k not in FILE_FIELDS}
+    meta.update({k: hit.metadata[k] for k in _KEPT_FILE_FIELDS if k in hit.metadata})
+    return {"uri": hit.uri, "score": round(float(hit.score), 4), "metadata": meta}
+
+
+def _results(hits: Sequence[Any], threshold: float | None) -> str:
+    kept = [_hit_json(h) for h in hits if threshold is None or h.score >= threshold]
+    return json.dumps({"results": kept}, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _error(message: str) -> str:
+    return json.dumps({"error": message}, ensure_ascii=False)
+
+
+def _handle_validation_error(exc: ValidationError) -> str:
+    problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return _error(f"invalid arguments: {problems}")
+
+
+def _handle_tool_error(exc: ToolException) -> str:
+    return str(exc)
+
+
+def _guarded(search: Callable[..., str]) -> Callable[..., str]:
+    def run(**kwargs: Any) -> str:
+        try:
+            return search(**kwargs)
+        except imagevec.ImagevecError as exc:
+            raise ToolException(_error(str(exc))) from exc
+
+    return run
+
+
+def _make_tool(
+    run: Callable[..., str], name: str, description: str, schema: type[BaseModel]
+) -> BaseTool:
+    return StructuredTool.from_function(
+        func=_guarded(run),
+        name=name,
+        description=description,
+        args_schema=schema,
+        handle_tool_error=_handle_tool_error,
+        handle_validation_error=_handle_validation_error,
+    )
+
+
+def create_image_search_tool(
+    index: Any,
+    *,
+    name: str = "image_search",
+    description: str | None = None,
+    where: dict[str, Any] | None = None,
+    score_threshold: float | None = None,
+) -> BaseTool:
+    """A tool that finds images in ``index`` matching a text description.
+
+    Args:
+        index: an :class:`imagevec.ImageIndex`.
+        name: the tool name the model sees.
+        description: what the model is told the tool does (a sensible default otherwise).
+        where: a fixed Chroma metadata filter (e.g. ``{"album": "2024"}``).
+        score_threshold: leave out results below this cosine similarity.
+
+    Example:
+        >>> tool = create_image_search_tool(index, where={"user": "ada"})  # doctest: +SKIP
+        >>> tool.invoke({"query": "a cat"})                                 # doctest: +SKIP
+    """
+    _check_index(index)
+
+    def search(query: str, k: int = 4) -> str:
+        return _results(index.search(text=query, k=k, where=where), score_threshold)
+
+    description = description or (
+        "Search the user's photo collection by describing what the images show. Returns JSON "
+        "with the best matches: uri (the image file), score (similarity, higher is better) "
+        "and metadata."
+    )
+    return _make_tool(search, name, description, ImageSearchInput)
+
+
+def create_similar_image_tool(
+    index: Any,
+    *,
+    name: str = "similar_images",
+    description: str | None = None,
+    where: dict[str, Any] | None = None,
+    score_threshold: float | None = None,
+    allow_urls: bool = False,
+    path_roots: Sequence[str | os.PathLike[str]] | None = None,
+) -> BaseTool:
+    """A tool that finds images in ``index`` that look like a given image.
+
+    The image argument comes from a model, so it is read under a source policy: URLs only with
+    ``allow_urls=True``; local paths anywhere unless ``path_roots`` limits them (recommended
+    when end users can steer the agent).
+
+    Args:
+        index: an :class:`imagevec.ImageIndex`.
+        name: the tool name the model sees.
+        description: what the model is told the tool does.
+        where: a fixed Chroma metadata filter.
+        score_threshold: leave out results below this cosine similarity.
+        allow_urls: fetch http(s) image URLs.
+        path_roots: folders that local image paths must lie in.
+
+    Example:
+        >>> tool = create_similar_image_tool(index, path_roots=["/srv/photos"])  # doctest: +SKIP
+        >>> tool.invoke({"image": "/srv/photos/cat.jpg", "k": 3})                 # doctest: +SKIP
+    """
+    _check_index(index)
+    roots = tuple(path_roots) if path_roots is not None else None
+    policy = imagevec.SourcePolicy(allow_urls=allow_urls, path_roots=roots)
+
+    def search(image: str, k: int = 4) -> str:
+        hits = index.search(image=image, k=k, where=where, policy=policy)
+        return _results(hits, score_threshold)
+
+    description = description or (
+        "Find photos in the user's collection that look like a given image (a path or uri "
+        "from an earlier result, or a data URI). Returns JSON with uri, score (similarity, "
+        "higher is better) and metadata."
+    )
+    return _make_tool(search, name, description, SimilarImageInput)
+
+
+def _check_index(index: Any) -> None:
+    if not isinstance(index, imagevec.ImageIndex):
+        raise TypeError(f"index must be an imagevec.ImageIndex, got {type(index).__name__}")

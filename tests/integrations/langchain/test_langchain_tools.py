@@ -1,0 +1,153 @@
+"""Agent tools: the standard tool suites, compact JSON results, errors as tool messages."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.messages import ToolMessage
+from langchain_core.tools import BaseTool
+from langchain_tests.integration_tests import ToolsIntegrationTests
+from langchain_tests.unit_tests import ToolsUnitTests
+
+import imagevec
+from langchain_imagevec import create_image_search_tool, create_similar_image_tool
+
+
+class _SearchToolBase:
+    @pytest.fixture(autouse=True)
+    def _use_index(self, colour_index: imagevec.ImageIndex) -> None:
+        self._tool = create_image_search_tool(colour_index)
+
+    @property
+    def tool_constructor(self) -> BaseTool:
+        return self._tool
+
+    @property
+    def tool_invoke_params_example(self) -> dict[str, Any]:
+        return {"query": "a red picture", "k": 2}
+
+
+class _SimilarToolBase:
+    @pytest.fixture(autouse=True)
+    def _use_index(self, colour_index: imagevec.ImageIndex, colour_photos: Path) -> None:
+        self._tool = create_similar_image_tool(colour_index)
+        self._image = str(colour_photos / "red.png")
+
+    @property
+    def tool_constructor(self) -> BaseTool:
+        return self._tool
+
+    @property
+    def tool_invoke_params_example(self) -> dict[str, Any]:
+        return {"image": self._image, "k": 2}
+
+
+class TestImageSearchToolUnit(_SearchToolBase, ToolsUnitTests):
+    pass
+
+
+class TestImageSearchToolIntegration(_SearchToolBase, ToolsIntegrationTests):
+    pass
+
+
+class TestSimilarImageToolUnit(_SimilarToolBase, ToolsUnitTests):
+    pass
+
+
+class TestSimilarImageToolIntegration(_SimilarToolBase, ToolsIntegrationTests):
+    pass
+
+
+def call(tool: BaseTool, **args: Any) -> ToolMessage:
+    message = tool.invoke({"name": tool.name, "args": args, "id": "call-1", "type": "tool_call"})
+    assert isinstance(message, ToolMessage) and message.tool_call_id == "call-1"
+    return message
+
+
+def test_search_tool_returns_compact_json(colour_index: Any, colour_photos: Path) -> None:
+    tool = create_image_search_tool(colour_index)
+    message = call(tool, query="something blue", k=2)
+    assert message.status == "success"
+    assert ": " not in message.content  # compact separators
+    results = json.loads(message.content)["results"]
+    assert len(results) == 2
+    top = results[0]
+    assert top["uri"] == str(colour_photos / "blue.png")
+    assert set(top) == {"uri", "score", "metadata"}
+    assert top["metadata"] == {
+        "album": "cool",
+        "caption": "a blue square",
+        "filename": "blue.png",
+        "width": 64,
+        "height": 48,
+    }
+    assert 0.0 < top["score"] <= 1.0 and results[1]["score"] <= top["score"]
+
+
+def test_schemas_describe_every_argument(colour_index: Any) -> None:
+    for tool in (create_image_search_tool(colour_index), create_similar_image_tool(colour_index)):
+        schema = tool.tool_call_schema.model_json_schema()
+        assert tool.description
+        for name, field in schema["properties"].items():
+            assert field.get("description"), f"{tool.name}.{name} has no description"
+        assert schema["properties"]["k"]["maximum"] == 20
+
+
+def test_similar_tool_chains_from_a_search_result(colour_index: Any) -> None:
+    found = json.loads(create_image_search_tool(colour_index).invoke({"query": "yellow"}))
+    uri = found["results"][0]["uri"]
+    similar = json.loads(create_similar_image_tool(colour_index).invoke({"image": uri, "k": 1}))
+    assert similar["results"][0]["uri"] == uri
+    assert similar["results"][0]["score"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_similar_tool_takes_a_data_uri(colour_index: Any, colour_photos: Path) -> None:
+    data = base64.b64encode((colour_photos / "green.png").read_bytes()).decode()
+    tool = create_similar_image_tool(colour_index)
+    result = json.loads(tool.invoke({"image": f"data:image/png;base64,{data}", "k": 1}))
+    assert Path(result["results"][0]["uri"]).name == "green.png"
+
+
+def test_errors_come_back_as_tool_messages(colour_index: Any, tmp_path: Path) -> None:
+    similar = create_similar_image_tool(colour_index)
+    missing = call(similar, image=str(tmp_path / "nope.jpg"))
+    assert missing.status == "error"
+    assert "no such file" in json.loads(missing.content)["error"]
+    url = call(similar, image="https://example.com/cat.jpg")
+    assert url.status == "error" and "URLs are disabled" in json.loads(url.content)["error"]
+    too_many = call(create_image_search_tool(colour_index), query="red", k=500)
+    assert "invalid arguments" in json.loads(too_many.content)["error"]
+    # plain invoke (no tool call): the JSON error string, not an exception
+    assert "error" in json.loads(similar.invoke({"image": str(tmp_path / "nope.jpg")}))
+
+
+def test_path_roots_limit_what_the_model_can_read(
+    colour_index: Any, colour_photos: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside.png"
+    outside.write_bytes((colour_photos / "red.png").read_bytes())
+    tool = create_similar_image_tool(colour_index, path_roots=[colour_photos])
+    assert json.loads(tool.invoke({"image": str(colour_photos / "red.png")}))["results"]
+    refused = call(tool, image=str(outside))
+    assert refused.status == "error" and "path_roots" in json.loads(refused.content)["error"]
+
+
+def test_fixed_filter_threshold_and_names(colour_index: Any) -> None:
+    tool = create_image_search_tool(
+        colour_index, name="find_photos", where={"album": "warm"}, score_threshold=0.5
+    )
+    assert tool.name == "find_photos"
+    results = json.loads(tool.invoke({"query": "red", "k": 4}))["results"]
+    assert [Path(r["uri"]).stem for r in results] == ["red"]
+    with pytest.raises(TypeError, match="ImageIndex"):
+        create_image_search_tool(object())
+
+
+async def test_tools_async(colour_index: Any) -> None:
+    tool = create_image_search_tool(colour_index)
+    result = json.loads(await tool.ainvoke({"query": "green", "k": 1}))
+    assert Path(result["results"][0]["uri"]).stem == "green"
