@@ -27,7 +27,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 SEED = 1234
 _SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -209,3 +211,36 @@ def tiny_model(kind: str) -> Path:
     root = Path(tempfile.mkdtemp(prefix=f"imagevec-tiny-{kind}-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     return BUILDERS[kind](root / f"tiny-{kind}")
+
+
+@functools.cache
+def _photo_arrays() -> dict[str, np.ndarray]:
+    from skimage import data
+
+    coffee, chelsea = data.coffee(), data.chelsea()
+    arrays = {
+        "chelsea": chelsea,  # 451x300
+        "astronaut": data.astronaut(),  # 512x512
+        "coffee": coffee,  # 600x400
+        "portrait": coffee[:, 180:430],  # 250x400
+        "small": chelsea[60:180, 140:301],  # 161x120, smaller than 224: upscaled
+        "grey": data.camera()[::2, 50:450],  # 400x256, mode L
+    }
+    return {name: np.ascontiguousarray(array) for name, array in arrays.items()}
+
+
+def sample_photos() -> dict[str, Image.Image]:
+    """Real photos (scikit-image) in the shapes that matter: landscape, square, portrait,
+    smaller than 224 px, greyscale."""
+    return {name: Image.fromarray(array) for name, array in _photo_arrays().items()}
+
+
+def write_photos(folder: str | Path) -> list[Path]:
+    """:func:`sample_photos` as lossless PNG files in ``folder``; returns the paths in order."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, image in sample_photos().items():
+        image.save(folder / f"{name}.png")
+        paths.append(folder / f"{name}.png")
+    return paths

@@ -78,7 +78,8 @@ class HFEncoder(Encoder):
             raise ConfigError(f"unknown option(s) for {self.family}: {', '.join(sorted(options))}")
         super().__init__(device=device, dtype=dtype)
         self.ref = ref
-        self.name = Path(ref.model).name if ref.saved or ref.is_local else ref.model
+        # a folder is named by its folder name; short names and "hf:" ids as typed
+        self.name = Path(ref.model).name if ref.model == ref.location else ref.model
         self.pooling = self._pick_pooling(pooling)
         self.backbone = self.load_backbone(ref).to(self.device).eval()
         self.processor_config = load_processor_config(ref, self.default_processor)

@@ -81,8 +81,11 @@ def read_json(location: str, filename: str, *, revision: str | None = None) -> d
         return json.loads(path.read_text()) if path.is_file() else {}
     from huggingface_hub import hf_hub_download
 
+    tried = []
     for local_only in (True, False):
+        where = "Hugging Face cache" if local_only else "hub"
         if not local_only and _offline():
+            tried.append("hub: not tried (HF_HUB_OFFLINE is set)")
             break
         try:
             path = hf_hub_download(
@@ -92,9 +95,12 @@ def read_json(location: str, filename: str, *, revision: str | None = None) -> d
         except Exception as exc:
             if type(exc).__name__ == "EntryNotFoundError":
                 return {}
-            last = exc
+            tried.append(f"{where}: {_short(exc)}")
     raise ModelLoadError(
-        f"cannot read {filename} of model {location!r}: {_short(last)}. " + _fix_hint(location)
+        f"cannot read {filename} of model {location!r}. Tried: "
+        + "; ".join(tried)
+        + ". "
+        + _fix_hint(location)
     )
 
 
