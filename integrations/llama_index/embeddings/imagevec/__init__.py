@@ -10,12 +10,16 @@ Example:
 
 from llama_index.embeddings.imagevec.base import ImagevecEmbedding
 from llama_index.embeddings.imagevec.readers import check_image_documents, load_image_documents
+from llama_index.embeddings.imagevec.retriever import ImagevecRetriever
 from llama_index.embeddings.imagevec.stores import CosineChromaVectorStore, cosine_chroma_store
+from llama_index.embeddings.imagevec.tools import create_image_search_tool
 
 __all__ = [
     "CosineChromaVectorStore",
     "ImagevecEmbedding",
+    "ImagevecRetriever",
     "check_image_documents",
     "cosine_chroma_store",
+    "create_image_search_tool",
     "load_image_documents",
 ]

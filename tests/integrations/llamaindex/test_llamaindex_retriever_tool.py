@@ -1,0 +1,121 @@
+"""ImagevecRetriever and create_image_search_tool over a real imagevec.ImageIndex."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from llama_index.core.schema import ImageNode, QueryBundle
+from llama_index.core.tools import FunctionTool
+from PIL import Image
+from tests.support.color_encoder import ColorEncoder
+
+import imagevec
+from llama_index.embeddings.imagevec import ImagevecRetriever, create_image_search_tool
+
+
+@pytest.fixture
+def index(
+    colour_dir: Path, tmp_path: Path, color_encoder_instance: ColorEncoder
+) -> Iterator[imagevec.ImageIndex]:
+    """The red, green and blue pictures in an ImageIndex (colour encoder), album=test."""
+    with imagevec.ImageIndex(tmp_path / "db", encoder=color_encoder_instance) as image_index:
+        report = image_index.add([colour_dir], metadatas={"album": "test"})
+        assert image_index.count() == 3, report
+        yield image_index
+
+
+def _name(hit: object) -> str:
+    return Path(hit.node.image_path).name  # type: ignore[attr-defined]
+
+
+def test_text_query_returns_image_nodes_with_cosine_scores(
+    index: imagevec.ImageIndex, colour_dir: Path
+) -> None:
+    retriever = ImagevecRetriever(index, k=3)
+    hits = retriever.retrieve("red")
+    assert _name(hits[0]) == "red.png" and len(hits) == 3
+    node = hits[0].node
+    assert isinstance(node, ImageNode)
+    assert node.image is None and node.image_url is None  # points at the file, no base64
+    assert node.metadata["album"] == "test" and node.metadata["uri"] == node.image_path
+    encoder = index.encoder
+    query = encoder.embed_text("red")
+    for hit in hits:
+        true = float(encoder.embed_image(hit.node.image_path) @ query)
+        assert hit.score == pytest.approx(true, abs=1e-4)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_image_queries_of_every_kind(index: imagevec.ImageIndex, colour_dir: Path) -> None:
+    retriever = ImagevecRetriever(index, k=2)
+    blue = colour_dir / "blue.png"
+    uri = "data:image/png;base64," + base64.b64encode(blue.read_bytes()).decode()
+    with Image.open(blue) as opened:
+        picture = opened.copy()
+    bundles = [
+        retriever.retrieve(QueryBundle(query_str="", image_path=str(blue))),
+        retriever.retrieve(QueryBundle(query_str="text is ignored", image_path=str(blue))),
+        retriever.retrieve(uri),
+        retriever.retrieve_image(str(blue)),
+        retriever.retrieve_image(picture),
+        retriever.retrieve_image(np.asarray(picture)),
+        asyncio.run(retriever.aretrieve(QueryBundle(query_str="", image_path=str(blue)))),
+    ]
+    for hits in bundles:
+        assert _name(hits[0]) == "blue.png"
+        assert hits[0].score == pytest.approx(1.0, abs=1e-4)
+
+
+def test_filters_urls_and_bad_input(index: imagevec.ImageIndex, messy_dir: Path) -> None:
+    assert ImagevecRetriever(index, where={"album": "other"}).retrieve("red") == []
+    with pytest.raises(imagevec.UnsafeSourceError):
+        ImagevecRetriever(index).retrieve_image("https://example.com/cat.jpg")
+    with pytest.raises(imagevec.ImageLoadError, match=r"corrupt\.jpg"):
+        ImagevecRetriever(index).retrieve_image(str(messy_dir / "corrupt.jpg"))
+    with pytest.raises(imagevec.ConfigError):
+        ImagevecRetriever(index).retrieve("   ")
+    with pytest.raises(imagevec.ConfigError):
+        ImagevecRetriever("not an index")  # type: ignore[arg-type]
+
+
+def test_async_text_retrieve(index: imagevec.ImageIndex) -> None:
+    hits = asyncio.run(ImagevecRetriever(index, k=1).aretrieve("green"))
+    assert [_name(h) for h in hits] == ["green.png"]
+
+
+def test_tool_returns_json_hits(index: imagevec.ImageIndex) -> None:
+    tool = create_image_search_tool(index, k=2)
+    assert isinstance(tool, FunctionTool)
+    assert tool.metadata.name == "image_search"
+    assert "cosine similarity" in tool.metadata.description
+    schema = tool.metadata.get_parameters_dict()
+    assert set(schema["properties"]) == {"query", "k"} and schema["required"] == ["query"]
+    output = tool.call(query="a red picture")
+    rows = json.loads(output.content)
+    assert rows == output.raw_output and len(rows) == 2
+    assert rows[0]["rank"] == 1 and Path(rows[0]["uri"]).name == "red.png"
+    assert isinstance(rows[0]["score"], float) and rows[0]["score"] > rows[1]["score"]
+    assert rows[0]["metadata"]["album"] == "test" and "sha256" not in rows[0]["metadata"]
+    assert len(json.loads(tool.call(query="blue", k=100).content)) == 3  # capped by the index
+    async_rows = json.loads(asyncio.run(tool.acall(query="green", k=1)).content)
+    assert Path(async_rows[0]["uri"]).name == "green.png"
+
+
+def test_tool_image_queries_need_a_policy(index: imagevec.ImageIndex, colour_dir: Path) -> None:
+    text_only = create_image_search_tool(index)
+    assert "image" not in text_only.metadata.get_parameters_dict()["properties"]
+    policy = imagevec.SourcePolicy(path_roots=(str(colour_dir),))
+    tool = create_image_search_tool(index, k=1, image_policy=policy)
+    assert "image" in tool.metadata.get_parameters_dict()["properties"]
+    rows = tool.call(image=str(colour_dir / "green.png")).raw_output
+    assert Path(rows[0]["uri"]).name == "green.png"
+    with pytest.raises(imagevec.UnsafeSourceError):
+        tool.call(image="/etc/hostname")
+    with pytest.raises(imagevec.ConfigError):
+        tool.call(query="")
