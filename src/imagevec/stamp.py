@@ -59,7 +59,7 @@ def mismatch_message(
     )
     return (
         f"collection {collection!r} in {location} was written by encoder {stamp.get('model')!r}"
-        f" ({diff or 'another model'}), not by {mine['model']!r}. Open it with --model "
+        f"{f' ({diff})' if diff else ''}, not by {mine['model']!r}. Open it with --model "
         f"{stamp.get('model')} (or without --model: the collection knows its encoder), or "
         f"index into a new collection with --collection NAME."
     )

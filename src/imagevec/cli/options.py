@@ -1,0 +1,163 @@
+"""Options shared by the ``imagevec`` commands that open an index, and small helpers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from imagevec.store import DEFAULT_COLLECTION
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_DB = "imagevec-db"
+
+
+def _apply(func: F, options: list[Callable[[F], F]]) -> F:
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def store_options(func: F) -> F:
+    """``--db``, ``--chroma-url`` and ``--collection``."""
+    return _apply(
+        func,
+        [
+            click.option(
+                "--db",
+                type=click.Path(file_okay=False, path_type=Path),
+                default=DEFAULT_DB,
+                show_default=True,
+                envvar="IMAGEVEC_DB",
+                help="Folder of the embedded Chroma store (env IMAGEVEC_DB). One process "
+                "writes it at a time; use a Chroma server for concurrent access.",
+            ),
+            click.option(
+                "--chroma-url",
+                metavar="URL",
+                envvar="IMAGEVEC_CHROMA_URL",
+                help="Use a Chroma server instead of --db, e.g. http://localhost:8000 "
+                "(start one with `chroma run --path DIR`; env IMAGEVEC_CHROMA_URL).",
+            ),
+            click.option(
+                "--collection",
+                "-c",
+                default=DEFAULT_COLLECTION,
+                show_default=True,
+                help="Collection name (3-512 characters of letters, digits, '.', '_', '-').",
+            ),
+        ],
+    )
+
+
+def model_options(func: F) -> F:
+    """``--model``, ``--device`` and ``--dtype``."""
+    return _apply(
+        func,
+        [
+            click.option(
+                "--model",
+                "-m",
+                metavar="MODEL",
+                help="Encoder: 'default' (bundled, offline), a short name from `imagevec "
+                "models`, 'hf:<hub id>' or a local folder. Not needed for an existing "
+                "collection: it remembers the encoder that wrote it. [default: default]",
+            ),
+            click.option(
+                "--device",
+                default="auto",
+                show_default=True,
+                help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps.",
+            ),
+            click.option(
+                "--dtype",
+                type=click.Choice(["float32", "bfloat16", "float16"]),
+                default="float32",
+                show_default=True,
+                help="Model precision (half precision is for GPUs).",
+            ),
+        ],
+    )
+
+
+def output_options(func: F) -> F:
+    """``--json``, ``--progress/--no-progress`` and ``--verbose``."""
+    return _apply(
+        func,
+        [
+            click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout."),
+            click.option(
+                "--progress/--no-progress",
+                default=None,
+                help="Show progress bars on stderr. [default: when stderr is a terminal]",
+            ),
+            click.option(
+                "--verbose", "-v", is_flag=True, help="Log each write and other details to stderr."
+            ),
+        ],
+    )
+
+
+def want_progress(progress: bool | None) -> bool:
+    """The ``--progress`` choice, defaulting to whether stderr is a terminal."""
+    return sys.stderr.isatty() if progress is None else progress
+
+
+def setup_logging(verbose: bool) -> None:
+    """Send imagevec's log records to stderr when ``--verbose``."""
+    if verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("imagevec: %(message)s"))
+        logger = logging.getLogger("imagevec")
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
+def open_index(
+    db: Path,
+    chroma_url: str | None,
+    collection: str,
+    model: str | None = None,
+    device: str = "auto",
+    dtype: str = "float32",
+) -> Any:
+    """An :class:`~imagevec.ImageIndex` for the command's options."""
+    from imagevec.index import ImageIndex
+
+    return ImageIndex(
+        None if chroma_url else db,
+        url=chroma_url,
+        collection=collection,
+        encoder=model,
+        device=device,
+        dtype=dtype,
+    )
+
+
+def parse_meta(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``("album=2024", ...)`` -> ``{"album": "2024"}`` (values stay strings)."""
+    meta = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--meta")
+        meta[key.strip()] = value
+    return meta
+
+
+def parse_where(text: str | None) -> dict[str, Any] | None:
+    """The ``--where`` JSON object (a Chroma metadata filter), or None."""
+    if not text:
+        return None
+    try:
+        where = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--where") from exc
+    if not isinstance(where, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="--where")
+    return where

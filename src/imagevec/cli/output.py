@@ -1,0 +1,130 @@
+"""How the ``imagevec`` command shows results: plain text, JSON, or an HTML page.
+
+JSON of a search (``imagevec search ... --json``) is a list, best first, of::
+
+    {"rank": 1, "id": "<record id>", "uri": "/abs/path.jpg", "score": 0.41,
+     "metadata": {"bytes": ..., "filename": ..., "format": ..., "height": ..., "mtime_ns": ...,
+                  "sha256": ..., "uri": ..., "width": ..., <your fields>}}
+
+``score`` is the cosine similarity (higher is better); keys are sorted.
+
+The HTML page is self-contained: small JPEG thumbnails inlined as data URIs, each linking to
+the original file (a ``file://`` URI); every text on it is escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from imagevec.ingest import AddReport
+from imagevec.store import Hit
+
+THUMBNAIL = 160
+
+
+def hits_to_json(hits: Sequence[Hit]) -> str:
+    """The documented JSON list ``[{rank, id, uri, score, metadata}]``."""
+    return json.dumps([hit.to_dict(rank) for rank, hit in enumerate(hits, 1)], indent=2)
+
+
+def hits_to_text(hits: Sequence[Hit]) -> str:
+    """One line per hit: rank, score, path, size and format."""
+    if not hits:
+        return "no results"
+    lines = []
+    for rank, hit in enumerate(hits, 1):
+        meta = hit.metadata
+        size = (
+            f"{meta['width']}x{meta['height']} {meta.get('format', '')}" if "width" in meta else ""
+        )
+        lines.append(f"{rank:>3}. {hit.score:6.3f}  {hit.uri}  {size}".rstrip())
+    return "\n".join(lines)
+
+
+def report_to_text(report: AddReport) -> str:
+    """The end-of-run summary, then each failure with its file and reason."""
+    lines = [report.summary()]
+    if report.seconds > 0 and report.embedded:
+        lines[0] += f"; {report.embedded} embedded at {report.embedded / report.seconds:.1f} img/s"
+    lines += [f"  failed: {failure.source}: {failure.reason}" for failure in report.failed]
+    return "\n".join(lines)
+
+
+def stamp_to_text(stamp: dict[str, Any] | None) -> str:
+    """An encoder stamp in a few words."""
+    if not stamp:
+        return "no imagevec encoder stamp"
+    return (
+        f"encoder {stamp.get('model')} (dim {stamp.get('dim')}, {stamp.get('modalities')}, "
+        f"fingerprint {stamp.get('fingerprint')})"
+    )
+
+
+def _thumbnail(uri: str) -> str | None:
+    """A small JPEG of the image as a data URI, or None if it cannot be read any more."""
+    from imagevec.errors import ImageLoadError
+    from imagevec.images import load_image
+
+    try:
+        image = load_image(uri, draft_size=THUMBNAIL)
+    except ImageLoadError:
+        return None
+    image.thumbnail((THUMBNAIL, THUMBNAIL))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _file_href(uri: str) -> str:
+    try:
+        return Path(uri).as_uri()
+    except ValueError:  # not absolute
+        return uri
+
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+h1{font-size:1.3em} .grid{display:flex;flex-wrap:wrap;gap:1em}
+figure{margin:0;width:180px;border:1px solid #ddd;border-radius:6px;padding:8px}
+figure img{max-width:160px;max-height:160px;display:block;margin:auto}
+.missing{width:160px;height:100px;background:#eee;display:flex;align-items:center;
+justify-content:center;color:#888} figcaption{font-size:.8em;word-break:break-all}
+.score{font-weight:bold;font-size:1em} details{font-size:.75em;color:#555}
+"""
+
+
+def hits_to_html(hits: Sequence[Hit], title: str) -> str:
+    """A self-contained HTML page of thumbnails with rank, score and path (all escaped)."""
+    esc = html.escape
+    cards = []
+    for rank, hit in enumerate(hits, 1):
+        thumb = _thumbnail(hit.uri)
+        picture = (
+            f'<img src="{thumb}" alt="{esc(Path(hit.uri).name)}">'
+            if thumb
+            else '<div class="missing">file missing</div>'
+        )
+        meta = "".join(
+            f"<div>{esc(str(k))}: {esc(str(v))}</div>"
+            for k, v in hit.metadata.items()
+            if k not in ("uri", "sha256")
+        )
+        cards.append(
+            f'<figure><a href="{esc(_file_href(hit.uri))}">{picture}</a><figcaption>'
+            f'<div class="score">#{rank} &middot; {hit.score:.3f}</div>'
+            f"<div>{esc(hit.uri)}</div><details><summary>metadata</summary>{meta}</details>"
+            "</figcaption></figure>"
+        )
+    body = "".join(cards) or "<p>no results</p>"
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{esc(title)}</title><style>{_STYLE}</style></head><body>"
+        f"<h1>{esc(title)}</h1><p>score = cosine similarity, higher is better</p>"
+        f'<div class="grid">{body}</div></body></html>\n'
+    )
