@@ -23,8 +23,10 @@ from llama_index.embeddings.imagevec import (
 
 pytestmark = pytest.mark.slow
 
-RELOAD = r"""
-import json, socket, sys
+ROOT = Path(__file__).resolve().parents[3]
+
+OFFLINE = r"""
+import socket
 
 def refuse(self, address, *args):
     if self.family == socket.AF_UNIX:
@@ -33,6 +35,12 @@ def refuse(self, address, *args):
 
 REAL = socket.socket.connect
 socket.socket.connect = refuse
+"""
+
+RELOAD = (
+    OFFLINE
+    + r"""
+import json, sys
 
 import chromadb
 from llama_index.core import Settings, StorageContext, load_index_from_storage
@@ -60,6 +68,10 @@ print(json.dumps({
     "count": client.get_collection("images").count(),
 }))
 """
+)
+
+
+ENV = {**os.environ, "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1"}
 
 
 def _names(hits: list) -> list[str]:
@@ -101,14 +113,13 @@ def test_photo_folder_index_persist_and_reload_in_a_fresh_process(
     assert by_image[0].score > by_image[1].score
 
     del index, retriever, storage, client  # the fresh process opens the same folders
-    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1"}
     args = [str(db), str(persist), emb.to_json(), str(tmp_path / "cat-crop.jpg")]
     run = subprocess.run(
         [sys.executable, "-c", RELOAD, *args],
         capture_output=True,
         text=True,
         timeout=240,
-        env=env,
+        env=ENV,
         check=False,
     )
     assert run.returncode == 0, run.stderr[-3000:]
@@ -118,3 +129,27 @@ def test_photo_folder_index_persist_and_reload_in_a_fresh_process(
     assert result["text"][0][1] == pytest.approx(by_text[0].score, abs=1e-4)
     assert result["image"][0][0] == "chelsea.jpg"
     assert result["image"][0][1] == pytest.approx(by_image[0].score, abs=1e-4)
+
+
+def test_example_runs_offline(tmp_path: Path) -> None:
+    example = ROOT / "examples" / "llamaindex_multimodal.py"
+    code = OFFLINE + (
+        "import runpy, sys\nsys.argv = ['example', '-k', '2']\n"
+        f"runpy.run_path({str(example)!r}, run_name='__main__')"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=ENV,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = run.stdout
+    assert "indexed 20 images" in out
+    cat = out.split("text: 'a cat'")[1].splitlines()[1]
+    assert cat.strip().startswith("1.") and cat.endswith("chelsea.jpg")
+    by_image = out.split("image: ")[1].splitlines()[1]
+    assert by_image.endswith("chelsea.jpg")
