@@ -148,12 +148,17 @@ def build_tiny_clip(folder: str | Path, *, projection_dim: int = 16) -> Path:
     return folder
 
 
-def build_tiny_vit(folder: str | Path) -> Path:
-    """Save a tiny random ``ViTModel`` with the ViT-in21k processor config; returns the folder."""
-    from transformers import ViTConfig, ViTModel
+def build_tiny_vit(folder: str | Path, *, classifier: bool = False) -> Path:
+    """Save a tiny random ``ViTModel`` (``ViTForImageClassification`` with ``classifier=True``,
+    which has no pooler) with the ViT-in21k processor config; returns the folder."""
+    from transformers import ViTConfig, ViTForImageClassification, ViTModel
 
     torch.manual_seed(SEED)
-    return _save(ViTModel(ViTConfig(**_TINY_VIT)).eval(), Path(folder), VIT_PROCESSOR)
+    if classifier:
+        model = ViTForImageClassification(ViTConfig(**_TINY_VIT, num_labels=3))
+    else:
+        model = ViTModel(ViTConfig(**_TINY_VIT))
+    return _save(model.eval(), Path(folder), VIT_PROCESSOR)
 
 
 def build_tiny_dinov2(folder: str | Path) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from tests.tiny_models import fake_hub_cache, tiny_model
+from tests.tiny_models import build_tiny_vit, fake_hub_cache, tiny_model
 
 import imagevec
 from imagevec.encoders.catalog import CATALOG
@@ -150,4 +150,21 @@ def test_export_missing_its_projection_file_is_a_clear_error(tmp_path: Path) -> 
     folder = enc.save(tmp_path / "export")
     (folder / "projection.safetensors").unlink()
     with pytest.raises(ModelLoadError, match="projection"):
+        imagevec.create_encoder(str(folder), device="cpu")
+
+
+def test_classifier_checkpoint_loads_as_its_base_model(tmp_path: Path, image: Image.Image) -> None:
+    folder = build_tiny_vit(tmp_path / "cls", classifier=True)
+    enc = imagevec.create_encoder(str(folder), device="cpu")  # its pooler (unused) is missing
+    assert enc.dim == 32 and enc.embed_image(image).shape == (32,)
+
+
+def test_checkpoint_missing_weights_is_an_error_not_random_vectors(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    folder = shutil.copytree(tiny_model("vit"), tmp_path / "partial")
+    weights = load_file(folder / "model.safetensors")
+    weights = {k: v for k, v in weights.items() if ".1." not in k}  # drop the second block
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ModelLoadError, match="vectors would be random"):
         imagevec.create_encoder(str(folder), device="cpu")

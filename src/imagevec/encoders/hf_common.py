@@ -63,6 +63,7 @@ class HFEncoder(Encoder):
     family: ClassVar[str]
     poolings: ClassVar[tuple[str, ...]]
     default_processor: ClassVar[dict[str, Any]]
+    ignore_missing: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -115,10 +116,29 @@ class HFEncoder(Encoder):
 
     # ------------------------------------------------------------------ shared
     def load_pretrained(self, model_cls: Any, ref: ModelRef) -> nn.Module:
-        """``model_cls.from_pretrained`` through :mod:`imagevec.encoders.hub`, in ``self.dtype``."""
-        return from_pretrained(
-            model_cls, ref.location, revision=ref.revision, **dtype_kw(self.dtype)
+        """``model_cls.from_pretrained`` through :mod:`imagevec.encoders.hub`, in ``self.dtype``.
+
+        Weights the checkpoint lacks would be randomly initialised, giving random vectors: that
+        is a :class:`~imagevec.ModelLoadError` (``ignore_missing`` lists unused modules).
+        """
+        model, info = from_pretrained(
+            model_cls,
+            ref.location,
+            revision=ref.revision,
+            output_loading_info=True,
+            **dtype_kw(self.dtype),
         )
+        missing = sorted(
+            k for k in info.get("missing_keys", ()) if not k.startswith(self.ignore_missing)
+        )
+        if missing:
+            shown = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
+            raise ModelLoadError(
+                f"{ref.model}: the checkpoint has no weights for {len(missing)} tensor(s) of the "
+                f"{type(model).__name__} ({shown}); its vectors would be random. Is it a complete "
+                f"{self.family} checkpoint?"
+            )
+        return model
 
     def project(self, features: torch.Tensor) -> torch.Tensor:
         """Apply the projection head, if any."""

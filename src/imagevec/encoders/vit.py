@@ -29,6 +29,7 @@ class ViTEncoder(HFEncoder):
 
     family = "vit"
     poolings = ("cls", "mean")
+    ignore_missing = ("pooler.",)  # classifier checkpoints have none; it is not used
     default_processor: ClassVar[dict[str, Any]] = {  # google/vit-base-patch16-224-in21k
         "image_processor_type": "ViTImageProcessor",
         "size": {"height": 224, "width": 224},
