@@ -31,7 +31,7 @@ from imagevec.errors import ConfigError
 from imagevec.ingest import AddReport, add_files
 from imagevec.records import Metadatas, ids_for_paths, ids_of_missing_files
 from imagevec.stamp import check, check_name, make_stamp
-from imagevec.store import DEFAULT_COLLECTION, Hit, Store, connect, describe_collections
+from imagevec.store import DEFAULT_COLLECTION, Hit, Store, check_collection_name, connect
 
 if TYPE_CHECKING:
     from imagevec.encoders.base import Encoder
@@ -75,7 +75,7 @@ class ImageIndex:
         self.path = None if url else Path(path if path is not None else DEFAULT_DB)
         self.url = url
         self.location = url or str(self.path)
-        self.collection = collection
+        self.collection = check_collection_name(collection)
         self._device, self._dtype = device, dtype
         self._lock: LockHandle | None = None
         self._store: Store | None = None
@@ -154,7 +154,8 @@ class ImageIndex:
         if not store.exists:
             encoder = self.encoder
             store.create(make_stamp(encoder.identity, encoder.config))
-        self._verify(self.encoder)
+        if self._encoder is not None:
+            self._verify(self._encoder)
         return store
 
     # ------------------------------------------------------------------ writes
@@ -190,7 +191,7 @@ class ImageIndex:
         store = self._writable()
         report = add_files(
             store,
-            self.encoder,
+            lambda: self.encoder,  # loaded only if something needs embedding
             list(sources),
             metadatas=metadatas,
             on_error=on_error,
@@ -263,15 +264,6 @@ class ImageIndex:
     def __len__(self) -> int:
         return self.count()
 
-    def info(self) -> dict[str, Any]:
-        """``{location, collection, count, encoder stamp}``."""
-        return {
-            "location": self.location,
-            "collection": self.collection,
-            "count": self.count(),
-            "stamp": self.stamp,
-        }
-
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
         """Release the Chroma client and the folder lock (idempotent)."""
@@ -302,5 +294,7 @@ def list_collections(
     """Every collection of a store: ``{name, count, stamp}`` (stamp None if not imagevec's)."""
     if url is None and not Path(path or DEFAULT_DB).is_dir():
         raise ConfigError(f"no index at {path or DEFAULT_DB}")
+    from imagevec.store import describe_collections
+
     with ImageIndex(path, url=url) as index:
         return describe_collections(index._open(write=False).client, index.location)

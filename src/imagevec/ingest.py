@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
@@ -187,12 +188,17 @@ class _Run:
     def run(self, items: Iterator[_Item], batch_size: int, **load: Any) -> None:
         """Embed the planned items batch by batch, writing each batch at once."""
 
+        first = next(items, None)
+        if first is None:  # nothing to embed: the encoder is not even loaded
+            return
+
         def sources() -> Iterator[Path]:
-            for number, item in enumerate(items):
+            for number, item in enumerate(itertools.chain([first], items)):
                 self.pending[number] = item
                 yield item.path
 
-        for batch in self.encoder.iter_batches(
+        encoder = self.encoder() if callable(self.encoder) else self.encoder
+        for batch in encoder.iter_batches(
             sources(), batch_size=batch_size, on_error=self.on_error, **load
         ):
             if batch.indices:
@@ -218,7 +224,8 @@ def add_files(
 
     Args:
         store: the target collection.
-        encoder: the collection's encoder.
+        encoder: the collection's encoder, or a function returning it (called only when
+            some file needs embedding, so that re-indexing an unchanged folder loads no model).
         sources: files and folders (walked in a deterministic order).
         metadatas: your fields: one dict for all files, one per source, or ``f(path) -> dict``.
         on_error: ``skip`` (or ``warn``) bad files and report them, or ``raise`` the first.

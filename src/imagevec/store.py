@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ from imagevec.stamp import read_stamp
 
 DEFAULT_COLLECTION = "images"
 _PAGE = 1000
+_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,16 @@ def connect(path: str | os.PathLike[str] | None = None, *, url: str | None = Non
     except Exception as exc:  # connection refused, DNS, TLS, version mismatch...
         raise ConfigError(f"no Chroma server answers at {url}: {exc}") from exc
     return client
+
+
+def check_collection_name(name: str) -> str:
+    """Return ``name`` if Chroma accepts it as a collection name, else raise ConfigError."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ConfigError(
+            f"bad collection name {name!r}: use 3-512 characters of letters, digits, '.', '_' "
+            "and '-', starting and ending with a letter or digit"
+        )
+    return name
 
 
 def collection_names(client: Any) -> list[str]:
@@ -206,11 +218,16 @@ class Store:
         """Every ``(id, metadata)`` of the collection, page by page."""
         if not self.exists:
             return
+        from chromadb.errors import ChromaError
+
         offset = 0
         while True:
-            got = self.collection.get(
-                where=where, limit=_PAGE, offset=offset, include=["metadatas"]
-            )
+            try:
+                got = self.collection.get(
+                    where=where, limit=_PAGE, offset=offset, include=["metadatas"]
+                )
+            except (ValueError, ChromaError) as exc:  # a bad where filter
+                raise ConfigError(f"cannot read collection {self.name!r}: {exc}") from exc
             yield from zip(got["ids"], (m or {} for m in got["metadatas"]), strict=True)
             if len(got["ids"]) < _PAGE:
                 return
@@ -255,6 +272,8 @@ class Store:
         """The ``k`` nearest records to ``vector``, best first, as :class:`Hit` objects."""
         if not self.exists or k < 1:
             return []
+        from chromadb.errors import ChromaError
+
         try:
             result = self.collection.query(
                 query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
@@ -262,7 +281,7 @@ class Store:
                 where=where or None,
                 include=["metadatas", "distances", "uris"],
             )
-        except ValueError as exc:  # bad where filter, dimension mismatch
+        except (ValueError, ChromaError) as exc:  # bad where filter, dimension mismatch
             raise ConfigError(f"query on collection {self.name!r} failed: {exc}") from exc
         space = self.space
         metas = result["metadatas"][0] if result.get("metadatas") else []
