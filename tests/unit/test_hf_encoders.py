@@ -18,7 +18,7 @@ import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 from PIL import Image
-from tests.tiny_models import sample_photos, tiny_model, write_photos
+from tests.tiny_models import VIT_PROCESSOR, sample_photos, tiny_model, write_photos
 
 import imagevec
 from imagevec.errors import ConfigError, UnsupportedModalityError
@@ -210,5 +210,19 @@ def test_missing_processor_config_falls_back_to_family_defaults(tmp_path: Path) 
     folder = shutil.copytree(tiny_model("vit"), tmp_path / "bare")
     (folder / "preprocessor_config.json").unlink()
     with pytest.warns(UserWarning, match="preprocessor_config.json"):
+        enc = imagevec.create_encoder(str(folder), device="cpu")
+    assert enc.preprocess == encoder("vit").preprocess
+
+
+def test_unknown_processor_class_still_reads_the_raw_config(tmp_path: Path) -> None:
+    import shutil
+    import warnings
+
+    folder = shutil.copytree(tiny_model("vit"), tmp_path / "custom")
+    config = {k: v for k, v in VIT_PROCESSOR.items() if k != "feature_extractor_type"}
+    config["image_processor_type"] = "MadeUpImageProcessor"
+    (folder / "preprocessor_config.json").write_text(json.dumps(config))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*preprocessor_config")
         enc = imagevec.create_encoder(str(folder), device="cpu")
     assert enc.preprocess == encoder("vit").preprocess

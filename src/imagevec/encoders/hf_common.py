@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from imagevec.encoders.base import Encoder
-from imagevec.encoders.hub import from_pretrained
+from imagevec.encoders.hub import from_pretrained, read_json
 from imagevec.errors import ConfigError, ModelLoadError
 from imagevec.pooling import ProjectionHead
 from imagevec.preprocess import Preprocess
@@ -253,21 +253,28 @@ def _load_state(head: nn.Module, path: Path) -> None:
 def load_processor_config(ref: ModelRef, default: dict[str, Any]) -> dict[str, Any]:
     """The model's image-processor config, as ``transformers`` resolves it.
 
-    Loads ``AutoImageProcessor`` (cache first, no remote code) and returns its ``to_dict()``,
-    so int sizes, missing keys and class defaults mean what they mean to ``transformers``.
-    A checkpoint without a processor config gets the family's ``default`` (with a warning).
+    Returns ``AutoImageProcessor``'s ``to_dict()`` (cache first, no remote code), so int sizes
+    and class defaults mean what they mean to ``transformers``; the raw JSON if no processor
+    class can read it; the family's ``default`` (with a warning) if the model has none.
     """
     from transformers import AutoImageProcessor
 
     try:
         processor = from_pretrained(AutoImageProcessor, ref.location, revision=ref.revision)
-    except (ModelLoadError, OSError, ValueError, KeyError) as exc:
+        return json.loads(json.dumps(processor.to_dict()))
+    except (OSError, ValueError, KeyError) as exc:  # ModelLoadError is an OSError
+        try:
+            raw = read_json(ref.location, PROCESSOR_FILE, revision=ref.revision)
+        except ModelLoadError:
+            raw = {}
+        if raw:
+            return raw
+        reason = " ".join(str(exc).split())[:160]
         warnings.warn(
-            f"{ref.model}: no usable {PROCESSOR_FILE} ({exc}); using the {ref.family} defaults",
+            f"{ref.model}: no usable {PROCESSOR_FILE} ({reason}); using the {ref.family} defaults",
             stacklevel=4,
         )
         return dict(default)
-    return json.loads(json.dumps(processor.to_dict()))
 
 
 def dtype_kw(dtype: torch.dtype) -> dict[str, torch.dtype]:
