@@ -9,7 +9,8 @@ and most other LangChain chat models accept. Nothing is stored as base64.
 Example:
     >>> from langchain_imagevec import ImagevecRetriever, create_multimodal_rag_chain
     >>> retriever = ImagevecRetriever(index=index, k=3)               # doctest: +SKIP
-    >>> chain = create_multimodal_rag_chain(retriever, ChatOpenAI(model="gpt-4o-mini"))
+    >>> model = ChatOpenAI(model="gpt-4o-mini")                       # doctest: +SKIP
+    >>> chain = create_multimodal_rag_chain(retriever, model)         # doctest: +SKIP
     >>> chain.invoke("What colour is the cat?")                       # doctest: +SKIP
 """
 
@@ -145,7 +146,8 @@ def describe_documents(docs: Sequence[Document]) -> str:
     """A numbered list of the images for the model's text part, best match first.
 
     Example:
-        >>> describe_documents([Document("chelsea.jpg", metadata={"score": 0.31})])
+        >>> doc = Document("chelsea.jpg", metadata={"uri": "/p/chelsea.jpg", "score": 0.312})
+        >>> describe_documents([doc])
         'Image 1: chelsea.jpg (score 0.31)'
     """
     lines = []
@@ -185,7 +187,8 @@ def build_multimodal_messages(
 
     Example:
         >>> docs = retriever.invoke("a cat")                             # doctest: +SKIP
-        >>> answer = chat_model.invoke(build_multimodal_messages("What colour is it?", docs))
+        >>> messages = build_multimodal_messages("What colour is it?", docs)  # doctest: +SKIP
+        >>> answer = chat_model.invoke(messages)                            # doctest: +SKIP
     """
     pairs = _load_blocks(docs, max_size, quality, policy, on_error, detail)
     text = question
@@ -217,7 +220,8 @@ def create_multimodal_rag_chain(
             ``system_prompt``, ``quality``, ``policy``, ``on_error``, ``detail``).
 
     Example:
-        >>> chain = create_multimodal_rag_chain(retriever, ChatOllama(model="llava"))
+        >>> model = ChatOllama(model="llava")                             # doctest: +SKIP
+        >>> chain = create_multimodal_rag_chain(retriever, model)         # doctest: +SKIP
         >>> chain.invoke("Is there a cat in my photos?")                  # doctest: +SKIP
     """
 

@@ -10,7 +10,8 @@ Example:
     >>> import imagevec
     >>> from langchain_imagevec import create_image_search_tool, create_similar_image_tool
     >>> index = imagevec.ImageIndex("imagevec-db", collection="photos")    # doctest: +SKIP
-    >>> tools = [create_image_search_tool(index), create_similar_image_tool(index)]
+    >>> search = create_image_search_tool(index)                            # doctest: +SKIP
+    >>> tools = [search, create_similar_image_tool(index)]                  # doctest: +SKIP
     >>> agent_model = chat_model.bind_tools(tools)                          # doctest: +SKIP
     >>> tools[0].invoke({"query": "a red car", "k": 3})                     # doctest: +SKIP
     '{"results":[{"uri":"/home/me/photos/car.jpg","score":0.4123,"metadata":{...}}]}'

@@ -144,6 +144,9 @@ def test_add_images_takes_file_paths_only(
     store = make_store(kind, client, colour_embeddings, COSINE)
     with pytest.raises(OSError):  # ...upstream's base64 step opens it as a file path
         store.add_images(uris=[data_uri])
+    # Searching only calls embed_image, so any image input works there.
+    store.add_images(uris=colour_paths, metadatas=[{"i": i} for i in range(3)])
+    assert store.similarity_search_by_image(uri=data_uri, k=1)[0].metadata == {"i": 0}
 
 
 async def test_async_search_through_the_store(
@@ -153,3 +156,22 @@ async def test_async_search_through_the_store(
     store.add_images(uris=colour_paths, metadatas=[{"i": i} for i in range(3)])
     docs = await store.as_retriever(search_kwargs={"k": 1}).ainvoke("blue")
     assert docs[0].metadata == {"i": 2}
+
+
+def test_chroma_1x_collection_configuration_gives_cosine_scores(
+    client: Any, colour_embeddings: ImagevecEmbeddings, colour_paths: list[str]
+) -> None:
+    store = Chroma(
+        collection_name=f"imgs-{uuid.uuid4().hex[:8]}",
+        embedding_function=colour_embeddings,
+        client=client,
+        collection_configuration={"hnsw": {"space": "cosine"}},
+    )
+    store.add_images(uris=colour_paths, metadatas=[{"i": i} for i in range(3)])
+    sims = cosine(colour_embeddings, "blue", colour_paths)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        scored = store.similarity_search_with_relevance_scores("blue", k=3)
+    assert scored[0][0].metadata == {"i": 2}
+    for doc, score in scored:
+        assert score == pytest.approx(sims[doc.metadata["i"]], abs=1e-4)

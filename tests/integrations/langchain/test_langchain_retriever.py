@@ -106,14 +106,17 @@ def test_explicit_mode_overrides_the_guess(
 def test_text_with_a_url_is_text_and_never_fetched(
     retriever: ImagevecRetriever, monkeypatch: Any
 ) -> None:
-    import imagevec.sources
+    calls: list[dict[str, Any]] = []
+    original = retriever.index.search
 
-    def no_network(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("a text query must never be fetched")
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(imagevec.sources, "read_source", no_network)
+    monkeypatch.setattr(retriever.index, "search", spy)
     assert stems(retriever.invoke("red like https://example.com/red.png"))[0] == "red"
-    assert retriever.invoke("https://example.com/red.png")  # a URL, URLs off: text
+    assert retriever.invoke("https://example.com/red.png")  # IS a URL, but URLs are off
+    assert [set(c) - {"k", "where"} for c in calls] == [{"text"}, {"text"}]
 
 
 def test_allowed_urls_are_image_queries_under_the_policy(colour_index: Any) -> None:
