@@ -33,8 +33,13 @@ def refuse(self, address, *args):
         return REAL(self, address)
     raise RuntimeError(f"network access: {address!r}")
 
-REAL = socket.socket.connect
-socket.socket.connect = refuse
+def resolve(host, *args, **kwargs):
+    if host in (None, "localhost", "127.0.0.1", "::1"):
+        return LOOKUP(host, *args, **kwargs)
+    raise RuntimeError(f"network access: name lookup of {host!r}")
+
+REAL, LOOKUP = socket.socket.connect, socket.getaddrinfo
+socket.socket.connect, socket.getaddrinfo = refuse, resolve
 """
 
 RELOAD = (

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import pickle
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,25 +15,6 @@ from tests.support.color_encoder import ColorEncoder
 
 import imagevec
 from llama_index.embeddings.imagevec import ImagevecEmbedding
-
-
-class SpyEncoder(ColorEncoder):
-    """The colour encoder, counting calls into the loop and the size of each forward pass."""
-
-    def __init__(self, delay: float = 0.0) -> None:
-        super().__init__(device="cpu")
-        self.loop_calls = 0
-        self.batch_sizes: list[int] = []
-        self.delay = delay
-
-    def encode_images(self, sources: Any, **options: Any) -> Any:
-        self.loop_calls += 1
-        time.sleep(self.delay)
-        return super().encode_images(sources, **options)
-
-    def forward_images(self, pixel_values: Any) -> Any:
-        self.batch_sizes.append(int(pixel_values.shape[0]))
-        return super().forward_images(pixel_values)
 
 
 def _paths(colour_dir: Path, n: int) -> list[str]:
@@ -77,8 +57,8 @@ def test_typos_in_options_are_errors() -> None:
         ImagevecEmbedding(embed_batch_size=0)
 
 
-def test_image_batch_is_one_call_into_the_loop(colour_dir: Path) -> None:
-    spy = SpyEncoder()
+def test_image_batch_is_one_call_into_the_loop(colour_dir: Path, spy_encoder: Any) -> None:
+    spy = spy_encoder
     emb = ImagevecEmbedding(encoder=spy, embed_batch_size=4)
     paths = _paths(colour_dir, 10)
     vectors = emb.get_image_embedding_batch(paths)
@@ -92,8 +72,11 @@ def test_image_batch_is_one_call_into_the_loop(colour_dir: Path) -> None:
     assert spy.loop_calls == 1
 
 
-def test_async_image_batch_is_one_call_and_leaves_the_event_loop_free(colour_dir: Path) -> None:
-    spy = SpyEncoder(delay=0.3)
+def test_async_image_batch_is_one_call_and_leaves_the_event_loop_free(
+    colour_dir: Path, spy_encoder: Any
+) -> None:
+    spy = spy_encoder
+    spy.delay = 0.3
     emb = ImagevecEmbedding(encoder=spy, embed_batch_size=4)
     paths = _paths(colour_dir, 9)
 
@@ -161,6 +144,14 @@ def test_a_bad_image_names_the_file_and_the_way_out(messy_dir: Path) -> None:
     assert "corrupt.jpg" in message and "notes.txt" in message and "2 of 3" in message
     assert "load_image_documents" in message
     assert isinstance(info.value, imagevec.ImagevecError)
+
+
+def test_network_is_blocked_in_these_tests() -> None:
+    import urllib.request
+
+    for url in ("http://example.com", "http://192.0.2.1"):
+        with pytest.raises(Exception, match="network access"):
+            urllib.request.urlopen(url, timeout=2)
 
 
 def test_empty_batches() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import chromadb
 import numpy as np
@@ -95,6 +96,7 @@ def test_messy_folder_indexes_the_good_images(
     client = chromadb.PersistentClient(path=str(tmp_path / "db"))
     index = _build(docs, colour_embedding, client)
     assert client.get_collection("images").count() == len(images)
+    assert client.get_collection("images").configuration["hnsw"]["space"] == "cosine"
     assert client.get_collection("texts").count() == 1
     hits = index.as_retriever(image_similarity_top_k=2).text_to_image_retrieve("red")
     assert Path(hits[0].node.image_path).name == "red.png"
@@ -168,3 +170,25 @@ def test_stock_chroma_store_scores_are_not_cosine(tmp_path: Path) -> None:
             assert raw.similarities == pytest.approx(np.exp(2 * np.array(true) - 2), abs=1e-4)
     created = cosine_chroma_store(tmp_path / "by-path", "images")
     assert created.space == "cosine"
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+def test_index_build_embeds_all_images_in_one_loop_call(
+    colour_dir: Path, spy_encoder: Any, tmp_path: Path, use_async: bool
+) -> None:
+    for i in range(7):  # 10 images, more than one embed_batch_size
+        (colour_dir / f"copy{i}.png").write_bytes((colour_dir / "red.png").read_bytes())
+    emb = ImagevecEmbedding(encoder=spy_encoder, embed_batch_size=4)
+    docs = SimpleDirectoryReader(str(colour_dir)).load_data()  # not pre-embedded
+    index = MultiModalVectorStoreIndex.from_documents(
+        docs,
+        storage_context=StorageContext.from_defaults(
+            image_store=cosine_chroma_store(chromadb.PersistentClient(path=str(tmp_path)), "img")
+        ),
+        embed_model=emb,
+        image_embed_model=emb,
+        use_async=use_async,
+    )
+    assert spy_encoder.loop_calls == 1 and spy_encoder.batch_sizes == [4, 4, 2]
+    hits = index.as_retriever(image_similarity_top_k=1).text_to_image_retrieve("green")
+    assert Path(hits[0].node.image_path).name == "green.png"
