@@ -24,22 +24,19 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from imagevec.encoders.base import Encoder
 from imagevec.encoders.hub import from_pretrained, read_json
+from imagevec.encoders.registry import SAVED_CONFIG, ModelRef
 from imagevec.errors import ConfigError, ModelLoadError
 from imagevec.pooling import ProjectionHead
 from imagevec.preprocess import Preprocess
 
-if TYPE_CHECKING:
-    from imagevec.encoders.registry import ModelRef
-
 SAVE_FORMAT = 1
-SAVED_CONFIG = "imagevec.json"
 PROJECTION_FILE = "projection.safetensors"
 PROCESSOR_FILE = "preprocessor_config.json"
 PROJECTION_SEED = 0
