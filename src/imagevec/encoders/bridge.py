@@ -49,7 +49,7 @@ _recomputed: dict[str, torch.Tensor] = {}
 
 
 def _data_file(name: str) -> Traversable:
-    return resources.files("imagevec").joinpath("data", name)
+    return resources.files("imagevec").joinpath("data").joinpath(name)  # one part: py3.10
 
 
 @cache
