@@ -29,6 +29,20 @@ def test_namespace_package_layout() -> None:
     assert issubclass(ImagevecEmbedding, MultiModalEmbedding)
 
 
+def test_public_names_are_pinned() -> None:
+    import llama_index.embeddings.imagevec as package
+
+    assert sorted(package.__all__) == [
+        "CosineChromaVectorStore",
+        "ImagevecEmbedding",
+        "ImagevecRetriever",
+        "check_image_documents",
+        "cosine_chroma_store",
+        "create_image_search_tool",
+        "load_image_documents",
+    ]
+
+
 def test_config_is_serialisable_and_rebuilds_lazily() -> None:
     emb = ImagevecEmbedding(model_name="test-color", device="cpu", embed_batch_size=8)
     assert emb._encoder is None  # nothing loaded yet
