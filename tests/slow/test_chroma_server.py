@@ -1,0 +1,104 @@
+"""Server mode against a real ``chroma run`` on 127.0.0.1 that this module starts and stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from imagevec.cli import EXIT_ERROR, EXIT_OK, main
+from imagevec.errors import EncoderMismatchError
+from imagevec.index import ImageIndex
+
+pytestmark = pytest.mark.slow
+
+CHROMA = Path(sys.executable).with_name("chroma")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not CHROMA.exists():
+        pytest.skip("the chroma CLI is not installed next to this Python")
+    folder = tmp_path_factory.mktemp("chroma-server")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+    with open(folder / "server.log", "wb") as log:
+        proc = subprocess.Popen(
+            [str(CHROMA), "run", "--path", str(folder / "data"), "--host", "127.0.0.1",
+             "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log_text = (folder / "server.log").read_text(errors="replace")[-2000:]
+                pytest.fail(f"chroma server did not come up:\n{log_text}")
+            time.sleep(0.25)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+
+
+def test_index_search_reindex_on_a_server(chroma_url: str, colour_dir: Path) -> None:
+    with ImageIndex(url=chroma_url, collection="colours", encoder="test-color") as index:
+        assert index.add(colour_dir).indexed == 3
+        hits = index.search("red", k=3)
+        assert Path(hits[0].uri).stem == "red" and hits[0].score > 0.9
+        assert index.add(colour_dir).unchanged == 3 and index.count() == 3
+    with ImageIndex(url=chroma_url, collection="colours") as again:  # encoder from the stamp
+        assert Path(again.search(image=colour_dir / "blue.png", k=1)[0].uri).stem == "blue"
+    with pytest.raises(EncoderMismatchError, match="--model test-color"):
+        ImageIndex(url=chroma_url, collection="colours", encoder="default")
+
+
+def test_two_writers_on_a_server_need_no_lock(chroma_url: str, colour_dir: Path) -> None:
+    with (
+        ImageIndex(url=chroma_url, collection="shared", encoder="test-color") as one,
+        ImageIndex(url=chroma_url, collection="shared", encoder="test-color") as two,
+    ):
+        one.add(colour_dir / "red.png")
+        two.add(colour_dir / "green.png")
+        assert one.count() == two.count() == 2
+
+
+def test_cli_with_chroma_url(
+    chroma_url: str, colour_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--chroma-url", chroma_url, "-c", "cli-colours"]
+    assert main(["index", str(colour_dir), *args, "-m", "test-color"]) == EXIT_OK
+    assert main(["search", "green", *args, "--json", "-k", "1"]) == EXIT_OK
+    assert main(["info", "--chroma-url", chroma_url, "--json"]) == EXIT_OK
+    out = capsys.readouterr().out
+    hits = json.loads(out[out.index("[") : out.index("]\n") + 1])
+    assert Path(hits[0]["uri"]).stem == "green"
+    info = json.loads(out[out.rindex('{\n  "location"') :])
+    counts = {c["name"]: c["count"] for c in info["collections"]}
+    assert counts["cli-colours"] == 3
+    assert main(["info", "--chroma-url", "http://127.0.0.1:1"]) == EXIT_ERROR
