@@ -21,10 +21,12 @@ process (a session-wide cache without fixtures); treat those folders as read-onl
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import json
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +92,14 @@ _TINY_VIT = {
 }
 
 
+@contextlib.contextmanager
+def _seeded() -> Iterator[None]:
+    """Fixed weights for the tiny models, without touching the caller's global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(SEED)
+        yield
+
+
 def _save(model: torch.nn.Module, folder: Path, processor: dict) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)
@@ -142,8 +152,8 @@ def build_tiny_clip(folder: str | Path, *, projection_dim: int = 16) -> Path:
         vision_config=dict(_TINY_VIT),
         projection_dim=projection_dim,
     )
-    torch.manual_seed(SEED)
-    _save(CLIPModel(config).eval(), folder, CLIP_PROCESSOR)
+    with _seeded():
+        _save(CLIPModel(config).eval(), folder, CLIP_PROCESSOR)
     build_tiny_tokenizer(folder)
     return folder
 
@@ -153,11 +163,11 @@ def build_tiny_vit(folder: str | Path, *, classifier: bool = False) -> Path:
     which has no pooler) with the ViT-in21k processor config; returns the folder."""
     from transformers import ViTConfig, ViTForImageClassification, ViTModel
 
-    torch.manual_seed(SEED)
-    if classifier:
-        model = ViTForImageClassification(ViTConfig(**_TINY_VIT, num_labels=3))
-    else:
-        model = ViTModel(ViTConfig(**_TINY_VIT))
+    with _seeded():
+        if classifier:
+            model = ViTForImageClassification(ViTConfig(**_TINY_VIT, num_labels=3))
+        else:
+            model = ViTModel(ViTConfig(**_TINY_VIT))
     return _save(model.eval(), Path(folder), VIT_PROCESSOR)
 
 
@@ -166,8 +176,9 @@ def build_tiny_dinov2(folder: str | Path) -> Path:
     from transformers import Dinov2Config, Dinov2Model
 
     config = Dinov2Config(**{**_TINY_VIT, "image_size": 518, "patch_size": 14, "mlp_ratio": 2})
-    torch.manual_seed(SEED)
-    return _save(Dinov2Model(config).eval(), Path(folder), DINOV2_PROCESSOR)
+    with _seeded():
+        model = Dinov2Model(config).eval()
+    return _save(model, Path(folder), DINOV2_PROCESSOR)
 
 
 def build_tiny_resnet(folder: str | Path) -> Path:
@@ -182,8 +193,9 @@ def build_tiny_resnet(folder: str | Path) -> Path:
         layer_type="bottleneck",
         num_labels=3,
     )
-    torch.manual_seed(SEED)
-    return _save(ResNetForImageClassification(config).eval(), Path(folder), RESNET_PROCESSOR)
+    with _seeded():
+        model = ResNetForImageClassification(config).eval()
+    return _save(model, Path(folder), RESNET_PROCESSOR)
 
 
 def fake_hub_cache(cache: str | Path, repo_id: str, model_folder: str | Path) -> Path:

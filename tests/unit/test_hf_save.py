@@ -38,9 +38,10 @@ def photo_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 # ---------------------------------------------------------------------- projection, save
 def test_fresh_projection_head_is_deterministic(photos: dict[str, Image.Image]) -> None:
+    folder = str(tiny_model("resnet"))
     torch.manual_seed(1)
     state = torch.random.get_rng_state()
-    one = imagevec.create_encoder(str(tiny_model("resnet")), device="cpu", projection_dim=8)
+    one = imagevec.create_encoder(folder, device="cpu", projection_dim=8)
     assert torch.equal(torch.random.get_rng_state(), state)  # the global RNG is untouched
     torch.manual_seed(2)
     two = imagevec.create_encoder(**one.config)
