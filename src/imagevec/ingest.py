@@ -26,15 +26,15 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from imagevec.encode import Failure
 from imagevec.errors import ConfigError, ImageLoadError
 from imagevec.records import (
     Metadatas,
+    failure,
     file_uri,
     header_metadata,
     record_id,
@@ -43,6 +43,9 @@ from imagevec.records import (
     walk,
 )
 from imagevec.store import Store
+
+if TYPE_CHECKING:
+    from imagevec.encode import Failure
 
 _log = logging.getLogger(__name__)
 _CHUNK = 256
@@ -121,9 +124,9 @@ class _Run:
         self.hashes_in_run: set[str] = set()
         self.deferred: list[tuple[int, Path]] = []
 
-    def _done(self, item: _Item, failure: str | None = None) -> None:
-        if failure is not None:
-            self.report.failed.append(Failure(item.position, str(item.path), failure))
+    def _done(self, item: _Item, reason: str | None = None) -> None:
+        if reason is not None:
+            self.report.failed.append(failure(item.position, str(item.path), reason))
         elif item.new:
             self.report.indexed += 1
         else:
@@ -154,7 +157,7 @@ class _Run:
                 except OSError as exc:
                     if self.on_error == "raise":
                         raise ImageLoadError(path, exc.strerror or str(exc)) from exc
-                    self.report.failed.append(Failure(position, str(path), str(exc)))
+                    self.report.failed.append(failure(position, str(path), str(exc)))
                     self.bar.update(1)
                     continue
                 if previous and previous.get("sha256") == digest:
@@ -204,8 +207,8 @@ class _Run:
             if batch.indices:
                 self._write([self.pending.pop(i) for i in batch.indices], batch.vectors)
                 self.report.embedded += len(batch.indices)
-            for failure in batch.failures:
-                self._done(self.pending.pop(failure.index), failure.reason)
+            for bad in batch.failures:
+                self._done(self.pending.pop(bad.index), bad.reason)
 
 
 def add_files(

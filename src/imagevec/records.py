@@ -17,17 +17,26 @@ import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from imagevec.encode import Failure
 from imagevec.errors import ConfigError, ImageLoadError
 from imagevec.images import iter_image_files
 from imagevec.store import Store
+
+if TYPE_CHECKING:
+    from imagevec.encode import Failure
 
 RESERVED = frozenset(
     {"uri", "filename", "sha256", "bytes", "mtime_ns", "width", "height", "format"}
 )
 Metadatas = Mapping[str, Any] | Sequence[Mapping[str, Any]] | Callable[[Path], Mapping[str, Any]]
+
+
+def failure(position: int, source: str, reason: str) -> Failure:
+    """A :class:`~imagevec.Failure` (imported lazily: re-indexing must not import torch)."""
+    from imagevec.encode import Failure
+
+    return Failure(position, source, reason)
 
 
 def file_uri(path: str | os.PathLike[str]) -> str:
@@ -93,7 +102,7 @@ def walk(
         except ImageLoadError as exc:
             if on_error == "raise":
                 raise
-            failures.append(Failure(-1, exc.source, exc.reason))
+            failures.append(failure(-1, exc.source, exc.reason))
             continue
         for path in found:
             uri = file_uri(path)
