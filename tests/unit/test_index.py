@@ -181,7 +181,9 @@ def test_other_encoder_is_a_mismatch_error(tmp_path: Path, colour_dir: Path) -> 
 
     with pytest.raises(EncoderMismatchError, match="--collection"):
         ImageIndex(tmp_path / "db", encoder=Renamed(device="cpu"))
-    with ImageIndex(tmp_path / "db", collection="colours-v2", encoder=Renamed(device="cpu")) as other:
+    with ImageIndex(
+        tmp_path / "db", collection="colours-v2", encoder=Renamed(device="cpu")
+    ) as other:
         assert other.add(colour_dir).indexed == 3  # a new collection is fine
 
 
@@ -277,3 +279,12 @@ def test_same_process_indexes_share_the_lock(tmp_path: Path, colour_dir: Path) -
             assert reader.count() == 3
             writer.add(colour_dir)
     assert not (db / "imagevec.lock").read_text().strip()  # writer pid cleared on close
+
+
+def test_bench_index_measures_throughput_and_latency() -> None:
+    from imagevec.bench_index import bench_index
+
+    result = bench_index(model="test-color", device="cpu", copies=1, repeats=3, rounds=1)
+    assert result["images"] == result["indexed"] >= 18
+    assert result["encoder_images_per_s"] > 0 and result["index_images_per_s"] > 0
+    assert 0 < result["vector_query_ms"]["median"] <= result["vector_query_ms"]["p95"]
