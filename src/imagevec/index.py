@@ -3,18 +3,15 @@
 Example:
     >>> import imagevec
     >>> index = imagevec.ImageIndex("imagevec-db", collection="photos", encoder="default")
-    >>> report = index.add(["a.jpg", "dir/"], metadatas={"album": "2024"})
-    >>> print(report.summary())
-    indexed 2, updated 0, unchanged 0, failed 0, pruned 0 (1.3 s)
+    >>> report = index.add(["a.jpg", "dir/"], metadatas={"album": "2024"})  # AddReport
     >>> hits = index.search(text="a cat", k=5, where={"album": "2024"})
     >>> hits[0].uri, hits[0].score          # score = cosine similarity, higher is better
     ('/home/me/dir/cat.jpg', 0.41)
     >>> index.close()
 
-Opening an existing collection without ``encoder`` reuses the encoder that wrote it (its
-stamp); giving another one raises :class:`~imagevec.errors.EncoderMismatchError`.
-An embedded store folder is locked (see :mod:`imagevec.locking`): close the index, or use it
-as a context manager, to let another process write.
+Without ``encoder``, an existing collection reuses the encoder that wrote it (its stamp);
+another one raises :class:`~imagevec.errors.EncoderMismatchError`. Embedded folders are
+locked (:mod:`imagevec.locking`): close the index (or use ``with``) to let others write.
 """
 
 from __future__ import annotations
@@ -40,6 +37,11 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_DB", "AddReport", "Hit", "ImageIndex", "list_collections"]
 
 DEFAULT_DB = "imagevec-db"
+
+
+def is_store(path: Path | None) -> bool:
+    """Whether ``path`` holds an embedded Chroma store (reading never creates one)."""
+    return path is not None and (path / "chroma.sqlite3").is_file()
 
 
 class ImageIndex:
@@ -88,7 +90,7 @@ class ImageIndex:
             self._encoder_name = resolve(encoder).model
         elif encoder is not None:
             self._encoder = encoder
-        if url is not None or self.path.is_dir():  # type: ignore[union-attr]
+        if url is not None or is_store(self.path):
             self._open(write=False)
             self._check_name()
             if self._encoder is not None and self._store.exists:  # type: ignore[union-attr]
@@ -104,7 +106,7 @@ class ImageIndex:
             from imagevec.locking import acquire
 
             assert self.path is not None
-            if not self.path.is_dir():
+            if not is_store(self.path):
                 if not write:
                     raise ConfigError(
                         f"no index at {self.path}: create it with `imagevec index PHOTOS "
@@ -257,7 +259,7 @@ class ImageIndex:
 
     def count(self) -> int:
         """Number of images in the collection."""
-        if self._store is None and self.path is not None and not self.path.is_dir():
+        if self._store is None and self.path is not None and not is_store(self.path):
             return 0
         return self._open(write=False).count()
 
@@ -292,7 +294,7 @@ def list_collections(
     path: str | os.PathLike[str] | None = None, *, url: str | None = None
 ) -> list[dict[str, Any]]:
     """Every collection of a store: ``{name, count, stamp}`` (stamp None if not imagevec's)."""
-    if url is None and not Path(path or DEFAULT_DB).is_dir():
+    if url is None and not is_store(Path(path or DEFAULT_DB)):
         raise ConfigError(f"no index at {path or DEFAULT_DB}")
     from imagevec.store import describe_collections
 

@@ -209,6 +209,11 @@ def test_reading_a_missing_store_creates_nothing(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no index at"):
         index.search("red")
     assert not (tmp_path / "nowhere").exists()
+    plain = tmp_path / "plain"  # an existing folder that holds no store: left untouched
+    plain.mkdir()
+    with pytest.raises(ConfigError, match="no index at"):
+        ImageIndex(plain).search("red")
+    assert list(plain.iterdir()) == []
     with pytest.raises(ConfigError, match="either"):
         ImageIndex(tmp_path, url="http://localhost:1")
 
