@@ -1,3 +1,298 @@
-"""Placeholder: commands of this group are being written."""
+"""``imagevec eval`` and ``imagevec finetune triplet | simclr | clip | auto``.
 
-COMMANDS: list = []
+Parsing and output only: the work is :mod:`imagevec.evaluation` and :mod:`imagevec.training`.
+Exit codes: 0 ok; 2 usage error; 3 imagevec error (bad data folder, unknown model...);
+130 interrupted (the last finished epoch is kept: re-run with ``--resume``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+SCORES = ("recall@1", "recall@5", "recall@10", "map", "mrr")
+
+
+@click.command("eval")
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--model",
+    "-m",
+    default="default",
+    show_default=True,
+    metavar="MODEL",
+    help="Encoder name, 'hf:<hub id>' or a (fine-tuned) model folder.",
+)
+@click.option("--batch-size", "-b", default=32, show_default=True, type=click.IntRange(1))
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr.")
+def eval_cmd(
+    data_dir: Path, model: str, batch_size: int, device: str, as_json: bool, progress: bool | None
+) -> int:
+    """Retrieval quality on DATA_DIR/<label>/<image>: recall@1/5/10, mAP, MRR.
+
+    Every image queries all the others (leave-one-out); a hit shares its label.
+
+    \b
+    Examples:
+      imagevec eval products/ --model default
+      imagevec eval products/ --model runs/products --json
+    """
+    from imagevec.cli.options import want_progress
+    from imagevec.encoders.registry import create_encoder
+    from imagevec.evaluation import evaluate_folder
+
+    encoder = create_encoder(model, device=device)
+    metrics = evaluate_folder(
+        data_dir, encoder, batch_size=batch_size, progress=want_progress(progress)
+    )
+    if as_json:
+        click.echo(json.dumps({"model": model, **metrics}, indent=2))
+        return 0
+    click.echo(f"{metrics['images']} images, {metrics['labels']} labels, model {model}")
+    for key in SCORES:
+        click.echo(f"  {key:<10} {metrics[key]:.4f}")
+    if metrics["skipped"]:
+        click.echo(f"  ({metrics['skipped']} images have no other image of their label: skipped)")
+    return 0
+
+
+def _train_options(func: F) -> F:
+    """``--out`` (required) and the loop options every path shares."""
+    return _loop_options(
+        click.option(
+            "--out",
+            "-o",
+            required=True,
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Output folder: the best model (load it with --model OUT), "
+            "training.json, checkpoints/.",
+        )(func)
+    )
+
+
+def _loop_options(func: F) -> F:
+    options = [
+        click.option("--epochs", default=5, show_default=True, type=click.IntRange(1)),
+        click.option(
+            "--freeze",
+            type=int,
+            default=None,
+            help="Lower layer groups kept frozen (negative: train only the top -N). "
+            "[default: the lower half]",
+        ),
+        click.option("--batch-size", "-b", default=32, show_default=True, type=click.IntRange(2)),
+        click.option(
+            "--lr", default=1e-4, show_default=True, type=click.FloatRange(min=0, min_open=True)
+        ),
+        click.option("--seed", default=0, show_default=True, type=int),
+        click.option("--resume", is_flag=True, help="Continue from OUT/checkpoints/last.pt."),
+        click.option(
+            "--projection-dim",
+            type=click.IntRange(1),
+            default=None,
+            help="Add a trainable projection head of this size (exported).",
+        ),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps."),
+        click.option(
+            "--json", "as_json", is_flag=True, help="Print the result as JSON at the end."
+        ),
+        click.option("--progress/--no-progress", default=None, help="Progress bars on stderr."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group("finetune")
+def finetune_group() -> None:
+    """Fine-tune an encoder on your images; the result loads with --model OUT.
+
+    \b
+    Which path? (`imagevec finetune auto DATA --dry-run` tells you)
+      a few hundred unlabelled photos           the pretrained encoder as it is
+      a few thousand with "same item" labels    triplet
+      tens of thousands of unlabelled photos    simclr
+      images with captions (a CSV)              clip
+    """
+
+
+@finetune_group.command("triplet")
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--model", "-m", default="default", show_default=True, metavar="MODEL")
+@click.option("--margin", default=0.2, show_default=True, type=float)
+@click.option(
+    "--mining",
+    type=click.Choice(["batch_hard", "semi_hard"]),
+    default="batch_hard",
+    show_default=True,
+)
+@click.option(
+    "--metric", type=click.Choice(["cosine", "euclidean"]), default="cosine", show_default=True
+)
+@click.option(
+    "--holdout",
+    default=0.2,
+    show_default=True,
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Share of labels held out (unseen labels) to measure recall@1.",
+)
+@click.option(
+    "--eval-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A labelled folder to evaluate on instead of holding labels out.",
+)
+@_train_options
+def triplet_cmd(data_dir: Path, **options: Any) -> int:
+    """Triplet loss on DATA_DIR/<label>/<image> (P labels x K images per batch).
+
+    \b
+    Example:
+      imagevec finetune triplet products/ --model default --out runs/products --epochs 5
+    """
+    from imagevec.training.finetune import finetune_triplet
+
+    return _run(finetune_triplet, data_dir, options)
+
+
+@finetune_group.command("simclr")
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--model", "-m", default="default", show_default=True, metavar="MODEL")
+@click.option(
+    "--temperature", default=0.2, show_default=True, type=click.FloatRange(0, min_open=True)
+)
+@click.option(
+    "--holdout", default=0.1, show_default=True, type=click.FloatRange(0, 1, max_open=True)
+)
+@click.option(
+    "--eval-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A labelled folder for the per-epoch recall@1 (default: held-out views).",
+)
+@_train_options
+def simclr_cmd(data_dir: Path, **options: Any) -> int:
+    """SimCLR on the (unlabelled) images below DATA_DIR: two random views per image.
+
+    \b
+    Example:
+      imagevec finetune simclr photos/ --out runs/simclr --epochs 10
+    """
+    from imagevec.training.finetune import finetune_simclr
+
+    return _run(finetune_simclr, data_dir, options)
+
+
+@finetune_group.command("clip")
+@click.argument("pairs_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", "-m", default="clip-vit-b32", show_default=True, metavar="MODEL")
+@click.option(
+    "--freeze-text",
+    type=int,
+    default=None,
+    help="Lower text-tower groups kept frozen. [default: the lower half]",
+)
+@click.option(
+    "--holdout", default=0.1, show_default=True, type=click.FloatRange(0, 1, max_open=True)
+)
+@_train_options
+def clip_cmd(pairs_csv: Path, **options: Any) -> int:
+    """CLIP's contrastive loss on PAIRS_CSV rows of 'image path, caption'.
+
+    \b
+    Example:
+      imagevec finetune clip pairs.csv --model clip-vit-b32 --out runs/clip
+    """
+    from imagevec.training.finetune import finetune_clip
+
+    return _run(finetune_clip, pairs_csv, options)
+
+
+@finetune_group.command("auto")
+@click.argument("data", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--model",
+    "-m",
+    default=None,
+    metavar="MODEL",
+    help="[default: 'default'; clip-vit-b32 for captions]",
+)
+@click.option("--dry-run", is_flag=True, help="Only say which path fits the data, and why.")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (required unless --dry-run).",
+)
+@_loop_options
+@click.pass_context
+def auto_cmd(
+    ctx: click.Context,
+    data: Path,
+    model: str | None,
+    dry_run: bool,
+    out: Path | None,
+    **options: Any,
+) -> int:
+    """Look at DATA (label folders? a captions CSV? how many images?), pick a path, run it.
+
+    \b
+    Example:
+      imagevec finetune auto products/ --dry-run
+      imagevec finetune auto products/ --out runs/products
+    """
+    from imagevec.training.auto import recommend
+
+    rec = recommend(data)
+    click.echo(f"path: {rec.path}\nwhy:  {rec.reason}")
+    if dry_run or rec.path == "pretrained":
+        if rec.path == "pretrained":
+            fallback = "clip-vit-b32" if rec.captions else "default"
+            click.echo(f"nothing to train: use --model {model or fallback} as it is.")
+        return 0
+    if out is None:
+        raise click.UsageError("--out is required to run the chosen path (or use --dry-run)")
+    command = {"triplet": triplet_cmd, "simclr": simclr_cmd, "clip": clip_cmd}[rec.path]
+    extra = {"model": model} if model else {}
+    key = "pairs_csv" if rec.path == "clip" else "data_dir"
+    return int(ctx.invoke(command, **{key: data, "out": out, **extra, **options}) or 0)
+
+
+def _run(train: Callable[..., Any], data: Path, options: dict[str, Any]) -> int:
+    from imagevec.cli.options import want_progress
+
+    as_json = options.pop("as_json")
+    options["progress"] = want_progress(options.pop("progress"))
+    out = options["out"]
+    try:
+        result = train(data, log=lambda line: click.echo(line, err=as_json), **options)
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: run again with --resume to continue from {out}", err=True)
+        raise
+    before, best = result.before, result.best
+    summary = {
+        "out": str(result.out),
+        "best_epoch": result.best_epoch,
+        "before": before,
+        "best": best,
+        "seconds": round(result.seconds, 1),
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return 0
+    keys = [k for k in SCORES if k in before or k in best]
+    click.echo("held-out       " + "  ".join(f"{k:>9}" for k in keys))
+    for name, metrics in (("before", before), (f"best (ep {result.best_epoch})", best)):
+        click.echo(
+            f"{name:<14} " + "  ".join(f"{metrics.get(k, float('nan')):>9.3f}" for k in keys)
+        )
+    click.echo(f"saved to {result.out} in {result.seconds:.0f} s; use it with --model {result.out}")
+    return 0
+
+
+COMMANDS = [eval_cmd, finetune_group]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 _LAZY = {
     "Augment": "imagevec.training.augment",
-    "Recommendation": "imagevec.training.recommend",
+    "Recommendation": "imagevec.training.auto",
     "TrainConfig": "imagevec.training.loop",
     "TrainResult": "imagevec.training.loop",
     "fit": "imagevec.training.loop",
@@ -27,11 +27,12 @@ _LAZY = {
     "finetune_clip": "imagevec.training.finetune",
     "finetune_simclr": "imagevec.training.finetune",
     "finetune_triplet": "imagevec.training.finetune",
-    "recommend": "imagevec.training.recommend",
+    "recommend": "imagevec.training.auto",
 }
 
 if TYPE_CHECKING:
     from imagevec.training.augment import Augment
+    from imagevec.training.auto import Recommendation, recommend
     from imagevec.training.finetune import (
         finetune,
         finetune_clip,
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
         finetune_triplet,
     )
     from imagevec.training.loop import TrainConfig, TrainResult, fit
-    from imagevec.training.recommend import Recommendation, recommend
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,129 @@
+"""``finetune auto``: look at the data, pick a path, and say why.
+
+The rule of thumb (from the documents imagevec grew from):
+
+=================================================  =========================================
+what you have                                       path
+=================================================  =========================================
+images with captions (a CSV of image, caption)      ``clip`` — contrastive image-text tuning
+a few thousand images with "same item" labels       ``triplet`` — lower layers frozen, 5-10 ep.
+tens of thousands of unlabelled images              ``simclr`` — self-supervised on random crops
+a few hundred unlabelled images (or few labelled)   ``pretrained`` — use the encoder as it is
+=================================================  =========================================
+
+Example:
+    >>> rec = recommend("products/")                         # doctest: +SKIP
+    >>> rec.path, rec.reason                                 # doctest: +SKIP
+    ('triplet', '2,400 images in 300 label folders: ...')
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from imagevec.errors import ConfigError
+from imagevec.images import iter_image_files
+from imagevec.training.data import looks_like_pairs_csv, read_pairs_csv
+
+__all__ = ["MIN_LABELLED", "MIN_PAIRS", "MIN_UNLABELLED", "Recommendation", "recommend"]
+
+#: Fewest labelled images (in labels with 2+ images) for triplet fine-tuning to pay off.
+MIN_LABELLED = 200
+#: Fewest unlabelled images for self-supervised SimCLR to pay off.
+MIN_UNLABELLED = 10_000
+#: Fewest image-caption pairs for CLIP fine-tuning.
+MIN_PAIRS = 100
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The chosen path and why.
+
+    Attributes:
+        path: ``triplet``, ``simclr``, ``clip`` or ``pretrained`` (nothing to train).
+        reason: one or two sentences a user can check against their data.
+        images: images found.
+        labels: label folders with 2+ images (0 for unlabelled data).
+        captions: True for an image-caption CSV.
+    """
+
+    path: str
+    reason: str
+    images: int
+    labels: int = 0
+    captions: bool = False
+
+
+def recommend(data: str | Path) -> Recommendation:
+    """Inspect ``data`` (a CSV of captions, a folder of label sub-folders or of images).
+
+    Raises:
+        ConfigError: ``data`` does not exist or holds no images.
+    """
+    source = Path(data)
+    if looks_like_pairs_csv(source):
+        paths, _ = read_pairs_csv(source)
+        n = len(paths)
+        if n < MIN_PAIRS:
+            return Recommendation(
+                "pretrained",
+                f"{n:,} image-caption pairs: too few to tune CLIP (want {MIN_PAIRS}+); "
+                "use a pretrained CLIP model as it is.",
+                n,
+                captions=True,
+            )
+        return Recommendation(
+            "clip",
+            f"{n:,} image-caption pairs: fine-tune a CLIP model with its symmetric contrastive "
+            "loss (lower layers of both towers frozen).",
+            n,
+            captions=True,
+        )
+    if not source.is_dir():
+        raise ConfigError(f"{source} is neither a folder of images nor a CSV of captions")
+    counts = _label_counts(source)
+    labelled = sum(c for c in counts.values() if c >= 2)
+    labels = sum(1 for c in counts.values() if c >= 2)
+    total = len(list(iter_image_files(source)))
+    if total == 0:
+        raise ConfigError(f"no images found in {source}")
+    if labels >= 2:
+        if labelled >= MIN_LABELLED:
+            return Recommendation(
+                "triplet",
+                f"{labelled:,} images in {labels:,} label folders: 'same item' labels, so "
+                "triplet fine-tuning (lower layers frozen, 5-10 epochs) with unseen labels "
+                "held out to check it generalises.",
+                total,
+                labels,
+            )
+        return Recommendation(
+            "pretrained",
+            f"only {labelled:,} labelled images in {labels:,} label folders (want "
+            f"{MIN_LABELLED}+): too few to fine-tune safely; use the pretrained encoder and "
+            "check it with `imagevec eval`.",
+            total,
+            labels,
+        )
+    if total >= MIN_UNLABELLED:
+        return Recommendation(
+            "simclr",
+            f"{total:,} unlabelled images: enough for self-supervised SimCLR on random crops.",
+            total,
+        )
+    return Recommendation(
+        "pretrained",
+        f"{total:,} unlabelled images: too few for self-supervised training (want "
+        f"{MIN_UNLABELLED:,}+) and no labels; use the pretrained encoder as it is.",
+        total,
+    )
+
+
+def _label_counts(root: Path) -> Counter[str]:
+    """Images per immediate sub-folder (the label folders)."""
+    counts: Counter[str] = Counter()
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        counts[sub.name] = sum(1 for _ in iter_image_files(sub))
+    return counts

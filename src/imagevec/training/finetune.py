@@ -1,0 +1,112 @@
+"""One call per fine-tuning path: load the base model, train, export to ``out``.
+
+The exported folder loads anywhere a model name goes: ``create_encoder(out)``,
+``imagevec index --model out``, the LangChain and LlamaIndex classes.
+
+Example:
+    >>> from imagevec.training import finetune_triplet
+    >>> result = finetune_triplet("products/", out="runs/products")  # doctest: +SKIP
+    >>> result.before["recall@1"], result.best["recall@1"]           # doctest: +SKIP
+    (0.39, 0.61)
+    >>> imagevec.create_encoder("runs/products")                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from imagevec.errors import ConfigError
+from imagevec.training.loop import Objective, TrainConfig, TrainResult, fit
+
+__all__ = ["finetune", "finetune_clip", "finetune_simclr", "finetune_triplet"]
+
+
+def finetune(
+    objective: Objective,
+    *,
+    model: str = "default",
+    out: str | Path,
+    projection_dim: int | None = None,
+    device: str = "auto",
+    log: Callable[[str], None] | None = None,
+    on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+    **loop_options: Any,
+) -> TrainResult:
+    """Load ``model`` (with an optional fresh projection head) and :func:`fit` it.
+
+    Args:
+        objective: what to train on.
+        model: any name ``create_encoder`` accepts.
+        out: output folder (exported model, ``training.json``, ``checkpoints/``).
+        projection_dim: add a trainable projection head of this size (exported).
+        device: where to train.
+        log: where progress lines go.
+        on_epoch_end: called after each epoch's checkpoint.
+        **loop_options: :class:`~imagevec.training.loop.TrainConfig` fields (``epochs``,
+            ``batch_size``, ``lr``, ``freeze``, ``seed``, ``resume``, ``progress``...).
+    """
+    from imagevec.encoders.registry import create_encoder
+
+    out_dir = Path(out).expanduser().resolve()
+    model_dir = Path(str(model)).expanduser()
+    if model_dir.is_dir() and model_dir.resolve() == out_dir:
+        raise ConfigError("--out must differ from the model folder being fine-tuned")
+    encoder = create_encoder(model, device=device, projection_dim=projection_dim)
+    meta = {"model": str(model), "projection_dim": projection_dim}
+    config = TrainConfig(out=out_dir, meta=meta, **loop_options)
+    return fit(encoder, objective, config, log=log, on_epoch_end=on_epoch_end)
+
+
+def finetune_triplet(
+    data_dir: str | Path,
+    *,
+    holdout: float = 0.2,
+    margin: float = 0.2,
+    mining: str = "batch_hard",
+    metric: str = "cosine",
+    k: int = 4,
+    eval_dir: str | Path | None = None,
+    **options: Any,
+) -> TrainResult:
+    """Triplet fine-tuning on ``data_dir/<label>/<image>`` (see :func:`finetune` for the
+    common options and :class:`~imagevec.training.triplet.TripletObjective` for these)."""
+    from imagevec.training.triplet import TripletObjective
+
+    objective = TripletObjective(
+        data_dir, holdout=holdout, margin=margin, mining=mining, metric=metric, k=k,
+        eval_dir=eval_dir,
+    )  # fmt: skip
+    return finetune(objective, **options)
+
+
+def finetune_simclr(
+    data_dir: str | Path,
+    *,
+    holdout: float = 0.1,
+    temperature: float = 0.2,
+    eval_dir: str | Path | None = None,
+    **options: Any,
+) -> TrainResult:
+    """SimCLR on the images below ``data_dir`` (the projection head is dropped at export)."""
+    from imagevec.training.simclr import SimCLRObjective
+
+    objective = SimCLRObjective(
+        data_dir, holdout=holdout, temperature=temperature, eval_dir=eval_dir
+    )
+    return finetune(objective, **options)
+
+
+def finetune_clip(
+    pairs_csv: str | Path,
+    *,
+    holdout: float = 0.1,
+    freeze_text: int | None = None,
+    **options: Any,
+) -> TrainResult:
+    """CLIP's contrastive loss on a CSV of ``image path, caption`` (``model`` must be CLIP)."""
+    from imagevec.training.clip import CLIPObjective
+
+    objective = CLIPObjective(pairs_csv, holdout=holdout, freeze_text=freeze_text)
+    return finetune(objective, **options)

@@ -1,0 +1,305 @@
+"""Fine-tuning end to end on tiny models: data, freezing, loss goes down, export, resume."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from tests.tiny_models import build_tiny_clip, build_tiny_resnet, build_tiny_vit
+
+import imagevec
+from imagevec.errors import ConfigError
+from imagevec.training import finetune_clip, finetune_simclr, finetune_triplet, recommend
+from imagevec.training.data import (
+    PKSampler,
+    read_pairs_csv,
+    scan_labelled_folder,
+    split_by_label,
+)
+from imagevec.training.freeze import (
+    make_trainable,
+    set_train_mode,
+    split_groups,
+)
+from imagevec.training.loop import TrainConfig
+from imagevec.training.triplet import TripletObjective
+
+FAST = {"batch_size": 8, "progress": False, "lr": 3e-3, "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("tiny")
+    return {
+        "resnet": build_tiny_resnet(root / "resnet"),
+        "vit": build_tiny_vit(root / "vit"),
+        "clip": build_tiny_clip(root / "clip"),
+    }
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 labels x 4 images: each label a random colour layout, each image a noisy copy."""
+    root = tmp_path_factory.mktemp("labelled")
+    rng = np.random.default_rng(0)
+    for label in range(8):
+        base = rng.integers(0, 256, (4, 4, 3))
+        (root / f"label{label}").mkdir()
+        for n in range(4):
+            noisy = np.clip(base + rng.integers(-40, 40, base.shape), 0, 255).astype(np.uint8)
+            image = Image.fromarray(noisy).resize((64, 48), Image.Resampling.NEAREST)
+            image.save(root / f"label{label}" / f"{n}.png")
+    return root
+
+
+def _changed_in_checkpoint(base: Path, out: Path) -> list[str]:
+    """Weights of the last checkpoint in ``out`` that differ from the base model's."""
+    state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)["modules"]
+    enc = imagevec.create_encoder(str(base), device="cpu")
+    return [
+        f"{name}.{key}"
+        for name, module in enc.modules().items()
+        for key, value in module.state_dict().items()
+        if not torch.equal(value, state[name][key])
+    ]
+
+
+# ---------------------------------------------------------------- data
+
+
+def test_split_holds_out_whole_unseen_labels(labelled: Path) -> None:
+    paths, labels = scan_labelled_folder(labelled)
+    assert len(paths) == 32 and labels[0] == "label0"
+    train, held = split_by_label(labels, holdout=0.25, seed=1)
+    train_labels = {labels[i] for i in train}
+    held_labels = {labels[i] for i in held}
+    assert len(held_labels) == 2 and not train_labels & held_labels
+    assert sorted(train + held) == list(range(32))
+    assert split_by_label(labels, holdout=0.25, seed=1) == (train, held)
+
+
+def test_pk_sampler_gives_p_labels_of_k_images() -> None:
+    labels = ["a"] * 5 + ["b"] * 2 + ["c"] * 3 + ["lonely"]
+    sampler = PKSampler(labels, p=2, k=3, rng=random.Random(0))
+    for items, ids in sampler:
+        assert len(items) == 6 and sorted(ids) == [0, 0, 0, 1, 1, 1]
+        groups = {labels[i] for i, label_id in zip(items, ids, strict=True) if label_id == 0}
+        assert len(groups) == 1 and "lonely" not in {labels[i] for i in items}
+    with pytest.raises(ConfigError):
+        PKSampler(["a", "a", "b"], p=2, k=2, rng=random.Random(0))
+
+
+def test_pairs_csv_header_relative_paths_and_commas(tmp_path: Path) -> None:
+    (tmp_path / "pairs.csv").write_text(
+        'image,caption\ncat.jpg,"a cat, asleep"\n/abs/dog.png,a dog\n'
+    )
+    images, captions = read_pairs_csv(tmp_path / "pairs.csv")
+    assert images == [tmp_path / "cat.jpg", Path("/abs/dog.png")]
+    assert captions == ["a cat, asleep", "a dog"]
+
+
+# ---------------------------------------------------------------- freezing / gradients
+
+
+def test_split_groups_default_half_negative_and_too_many() -> None:
+    groups = [torch.nn.Linear(1, 1) for _ in range(6)]
+    assert [len(part) for part in split_groups(groups, None)] == [3, 3]
+    assert [len(part) for part in split_groups(groups, -2)] == [4, 2]
+    with pytest.raises(ConfigError):
+        split_groups(groups, 6)
+
+
+@pytest.mark.parametrize("family", ["resnet", "vit", "clip"])
+def test_forward_is_differentiable_and_freezing_stops_gradients(
+    tiny: dict[str, Path], family: str
+) -> None:
+    enc = imagevec.create_encoder(str(tiny[family]), device="cpu")
+    groups = enc.layer_groups()
+    frozen, trainable = split_groups(groups, 1)
+    params = make_trainable(enc, trainable)
+    set_train_mode(enc, trainable)
+    features = enc.forward_images(torch.randn(2, 3, 224, 224))
+    assert features.requires_grad
+    features.pow(2).sum().backward()
+    assert all(p.grad is not None for p in params)
+    assert all(p.grad is None for p in frozen[0].parameters())
+    assert not any(sub.training for sub in frozen[0].children())
+
+
+# ---------------------------------------------------------------- triplet
+
+
+def test_triplet_lowers_the_loss_and_exports_a_loadable_model(
+    tiny: dict[str, Path], labelled: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    base = imagevec.create_encoder(str(tiny["resnet"]), device="cpu")
+    objective = TripletObjective(labelled, k=2, holdout=0.25)
+    objective.setup(base, TrainConfig(out=out, batch_size=8))
+
+    def fixed_batch_loss(encoder: imagevec.Encoder) -> float:
+        rng = random.Random(5)
+        with torch.no_grad():
+            return float(
+                np.mean([float(objective.loss(encoder, b, rng)) for b in objective.batches(rng)])
+            )
+
+    before = fixed_batch_loss(base)
+    result = finetune_triplet(labelled, model=str(tiny["resnet"]), out=out, epochs=3, k=2, **FAST)
+    trained = imagevec.create_encoder(str(out), device="cpu")
+    assert fixed_batch_loss(trained) < before
+    assert [r["epoch"] for r in result.history] == [0, 1, 2, 3]
+    assert "recall@1" in result.before and (out / "training.json").is_file()
+    vectors = trained.embed_images(sorted(labelled.glob("*/*.png"))[:3])
+    assert vectors.shape == (3, base.dim)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_resume_after_an_interruption_matches_an_uninterrupted_run(
+    tiny: dict[str, Path], labelled: Path, tmp_path: Path
+) -> None:
+    options = {"model": str(tiny["resnet"]), "epochs": 2, "k": 2, **FAST}
+    finetune_triplet(labelled, out=tmp_path / "straight", **options)
+
+    def stop_after_first(record: dict) -> None:
+        if record["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        finetune_triplet(labelled, out=tmp_path / "cut", on_epoch_end=stop_after_first, **options)
+    result = finetune_triplet(labelled, out=tmp_path / "cut", resume=True, **options)
+    assert [r["epoch"] for r in result.history] == [0, 1, 2]
+    straight = torch.load(tmp_path / "straight/checkpoints/last.pt", weights_only=True)
+    resumed = torch.load(tmp_path / "cut/checkpoints/last.pt", weights_only=True)
+    for name, state in straight["modules"].items():
+        for key, value in state.items():
+            torch.testing.assert_close(resumed["modules"][name][key], value)
+
+
+def test_resume_refuses_a_checkpoint_of_another_run(
+    tiny: dict[str, Path], labelled: Path, tmp_path: Path
+) -> None:
+    finetune_triplet(labelled, model=str(tiny["resnet"]), out=tmp_path, epochs=1, k=2, **FAST)
+    with pytest.raises(ConfigError):
+        finetune_triplet(
+            labelled, model=str(tiny["vit"]), out=tmp_path, epochs=2, k=2, resume=True, **FAST
+        )
+
+
+def test_projection_head_is_trained_and_exported(
+    tiny: dict[str, Path], labelled: Path, tmp_path: Path
+) -> None:
+    finetune_triplet(
+        labelled, model=str(tiny["vit"]), out=tmp_path, projection_dim=8, epochs=1, k=2, **FAST
+    )
+    enc = imagevec.create_encoder(str(tmp_path), device="cpu")
+    assert enc.dim == 8
+    fresh = imagevec.create_encoder(str(tiny["vit"]), projection_dim=8, device="cpu")
+    trained_head = enc.modules()["projection"].state_dict()
+    assert any(
+        not torch.equal(value, trained_head[key])
+        for key, value in fresh.modules()["projection"].state_dict().items()
+    )
+
+
+# ---------------------------------------------------------------- SimCLR / CLIP
+
+
+def test_simclr_drops_its_head_at_export(
+    tiny: dict[str, Path], labelled: Path, tmp_path: Path
+) -> None:
+    result = finetune_simclr(labelled, model=str(tiny["resnet"]), out=tmp_path, epochs=1, **FAST)
+    assert result.history[1]["loss"] > 0 and "recall@1" in result.history[1]["metrics"]
+    enc = imagevec.create_encoder(str(tmp_path), device="cpu")
+    assert enc.dim == 32 and set(enc.modules()) == {"backbone"}
+    state = torch.load(tmp_path / "checkpoints/last.pt", weights_only=True)
+    assert "simclr_head" in state["modules"]  # trained (and checkpointed), never exported
+    assert _changed_in_checkpoint(tiny["resnet"], tmp_path)
+
+
+def test_clip_pairs_train_both_towers_and_export(
+    tiny: dict[str, Path], labelled: Path, tmp_path: Path
+) -> None:
+    rows = ["image,caption"] + [
+        f"{path},a picture of {path.parent.name}" for path in sorted(labelled.glob("*/*.png"))
+    ]
+    (tmp_path / "pairs.csv").write_text("\n".join(rows))
+    result = finetune_clip(
+        tmp_path / "pairs.csv", model=str(tiny["clip"]), out=tmp_path / "out", epochs=1,
+        holdout=0.2, **FAST,
+    )  # fmt: skip
+    assert "text->image recall@1" in result.best
+    enc = imagevec.create_encoder(str(tmp_path / "out"), device="cpu")
+    assert enc.embed_texts(["a picture"]).shape == (1, 16)
+    changed = _changed_in_checkpoint(tiny["clip"], tmp_path / "out")
+    assert any("text_model.encoder" in key for key in changed)  # text tower trained too
+    assert any("vision_model.encoder" in key for key in changed)
+
+
+def test_clip_needs_a_clip_model(tiny: dict[str, Path], tmp_path: Path) -> None:
+    (tmp_path / "pairs.csv").write_text("a.png,a\nb.png,b\n")
+    with pytest.raises(ConfigError):
+        finetune_clip(tmp_path / "pairs.csv", model=str(tiny["resnet"]), out=tmp_path / "o", **FAST)
+
+
+# ---------------------------------------------------------------- recommend
+
+
+def test_recommend_by_data(labelled: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert recommend(labelled).path == "pretrained"  # 32 labelled images: too few
+    monkeypatch.setattr("imagevec.training.auto.MIN_LABELLED", 20)
+    rec = recommend(labelled)
+    assert (rec.path, rec.labels, rec.images) == ("triplet", 8, 32)
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for n in range(3):
+        Image.new("RGB", (8, 8)).save(flat / f"{n}.png")
+    assert recommend(flat).path == "pretrained"
+    monkeypatch.setattr("imagevec.training.auto.MIN_UNLABELLED", 3)
+    assert recommend(flat).path == "simclr"
+    rows = "\n".join(f"{n}.png,caption {n}" for n in range(3))
+    (flat / "pairs.csv").write_text(rows)
+    assert recommend(flat / "pairs.csv").path == "pretrained"
+    monkeypatch.setattr("imagevec.training.auto.MIN_PAIRS", 2)
+    rec = recommend(flat / "pairs.csv")
+    assert rec.path == "clip" and rec.captions and "3" in rec.reason
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def test_cli_eval_json(colour_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from imagevec.cli.train_cmds import eval_cmd
+
+    for label, rgb in (("red", (230, 5, 5)), ("blue", (5, 5, 230))):
+        (tmp_path / label).mkdir()
+        for n in range(2):
+            Image.new("RGB", (16, 16), tuple(max(0, c - 20 * n) for c in rgb)).save(
+                tmp_path / label / f"{n}.png"
+            )
+    result = CliRunner().invoke(eval_cmd, [str(tmp_path), "--model", "test-color", "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    assert metrics["recall@1"] == 1.0 and metrics["images"] == 4
+
+
+def test_cli_finetune_triplet_and_auto(
+    tiny: dict[str, Path], labelled: Path, tmp_path: Path
+) -> None:
+    from imagevec.cli import main
+
+    out = tmp_path / "cli-run"
+    args = ["finetune", "triplet", str(labelled), "--model", str(tiny["resnet"]), "--out", str(out)]
+    assert main([*args, "--epochs", "1", "-b", "8", "--device", "cpu", "--no-progress"]) == 0
+    assert imagevec.create_encoder(str(out), device="cpu").dim == 32
+    assert main(["finetune", "auto", str(labelled), "--dry-run"]) == 0
+    assert main(["finetune", "auto", str(labelled)]) == 0  # too few images: nothing to train
+    assert main(["eval", str(tmp_path / "missing"), "--model", "test-color"]) == 2
