@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,6 +85,7 @@ class ImageIndex:
         self._encoder: Encoder | None = None
         self._encoder_name: str | None = None
         self._verified = False
+        self._guard = threading.RLock()
         if isinstance(encoder, str):
             from imagevec.encoders.registry import resolve
 
@@ -98,6 +100,10 @@ class ImageIndex:
 
     # ------------------------------------------------------------------ opening
     def _open(self, *, write: bool) -> Store:
+        with self._guard:  # threads (async adapters) share one client, lock and encoder
+            return self._open_unguarded(write=write)
+
+    def _open_unguarded(self, *, write: bool) -> Store:
         if self._store is not None:
             if write and self._lock is not None:
                 self._lock.make_exclusive()
@@ -140,16 +146,18 @@ class ImageIndex:
     @property
     def encoder(self) -> Encoder:
         """The encoder (loaded on first use: from the stamp, the given name, or ``default``)."""
-        if self._encoder is None:
-            from imagevec.encoders.registry import create_encoder
+        with self._guard:
+            if self._encoder is None:
+                from imagevec.encoders.registry import create_encoder
 
-            stamp = self.stamp
-            config = dict(stamp["config"]) if stamp else {"model": self._encoder_name or "default"}
-            config.update(device=self._device, dtype=self._dtype)
-            self._encoder = create_encoder(**config)
-        if not self._verified:
-            self._verify(self._encoder)
-        return self._encoder
+                stamp = self.stamp
+                config = dict(stamp["config"]) if stamp else {"model": self._encoder_name}
+                model = config["model"] or "default"
+                config.update(model=model, device=self._device, dtype=self._dtype)
+                self._encoder = create_encoder(**config)
+            if not self._verified:
+                self._verify(self._encoder)
+            return self._encoder
 
     def _writable(self) -> Store:
         store = self._open(write=True)

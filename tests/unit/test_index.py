@@ -276,6 +276,19 @@ def test_readers_share_but_block_a_writer(tmp_path: Path, colour_dir: Path, othe
         assert index.add(colour_dir).unchanged == 3
 
 
+def test_threads_share_one_client_lock_and_encoder(tmp_path: Path, colour_dir: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ImageIndex(tmp_path / "db", encoder="test-color") as index:
+        index.add(colour_dir)
+    with ImageIndex(tmp_path / "db") as index, ThreadPoolExecutor(8) as pool:
+        words = ["red", "green", "blue"] * 8
+        tops = list(pool.map(lambda w: _stems(index.search(w, k=1))[0], words))
+        assert tops == words
+        encoders = set(pool.map(lambda _: id(index.encoder), range(8)))
+        assert len(encoders) == 1
+
+
 def test_same_process_indexes_share_the_lock(tmp_path: Path, colour_dir: Path) -> None:
     db = tmp_path / "db"
     with ImageIndex(db, encoder="test-color") as writer:
