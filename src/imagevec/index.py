@@ -196,13 +196,14 @@ class ImageIndex:
             progress: show a progress bar.
             **load_options: passed to the loader (``policy``, ``num_workers``).
         """
-        if isinstance(sources, (str, os.PathLike)):
-            sources = [sources]
+        sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+        if not all(isinstance(source, (str, os.PathLike)) for source in sources):
+            raise ConfigError("add() takes file and folder paths (records are stored by path)")
         store = self._writable()
         report = add_files(
             store,
             lambda: self.encoder,  # loaded only if something needs embedding
-            list(sources),
+            sources,
             metadatas=metadatas,
             on_error=on_error,
             batch_size=batch_size,

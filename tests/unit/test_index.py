@@ -141,6 +141,8 @@ def test_metadata_forms_and_filtered_search(
         index.add(colour_dir, metadatas={"uri": "x"})
     with pytest.raises(ConfigError, match="metadatas"):
         index.add([colour_dir], metadatas=[{}, {}])
+    with pytest.raises(ConfigError, match="paths"):
+        index.add([b"\x89PNG..."])
 
 
 def test_messy_folder_indexes_the_good_and_reports_the_rest(
