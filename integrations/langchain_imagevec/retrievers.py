@@ -53,16 +53,12 @@ Mode = Literal["auto", "text", "image"]
 FILE_FIELDS = frozenset(
     {"uri", "filename", "sha256", "bytes", "mtime_ns", "width", "height", "format"}
 )
-_IMAGE_EXT = (
-    ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff",
-    ".avif", ".heic", ".heif", ".ico", ".ppm", ".pgm", ".qoi", ".jp2",
-)  # fmt: skip
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_\-]{64,}={0,2}")
 _MAX_DESCRIPTION = 300
 
 
 def _has_image_ext(path: str) -> bool:
-    return path.lower().endswith(_IMAGE_EXT)
+    return imagevec.is_image_file(path)
 
 
 def guess_query_mode(query: Any, *, allow_urls: bool = False) -> Literal["text", "image"]:

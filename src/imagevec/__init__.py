@@ -31,9 +31,11 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "create_encoder": "imagevec.encoders.registry",
     "Encoder": "imagevec.encoders.base",
-    "EncodeReport": "imagevec.encode",
-    "Failure": "imagevec.encode",
-    "SkippedImageWarning": "imagevec.encode",
+    "EncodeReport": "imagevec.results",
+    "Failure": "imagevec.results",
+    "SkippedImageWarning": "imagevec.results",
+    "distance_to_score": "imagevec.store",
+    "is_image_file": "imagevec.images",
     "load_image": "imagevec.images",
     "SourcePolicy": "imagevec.sources",
     "ImageIndex": "imagevec.index",
@@ -42,13 +44,13 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
-    from imagevec.encode import EncodeReport, Failure, SkippedImageWarning
     from imagevec.encoders.base import Encoder
     from imagevec.encoders.registry import create_encoder
-    from imagevec.images import load_image
+    from imagevec.images import is_image_file, load_image
     from imagevec.index import AddReport, ImageIndex
+    from imagevec.results import EncodeReport, Failure, SkippedImageWarning
     from imagevec.sources import SourcePolicy
-    from imagevec.store import Hit
+    from imagevec.store import Hit, distance_to_score
 
 
 def __getattr__(name: str) -> Any:
@@ -84,5 +86,7 @@ __all__ = [
     "UnsupportedModalityError",
     "__version__",
     "create_encoder",
+    "distance_to_score",
+    "is_image_file",
     "load_image",
 ]

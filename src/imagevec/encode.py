@@ -14,7 +14,6 @@ import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,49 +23,13 @@ from tqdm.auto import tqdm
 
 from imagevec.errors import ConfigError, ImageLoadError, describe_source
 from imagevec.images import load_image
+from imagevec.results import EncodedBatch, EncodeReport, Failure, SkippedImageWarning
 from imagevec.sources import SourcePolicy
 
 if TYPE_CHECKING:
     from imagevec.encoders.base import Encoder
 
 ON_ERROR = ("raise", "skip", "warn")
-
-
-class SkippedImageWarning(UserWarning):
-    """An input was skipped because it could not be loaded (``on_error="warn"``)."""
-
-
-@dataclass(frozen=True)
-class Failure:
-    """An input that could not be embedded: its position, a description and the reason."""
-
-    index: int
-    source: str
-    reason: str
-
-
-@dataclass
-class EncodedBatch:
-    """One batch out of the loop: ``vectors[i]`` belongs to input number ``indices[i]``."""
-
-    indices: list[int]
-    vectors: np.ndarray
-    sources: list[Any] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
-
-
-@dataclass
-class EncodeReport:
-    """All batches collected: vectors, the input index of each row, and the failures."""
-
-    vectors: np.ndarray
-    indices: list[int]
-    failures: list[Failure]
-
-    @property
-    def ok(self) -> bool:
-        """True when every input was embedded."""
-        return not self.failures
 
 
 def _prepare(source: Any, encoder: Encoder, policy: SourcePolicy | None) -> np.ndarray:

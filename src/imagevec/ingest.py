@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -42,10 +42,8 @@ from imagevec.records import (
     user_metadata,
     walk,
 )
+from imagevec.results import Failure
 from imagevec.store import Store
-
-if TYPE_CHECKING:
-    from imagevec.encode import Failure
 
 _log = logging.getLogger(__name__)
 _CHUNK = 256

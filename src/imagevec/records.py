@@ -17,14 +17,12 @@ import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from imagevec.errors import ConfigError, ImageLoadError
 from imagevec.images import iter_image_files
+from imagevec.results import Failure
 from imagevec.store import Store
-
-if TYPE_CHECKING:
-    from imagevec.encode import Failure
 
 RESERVED = frozenset(
     {"uri", "filename", "sha256", "bytes", "mtime_ns", "width", "height", "format"}
@@ -33,9 +31,7 @@ Metadatas = Mapping[str, Any] | Sequence[Mapping[str, Any]] | Callable[[Path], M
 
 
 def failure(position: int, source: str, reason: str) -> Failure:
-    """A :class:`~imagevec.Failure` (imported lazily: re-indexing must not import torch)."""
-    from imagevec.encode import Failure
-
+    """A :class:`~imagevec.Failure` for input number ``position``."""
     return Failure(position, source, reason)
 
 

@@ -27,6 +27,8 @@ PUBLIC = [
     "UnsupportedModalityError",
     "__version__",
     "create_encoder",
+    "distance_to_score",
+    "is_image_file",
     "load_image",
 ]
 

@@ -130,7 +130,7 @@ def create_encoder(
 
     Example:
         >>> enc = create_encoder("default")                          # doctest: +SKIP
-        >>> enc = create_encoder("hf:google/vit-base-patch16-224-in21k", pooling="cls")  # doctest: +SKIP
+        >>> vit = create_encoder("hf:google/vit-base-patch16-224-in21k")  # doctest: +SKIP
     """
     ref = resolve(str(model), revision=revision)
     return _loader(ref.family)(

@@ -34,8 +34,6 @@ import imagevec
 if TYPE_CHECKING:
     from llama_index.embeddings.imagevec.base import ImagevecEmbedding
 
-#: Suffixes read as images: SimpleDirectoryReader's own and those added here.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff")
 _EXTRA_SUFFIXES = (".bmp", ".tif", ".tiff")
 _INSTALL_HINT = 'pip install "imagevec[llamaindex]" (it brings llama-index-readers-file)'
 
@@ -45,7 +43,7 @@ def _image_files(folder: Path, recursive: bool) -> list[Path]:
     return [
         p
         for p in folder.glob(pattern)
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+        if p.is_file() and imagevec.is_image_file(p) and not p.name.startswith(".")
     ]
 
 

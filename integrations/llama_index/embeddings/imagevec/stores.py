@@ -25,12 +25,10 @@ from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryResult
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
-#: Chroma distance -> cosine similarity of unit vectors, by collection space.
-_FROM_DISTANCE = {
-    "cosine": lambda d: 1.0 - d,
-    "ip": lambda d: 1.0 - d,
-    "l2": lambda d: 1.0 - d / 2.0,
-}
+import imagevec
+
+#: The Chroma spaces whose distances ``imagevec.distance_to_score`` converts.
+_SPACES = ("cosine", "ip", "l2")
 
 
 def collection_space(collection: Any) -> str:
@@ -47,7 +45,7 @@ def collection_space(collection: Any) -> str:
 def score_to_cosine(score: float, space: str) -> float:
     """Turn ``ChromaVectorStore``'s ``exp(-distance)`` back into cosine similarity."""
     distance = -math.log(score) if score > 0 else math.inf
-    return _FROM_DISTANCE[space](distance)
+    return imagevec.distance_to_score(distance, space)
 
 
 class CosineChromaVectorStore(ChromaVectorStore):
@@ -66,7 +64,7 @@ class CosineChromaVectorStore(ChromaVectorStore):
         """Same arguments as ``ChromaVectorStore``."""
         super().__init__(**kwargs)
         self._space = collection_space(self._collection)
-        if self._space not in _FROM_DISTANCE:
+        if self._space not in _SPACES:
             raise ValueError(f"unknown Chroma space {self._space!r}")
 
     @property
