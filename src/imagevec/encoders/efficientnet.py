@@ -86,11 +86,14 @@ class ImageTower(nn.Module):
         if pooling not in POOLINGS:
             raise ConfigError(f"unknown pooling {pooling!r}: use one of {', '.join(POOLINGS)}")
         self.backbone, self.pooling, self.projection = backbone, pooling, projection
+        self.backbone.to(memory_format=torch.channels_last)
         self.dim = projection.out_dim if projection is not None else FEATURE_DIM
 
     def feature_map(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """The trunk's ``(B, 1280, 7, 7)`` map (after the head conv, BN and ReLU6)."""
-        return self.backbone.extract_features(pixel_values)
+        # channels-last: ~1.5x faster depthwise convolutions on CPU (and tensor cores on GPU).
+        pixels = pixel_values.contiguous(memory_format=torch.channels_last)
+        return self.backbone.extract_features(pixels)
 
     def head(self, feature_map: torch.Tensor) -> torch.Tensor:
         """Pool (and project) a feature map: ``(B, dim)``, not normalised."""
