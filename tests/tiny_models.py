@@ -33,21 +33,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from imagevec.bench_models import CLIP_PROCESSOR, build_byte_tokenizer, byte_level_vocab
+
 SEED = 1234
 _SHA = "0123456789abcdef0123456789abcdef01234567"
 
 # The real preprocessor_config.json values of the models the catalogue points at.
-CLIP_PROCESSOR = {  # openai/clip-vit-base-patch32
-    "crop_size": 224,
-    "do_center_crop": True,
-    "do_normalize": True,
-    "do_resize": True,
-    "feature_extractor_type": "CLIPFeatureExtractor",
-    "image_mean": [0.48145466, 0.4578275, 0.40821073],
-    "image_std": [0.26862954, 0.26130258, 0.27577711],
-    "resample": 3,
-    "size": 224,
-}
 VIT_PROCESSOR = {  # google/vit-base-patch16-224-in21k
     "do_normalize": True,
     "do_resize": True,
@@ -107,28 +98,9 @@ def _save(model: torch.nn.Module, folder: Path, processor: dict) -> Path:
     return folder
 
 
-def _byte_vocab() -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """A byte-level BPE vocabulary (every byte, alone and word-final) plus a few merges."""
-    chars = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1)]
-    chars += range(ord("®"), ord("ÿ") + 1)
-    extra = [b for b in range(256) if b not in chars]
-    symbols = [chr(c) for c in chars] + [chr(256 + i) for i in range(len(extra))]
-    tokens = symbols + [s + "</w>" for s in symbols]
-    merges = ["t h", "th e</w>", "a t</w>", "c at</w>", "o f</w>", "p h", "ph o", "pho t", "o o"]
-    tokens += [m.replace(" ", "") for m in merges]
-    tokens += ["<|startoftext|>", "<|endoftext|>"]
-    pairs = [tuple(m.split(" ")) for m in merges]
-    return {token: i for i, token in enumerate(dict.fromkeys(tokens))}, pairs
-
-
 def build_tiny_tokenizer(folder: str | Path) -> Path:
-    """Write a small CLIP tokenizer (``CLIPTokenizer``, 77-token context) to ``folder``."""
-    from transformers import CLIPTokenizer
-
-    vocab, merges = _byte_vocab()
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
-    tokenizer.save_pretrained(str(folder))
-    return Path(folder)
+    """Write a small byte-level CLIP tokenizer (``CLIPTokenizer``, 77-token context)."""
+    return build_byte_tokenizer(folder, context=77)
 
 
 def build_tiny_clip(folder: str | Path, *, projection_dim: int = 16) -> Path:
@@ -136,7 +108,7 @@ def build_tiny_clip(folder: str | Path, *, projection_dim: int = 16) -> Path:
     from transformers import CLIPConfig, CLIPModel
 
     folder = Path(folder)
-    vocab_size = len(_byte_vocab()[0])
+    vocab_size = len(byte_level_vocab()[0])
     config = CLIPConfig(
         text_config={
             "vocab_size": vocab_size,
