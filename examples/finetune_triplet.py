@@ -39,35 +39,36 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     args = parser.parse_args()
 
-    eval_dir = None
+    val_dir = test_dir = None
     if args.data is None:
         from imagevec.training.evidence import build_labelled_sets
 
         work = Path(tempfile.mkdtemp(prefix="imagevec-labelled-"))
-        data, eval_dir = build_labelled_sets(work)  # unseen photos kept apart for evaluation
+        # Three disjoint sets of photos: train, validation (picks the epoch), test (reported).
+        data, test_dir = build_labelled_sets(work, val=True)
+        val_dir = work / "val"
         print(f"built a labelled set from the sample photos in {work}")
     else:
-        data = Path(args.data)
+        data = Path(args.data)  # unseen labels are held out of it for validation
 
     advice = recommend(data)
     print(f"recommended path: {advice.path} — {advice.reason}")
 
-    # Train: lower half of the layers frozen, unseen labels held out, best epoch exported.
+    # Train: lower half of the layers frozen, best epoch (on unseen labels) exported.
     result = finetune_triplet(
-        data, model="default", out=args.out, epochs=args.epochs, eval_dir=eval_dir
+        data, model="default", out=args.out, epochs=args.epochs, eval_dir=val_dir
     )
-    print(f"held-out before: {format_metrics(result.before)}")
-    print(f"held-out best  : {format_metrics(result.best)} (epoch {result.best_epoch})")
+    print(f"validation before: {format_metrics(result.before)}")
+    print(f"validation best  : {format_metrics(result.best)} (epoch {result.best_epoch})")
 
     # The output folder is a model name like any other.
     encoder = imagevec.create_encoder(args.out)
-    if eval_dir is not None:
-        print(
-            f"reloaded, on the held-out files: {format_metrics(evaluate_folder(eval_dir, encoder))}"
-        )
+    if test_dir is not None:
+        print(f"test, base model : {format_metrics(evaluate_folder(test_dir, 'default'))}")
+        print(f"test, fine-tuned : {format_metrics(evaluate_folder(test_dir, encoder))}")
     index = imagevec.ImageIndex(Path(args.out) / "demo-db", encoder=encoder)
-    index.add([eval_dir or data])
-    query = next(Path(eval_dir or data).rglob("*.jpg"))
+    index.add([test_dir or data])
+    query = next(Path(test_dir or data).rglob("*.jpg"))
     for hit in index.search(image=query, k=3):
         print(f"{hit.score:.3f}  {hit.uri}")
 

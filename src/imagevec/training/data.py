@@ -115,7 +115,8 @@ def split_by_label(
     """Split item indices so the held-out part has only *unseen* labels.
 
     Only labels with at least two images can be held out (a query needs a match). At least
-    two labels are held out when ``holdout > 0`` and there are enough labels.
+    two labels are held out when ``holdout > 0``, and at least two stay for training; with
+    too few labels for both, nothing is held out.
 
     Returns:
         ``(train indices, held-out indices)``, each sorted.
@@ -130,6 +131,8 @@ def split_by_label(
     if holdout > 0:
         n_held = max(n_held, 2)
     n_held = min(n_held, max(len(eligible) - 2, 0))
+    if n_held < 2:  # one held-out label makes every neighbour a hit: meaningless
+        n_held = 0
     held = set(random.Random(seed).sample(eligible, n_held))
     train = [i for i, label in enumerate(labels) if label not in held]
     test = [i for i, label in enumerate(labels) if label in held]

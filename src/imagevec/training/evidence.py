@@ -9,8 +9,10 @@ Run (about 10 minutes on 2 CPU cores)::
 
     python -m imagevec.training.evidence --out runs/evidence
 
-It prints held-out recall@1/5/10, mAP and MRR of the base default encoder, after triplet
-fine-tuning (labelled) and after SimCLR (the same training images, labels ignored).
+It prints test recall@1/5/10, mAP and MRR of the base default encoder, after triplet
+fine-tuning (labelled) and after SimCLR (the same training images, labels ignored). Three
+disjoint sets of photos: train, validation (picks the best epoch) and test (reported), so
+the test photos take no part in training *or* in choosing the epoch.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
 from imagevec.evaluation import evaluate_folder, format_metrics
 
-__all__ = ["HELD_OUT_PHOTOS", "build_labelled_sets", "edit_photo", "main"]
+__all__ = ["HELD_OUT_PHOTOS", "VAL_PHOTOS", "build_labelled_sets", "edit_photo", "main"]
 
-#: Photos whose regions only appear in the held-out set (unseen labels).
+#: Photos whose regions only appear in the test set (unseen labels).
 HELD_OUT_PHOTOS = ("chelsea", "coins", "rocket", "grass", "flower")
+#: Photos whose regions only appear in the validation set (picks the best epoch).
+VAL_PHOTOS = ("coffee", "camera", "gravel")
 
 
 def _perspective(image: Image.Image, rng: random.Random, amount: float) -> Image.Image:
@@ -93,7 +97,7 @@ def _regions(photo: Image.Image, grid: int) -> list[Image.Image]:
 
 
 def build_labelled_sets(
-    root: str | Path, *, grid: int = 2, per_label: int = 6, seed: int = 0
+    root: str | Path, *, grid: int = 2, per_label: int = 6, seed: int = 0, val: bool = False
 ) -> tuple[Path, Path]:
     """Write ``root/train/<label>/`` and ``root/heldout/<label>/`` from the sample photos.
 
@@ -102,6 +106,7 @@ def build_labelled_sets(
         grid: each photo gives ``grid x grid`` regions, one label each.
         per_label: edited images per label.
         seed: the edits' random seed.
+        val: also keep :data:`VAL_PHOTOS` apart in ``root/val/`` (for choosing the epoch).
 
     Returns:
         ``(train folder, held-out folder)``.
@@ -113,6 +118,8 @@ def build_labelled_sets(
     for stem, array in sorted(sample_arrays().items()):
         photo = Image.fromarray(array).convert("RGB")
         split = "heldout" if stem in HELD_OUT_PHOTOS else "train"
+        if val and stem in VAL_PHOTOS:
+            split = "val"
         for index, region in enumerate(_regions(photo, grid)):
             folder = root / split / f"{stem}-r{index}"
             folder.mkdir(parents=True, exist_ok=True)
@@ -143,8 +150,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     args = parser.parse_args(argv)
     out = Path(args.out)
     train_dir, held_dir = out / "data" / "train", out / "data" / "heldout"
+    val_dir = out / "data" / "val"
     if not held_dir.is_dir():
-        build_labelled_sets(out / "data", per_label=args.per_label, seed=args.seed)
+        build_labelled_sets(out / "data", per_label=args.per_label, seed=args.seed, val=True)
     common = {"model": args.model, "seed": args.seed, "progress": not args.no_progress}
     results: dict[str, dict[str, float]] = {}
     timings: dict[str, float] = {}
@@ -153,8 +161,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     timings["base"] = time.perf_counter() - started
     print(f"base model ({args.model}): {format_metrics(results['base'])}")
     runs = (
-        ("triplet", finetune_triplet, {"eval_dir": held_dir, "epochs": args.epochs}),
-        ("simclr", finetune_simclr, {"eval_dir": held_dir, "epochs": args.simclr_epochs}),
+        ("triplet", finetune_triplet, {"epochs": args.epochs, "eval_dir": val_dir}),
+        ("simclr", finetune_simclr, {"epochs": args.simclr_epochs, "eval_dir": val_dir}),
     )
     for name, train, options in runs:
         started = time.perf_counter()
@@ -165,12 +173,12 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         print(f"{name}: {format_metrics(results[name])}  ({timings[name]:.0f} s)")
     labels = {"base": f"{args.model} (as is)", "triplet": "+ triplet fine-tuning",
               "simclr": "+ SimCLR (labels ignored)"}  # fmt: skip
-    print("\n| held-out (unseen photos)     | R@1   | R@5   | R@10  | mAP   | MRR   | time  |")
+    print("\n| test set (unseen photos)     | R@1   | R@5   | R@10  | mAP   | MRR   | time  |")
     print("|------------------------------|-------|-------|-------|-------|-------|-------|")
     for key, metrics in results.items():
         print(_row(labels[key], metrics, timings[key]))
     held = results["base"]
-    print(f"\n{held['images']} held-out images in {held['labels']} unseen labels")
+    print(f"\n{held['images']} test images in {held['labels']} labels from unseen photos")
     (out / "evidence.json").write_text(
         json.dumps({"results": results, "seconds": timings, "args": vars(args)}, indent=2)
     )

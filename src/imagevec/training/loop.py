@@ -1,8 +1,8 @@
 """THE training loop: one for every objective (triplet, SimCLR, CLIP).
 
 Per epoch: batches from the objective, loss, AdamW step, a progress bar with the running
-loss, then the held-out metrics (recall@1 first). The best epoch (by held-out recall@1, then
-mAP) is exported to ``out`` with the family's ``save`` — ``create_encoder(out)`` loads it;
+loss, then the held-out metrics (recall@1 first). The best epoch (by held-out mAP, then
+recall@1) is exported to ``out`` with the family's ``save`` — ``create_encoder(out)`` loads it;
 ``out/checkpoints/last.pt`` holds model + optimizer + epoch + RNG states for ``resume``;
 ``out/training.json`` the history. Epoch 0 is the model before training.
 
@@ -136,7 +136,9 @@ class TrainResult:
 
 
 def _score(metrics: dict[str, float]) -> tuple[float, float]:
-    return (metrics.get("recall@1", 0.0), metrics.get("map", 0.0))
+    """Best-epoch order: mAP (MRR where there is one relevant item), then recall@1. mAP
+    uses the whole ranking, so it is steadier than recall@1 on a small held-out set."""
+    return (metrics.get("map", metrics.get("mrr", 0.0)), metrics.get("recall@1", 0.0))
 
 
 def _make_optimizer(

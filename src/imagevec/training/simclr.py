@@ -49,7 +49,7 @@ class SimCLRObjective(Objective):
 
     Args:
         data_dir: a folder of images (searched recursively; sub-folders are not labels).
-        holdout: share of images kept apart for the held-out check.
+        holdout: share of images kept apart for the held-out check (none with ``eval_dir``).
         temperature: NT-Xent temperature (0.1 - 0.5).
         head_dim: output size of the (dropped) projection head.
         eval_dir: optional labelled folder (``<label>/<image>``) for the held-out metrics.
@@ -79,7 +79,8 @@ class SimCLRObjective(Objective):
     def setup(self, encoder: Encoder, config: TrainConfig) -> None:
         """Decode the images once, keep some apart, build the projection head."""
         paths = scan_unlabelled_folder(self.data_dir)
-        train_idx, held_idx = split_items(len(paths), holdout=self.holdout, seed=config.seed)
+        holdout = 0.0 if self.eval_dir is not None else self.holdout
+        train_idx, held_idx = split_items(len(paths), holdout=holdout, seed=config.seed)
         if len(train_idx) < 2:
             raise ConfigError("SimCLR needs at least 2 training images")
         self.augment = self.augment or Augment.simclr(encoder.preprocess.output_size)
