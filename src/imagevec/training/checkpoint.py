@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -28,7 +29,15 @@ from imagevec.errors import ConfigError
 if TYPE_CHECKING:
     from imagevec.encoders.base import Encoder
 
-__all__ = ["capture_rng", "export_encoder", "load_state", "restore_rng", "save_state"]
+__all__ = [
+    "capture_rng",
+    "check_compatible",
+    "export_encoder",
+    "load_state",
+    "restore_rng",
+    "save_state",
+    "write_json",
+]
 
 
 def save_state(path: str | Path, state: dict[str, Any]) -> Path:
@@ -55,6 +64,24 @@ def load_state(path: str | Path) -> dict[str, Any]:
         return torch.load(Path(path), map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError) as exc:
         raise ConfigError(f"cannot read checkpoint {path}: {exc}") from exc
+
+
+def check_compatible(
+    state: dict[str, Any], objective: str, meta: dict[str, Any], out: Path
+) -> None:
+    """Refuse to resume a checkpoint written by another objective or base model."""
+    if state.get("objective") != objective or state.get("meta") != meta:
+        raise ConfigError(
+            f"the checkpoint in {out} is from another run ({state.get('objective')}, "
+            f"{state.get('meta')}); use another --out, or the same objective and model"
+        )
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write JSON through a temporary file and a rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    tmp.replace(path)
 
 
 def capture_rng(rng: random.Random) -> dict[str, Any]:

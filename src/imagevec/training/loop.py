@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from abc import ABC, abstractmethod
@@ -31,10 +30,12 @@ from tqdm.auto import tqdm
 from imagevec.errors import ConfigError
 from imagevec.training.checkpoint import (
     capture_rng,
+    check_compatible,
     export_encoder,
     load_state,
     restore_rng,
     save_state,
+    write_json,
 )
 from imagevec.training.freeze import (
     count_parameters,
@@ -161,9 +162,12 @@ def fit(
 ) -> TrainResult:
     """Train ``encoder`` with ``objective``; export the best epoch to ``config.out``.
 
+    Seeds torch, numpy and the loop's own ``random.Random`` with ``config.seed``.
+
     Args:
-        encoder: the model to fine-tune (changed in place).
-        objective: data + loss (:class:`~imagevec.training.objectives.TripletObjective`...).
+        encoder: the model to fine-tune, changed in place (it ends at the last epoch, in eval
+            mode; the best epoch is the one exported).
+        objective: data + loss (:class:`~imagevec.training.triplet.TripletObjective`...).
         config: the loop options.
         log: where the per-epoch lines go (default: ``tqdm.write``).
         on_epoch_end: called with each epoch's record after its checkpoint is written
@@ -186,76 +190,47 @@ def fit(
     heads = objective.extra_modules()
     for head in heads.values():
         head.to(encoder.device).train()
+    modules = {**encoder.modules(), **heads}
     optimizer = _make_optimizer(params, heads, config)
-    total = count_parameters(list(encoder.modules().values()))
     if objective.describe():
         say(f"{objective.name}: {objective.describe()}")
+    total = count_parameters(list(encoder.modules().values()))
     say(
         f"{objective.name}: training {count_parameters(trainable):,} of {total:,} weights "
         f"({len(trainable)} layer groups), {objective.batches_per_epoch()} batches per epoch"
     )
-    history: list[dict[str, Any]] = []
-    best_epoch, best = 0, None
-    start_epoch = 1
     checkpoint = out / CHECKPOINT
     if config.resume and checkpoint.is_file():
         state = load_state(checkpoint)
-        _check_compatible(state, objective, config)
-        for name, module in {**encoder.modules(), **heads}.items():
+        check_compatible(state, objective.name, config.meta, out)
+        for name, module in modules.items():
             module.load_state_dict(state["modules"][name])
         optimizer.load_state_dict(state["optimizer"])
         restore_rng(rng, state["rng"])
-        history, best_epoch = state["history"], state["best_epoch"]
-        best = history[best_epoch]["metrics"]
-        start_epoch = state["epoch"] + 1
+        history, best_epoch, start = state["history"], state["best_epoch"], state["epoch"] + 1
         say(f"resuming after epoch {state['epoch']} (best so far: epoch {best_epoch})")
     else:
-        with eval_mode(encoder), torch.inference_mode():
-            before = objective.evaluate(encoder)
-        history = [{"epoch": 0, "loss": None, "metrics": before}]
-        best = before
+        history = [{"epoch": 0, "loss": None, "metrics": _evaluate(encoder, objective)}]
+        best_epoch, start = 0, 1
         export_encoder(encoder, out)
-        say(f"epoch 0 (before)  held-out {_fmt(before)}")
-    for epoch in range(start_epoch, config.epochs + 1):
+        say(f"epoch 0 (before)  held-out {_fmt(history[0]['metrics'])}")
+    for epoch in range(start, config.epochs + 1):
         set_train_mode(encoder, trainable)
-        losses = []
-        bar = tqdm(
-            objective.batches(rng),
-            total=objective.batches_per_epoch(),
-            desc=f"epoch {epoch}/{config.epochs}",
-            unit="batch",
-            disable=not config.progress,
-            leave=False,
-        )
-        for batch in bar:
-            loss = objective.loss(encoder, batch, rng)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(
-                    [p for g in optimizer.param_groups for p in g["params"]], config.grad_clip
-                )
-            optimizer.step()
-            losses.append(float(loss.detach()))
-            bar.set_postfix(loss=f"{np.mean(losses):.4f}")
-        bar.close()
-        with eval_mode(encoder), torch.inference_mode():
-            metrics = objective.evaluate(encoder)
-        record = {"epoch": epoch, "loss": float(np.mean(losses)), "metrics": metrics}
+        loss = _train_epoch(encoder, objective, optimizer, rng, epoch, config)
+        metrics = _evaluate(encoder, objective)
+        record = {"epoch": epoch, "loss": loss, "metrics": metrics}
         history.append(record)
-        improved = not metrics or _score(metrics) > _score(best or {})
+        improved = not metrics or _score(metrics) > _score(history[best_epoch]["metrics"])
         if improved:
-            best_epoch, best = epoch, metrics
+            best_epoch = epoch
             export_encoder(encoder, out)
-        say(
-            f"epoch {epoch}/{config.epochs}  loss {record['loss']:.4f}  held-out {_fmt(metrics)}"
-            + ("  (best, exported)" if improved else "")
-        )
+        note = "  (best, exported)" if improved else ""
+        say(f"epoch {epoch}/{config.epochs}  loss {loss:.4f}  held-out {_fmt(metrics)}{note}")
         state = {
             "epoch": epoch,
             "objective": objective.name,
             "meta": config.meta,
-            "modules": {n: m.state_dict() for n, m in {**encoder.modules(), **heads}.items()},
+            "modules": {name: module.state_dict() for name, module in modules.items()},
             "optimizer": optimizer.state_dict(),
             "rng": capture_rng(rng),
             "history": history,
@@ -265,19 +240,49 @@ def fit(
         _write_history(out, objective, config, history, best_epoch)
         if on_epoch_end is not None:
             on_epoch_end(record)
-    seconds = time.perf_counter() - started
+    for module in encoder.modules().values():
+        module.eval()
+    encoder.__dict__.pop("fingerprint", None)  # the weights changed: recompute when asked
     _write_history(out, objective, config, history, best_epoch)
     before, best = history[0]["metrics"], history[best_epoch]["metrics"]
-    return TrainResult(out, history, best_epoch, before, best, seconds)
+    return TrainResult(out, history, best_epoch, before, best, time.perf_counter() - started)
 
 
-def _check_compatible(state: dict[str, Any], objective: Objective, config: TrainConfig) -> None:
-    if state.get("objective") != objective.name or state.get("meta") != config.meta:
-        raise ConfigError(
-            f"the checkpoint in {config.out} is from another run "
-            f"({state.get('objective')}, {state.get('meta')}); use another --out or the same "
-            "options"
-        )
+def _train_epoch(
+    encoder: Encoder,
+    objective: Objective,
+    optimizer: torch.optim.Optimizer,
+    rng: random.Random,
+    epoch: int,
+    config: TrainConfig,
+) -> float:
+    """One pass over the objective's batches; returns the mean loss."""
+    losses: list[float] = []
+    bar = tqdm(
+        objective.batches(rng),
+        total=objective.batches_per_epoch(),
+        desc=f"epoch {epoch}/{config.epochs}",
+        unit="batch",
+        disable=not config.progress,
+        leave=False,
+    )
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for batch in bar:
+        loss = objective.loss(encoder, batch, rng)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+        optimizer.step()
+        losses.append(float(loss.detach()))
+        bar.set_postfix(loss=f"{np.mean(losses):.4f}")
+    bar.close()
+    return float(np.mean(losses))
+
+
+def _evaluate(encoder: Encoder, objective: Objective) -> dict[str, float]:
+    with eval_mode(encoder), torch.inference_mode():
+        return objective.evaluate(encoder)
 
 
 def _fmt(metrics: dict[str, float]) -> str:
@@ -290,12 +295,5 @@ def _write_history(
     out: Path, objective: Objective, config: TrainConfig, history: list[dict[str, Any]], best: int
 ) -> None:
     options = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
-    payload = {
-        "objective": objective.name,
-        "config": options,
-        "best_epoch": best,
-        "history": history,
-    }
-    tmp = out / f".{HISTORY}.tmp"
-    tmp.write_text(json.dumps(payload, indent=2))
-    tmp.replace(out / HISTORY)
+    payload = {"objective": objective.name, "config": options, "best_epoch": best}
+    write_json(out / HISTORY, {**payload, "history": history})
