@@ -72,6 +72,11 @@ class Encoder(ABC):
         training and :meth:`save`)."""
         return {}
 
+    def layer_groups(self) -> list[nn.Module]:
+        """The trainable image-path blocks, input to output (fine-tuning freezes the lower
+        ones); empty for encoders that cannot be fine-tuned."""
+        return []
+
     def save(self, directory: str | Path) -> Path:
         """Write this encoder to a folder that :func:`imagevec.create_encoder` loads back."""
         raise NotImplementedError(f"{type(self).__name__} cannot be saved")

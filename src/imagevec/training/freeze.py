@@ -42,8 +42,7 @@ _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 def layer_groups(encoder: Encoder) -> list[nn.Module]:
     """The encoder's image-path blocks, input to output (empty for encoders without them)."""
-    groups = getattr(encoder, "layer_groups", None)
-    return list(groups()) if callable(groups) else []
+    return list(encoder.layer_groups())
 
 
 def default_freeze(n_groups: int) -> int:
