@@ -50,8 +50,8 @@ def _show(title: str, hits: list, expected: str, k: int) -> bool:
 @click.option(
     "--db",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Keep the demo index (and the sample photos) in this folder, then try "
-    '`imagevec search --db DIR -c demo "a horse"`. [default: a temporary folder]',
+    help="Keep the demo in this folder (photos in DIR/sample-photos, the index in DIR/db), "
+    'then try `imagevec search --db DIR/db -c demo "a horse"`. [default: a temporary folder]',
 )
 @click.option(
     "--model",
