@@ -119,8 +119,6 @@ def iter_encoded_batches(
                     vectors = _forward(encoder, arrays) if arrays else _empty(encoder.dim)
                     yield EncodedBatch(indices, vectors, kept, failures)
                     arrays, indices, kept, failures = [], [], [], []
-            if failures:
-                yield EncodedBatch([], _empty(encoder.dim), [], failures)
         finally:
             for _, _, future in pending:
                 future.cancel()

@@ -20,10 +20,12 @@ from typing import Any
 
 from imagevec.encoders.base import Encoder
 from imagevec.encoders.catalog import CATALOG, ModelSpec
-from imagevec.encoders.hub import infer_family
+from imagevec.encoders.hub import MODEL_TYPE_TO_FAMILY, infer_family
 from imagevec.errors import ModelLoadError
 
 SAVED_CONFIG = "imagevec.json"
+#: Families that load Hugging Face checkpoints: names of models, never model names themselves.
+HF_FAMILIES = frozenset(MODEL_TYPE_TO_FAMILY.values())
 
 #: family name -> "module:function" of its loader; see :func:`register_family`.
 FAMILIES: dict[str, str | Callable[..., Encoder]] = {
@@ -73,7 +75,7 @@ def resolve(model: str, *, revision: str | None = None) -> ModelRef:
     if name in CATALOG:
         spec = CATALOG[name]
         return ModelRef(name, spec.family, spec.source, revision, spec)
-    if name in FAMILIES and name not in ("clip", "vit", "resnet"):
+    if name in FAMILIES and name not in HF_FAMILIES:
         return ModelRef(name, name, name, revision)
     if name.startswith("hf:"):
         hub_id = name[3:]
