@@ -41,7 +41,7 @@ def main() -> None:
 
     val_dir = test_dir = None
     if args.data is None:
-        from imagevec.training.evidence import build_labelled_sets
+        from imagevec.bench.finetune_evidence import build_labelled_sets
 
         work = Path(tempfile.mkdtemp(prefix="imagevec-labelled-"))
         # Three disjoint sets of photos: train, validation (picks the epoch), test (reported).

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from imagevec.bench_models import CLIP_PROCESSOR, build_byte_tokenizer, byte_level_vocab
+from imagevec.bench.models import CLIP_PROCESSOR, build_byte_tokenizer, byte_level_vocab
 
 SEED = 1234
 _SHA = "0123456789abcdef0123456789abcdef01234567"

@@ -31,26 +31,27 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "create_encoder": "imagevec.encoders.registry",
     "Encoder": "imagevec.encoders.base",
-    "EncodeReport": "imagevec.results",
-    "Failure": "imagevec.results",
-    "SkippedImageWarning": "imagevec.results",
-    "distance_to_score": "imagevec.store",
-    "is_image_file": "imagevec.images",
-    "load_image": "imagevec.images",
-    "SourcePolicy": "imagevec.sources",
+    "EncodeReport": "imagevec.types",
+    "Failure": "imagevec.types",
+    "SkippedImageWarning": "imagevec.types",
+    "distance_to_score": "imagevec.store.chroma",
+    "is_image_file": "imagevec.io.files",
+    "load_image": "imagevec.io.decode",
+    "SourcePolicy": "imagevec.io.policy",
     "ImageIndex": "imagevec.index",
-    "Hit": "imagevec.store",
-    "AddReport": "imagevec.index",
+    "Hit": "imagevec.types",
+    "AddReport": "imagevec.types",
 }
 
 if TYPE_CHECKING:
     from imagevec.encoders.base import Encoder
     from imagevec.encoders.registry import create_encoder
-    from imagevec.images import is_image_file, load_image
-    from imagevec.index import AddReport, ImageIndex
-    from imagevec.results import EncodeReport, Failure, SkippedImageWarning
-    from imagevec.sources import SourcePolicy
-    from imagevec.store import Hit, distance_to_score
+    from imagevec.index import ImageIndex
+    from imagevec.io.decode import load_image
+    from imagevec.io.files import is_image_file
+    from imagevec.io.policy import SourcePolicy
+    from imagevec.store.chroma import distance_to_score
+    from imagevec.types import AddReport, EncodeReport, Failure, Hit, SkippedImageWarning
 
 
 def __getattr__(name: str) -> Any:

@@ -11,7 +11,7 @@ Example:
 
 Without ``encoder``, an existing collection reuses the encoder that wrote it (its stamp);
 another one raises :class:`~imagevec.errors.EncoderMismatchError`. Embedded folders are
-locked (:mod:`imagevec.locking`): close the index (or use ``with``) to let others write.
+locked (:mod:`imagevec.store.locking`): close the index (or use ``with``) to let others write.
 """
 
 from __future__ import annotations
@@ -26,14 +26,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imagevec.errors import ConfigError
-from imagevec.ingest import AddReport, add_files
-from imagevec.records import Metadatas, ids_for_paths, ids_of_missing_files
-from imagevec.stamp import check, check_name, make_stamp
-from imagevec.store import DEFAULT_COLLECTION, Hit, Store, check_collection_name, connect
+from imagevec.store.chroma import DEFAULT_COLLECTION, Store, check_collection_name, connect
+from imagevec.store.ingest import AddReport, add_files
+from imagevec.store.records import Metadatas, ids_for_paths, ids_of_missing_files
+from imagevec.store.stamp import check, check_name, make_stamp
+from imagevec.types import Hit
 
 if TYPE_CHECKING:
     from imagevec.encoders.base import Encoder
-    from imagevec.locking import LockHandle
+    from imagevec.store.locking import LockHandle
 
 __all__ = ["DEFAULT_DB", "AddReport", "Hit", "ImageIndex", "list_collections"]
 
@@ -109,7 +110,7 @@ class ImageIndex:
                 self._lock.make_exclusive()
             return self._store
         if self.url is None:
-            from imagevec.locking import acquire
+            from imagevec.store.locking import acquire
 
             assert self.path is not None
             if not is_store(self.path):
@@ -305,7 +306,7 @@ def list_collections(
     """Every collection of a store: ``{name, count, stamp}`` (stamp None if not imagevec's)."""
     if url is None and not is_store(Path(path or DEFAULT_DB)):
         raise ConfigError(f"no index at {path or DEFAULT_DB}")
-    from imagevec.store import describe_collections
+    from imagevec.store.chroma import describe_collections
 
     with ImageIndex(path, url=url) as index:
         return describe_collections(index._open(write=False).client, index.location)

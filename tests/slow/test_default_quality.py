@@ -21,9 +21,9 @@ import torch
 from PIL import Image, ImageFilter
 
 import imagevec
-from imagevec.encoders import bridge
-from imagevec.encoders.lite import LiteEncoder
-from imagevec.images import load_image
+from imagevec.encoders.default import conse as bridge
+from imagevec.encoders.default.encoder import LiteEncoder
+from imagevec.io.decode import load_image
 
 pytestmark = pytest.mark.slow
 

@@ -20,8 +20,8 @@ import torch.nn.functional as F  # noqa: N812
 from PIL import Image
 
 import imagevec
-from imagevec.encoders import bridge
-from imagevec.encoders.lite import PREPROCESS, LiteEncoder
+from imagevec.encoders.default import conse as bridge
+from imagevec.encoders.default.encoder import PREPROCESS, LiteEncoder
 from imagevec.errors import ConfigError
 
 DIM = 1280 + 384
@@ -114,7 +114,7 @@ def test_config_round_trip_rebuilds_equal_vectors(images: list[Image.Image]) -> 
 
 
 def test_projection_head_is_deterministic_and_keeps_the_global_rng() -> None:
-    from imagevec.encoders.efficientnet import seeded_projection
+    from imagevec.encoders.default.efficientnet import seeded_projection
 
     torch.manual_seed(123)
     expected = torch.rand(3)

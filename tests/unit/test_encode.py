@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import imagevec
-from imagevec.encode import SkippedImageWarning
+from imagevec.batching import SkippedImageWarning
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from PIL import Image
 from tests.tiny_models import VIT_PROCESSOR, sample_photos, tiny_model, write_photos
 
 import imagevec
+from imagevec.encoders.pooling import POOLINGS
 from imagevec.errors import ConfigError, UnsupportedModalityError
-from imagevec.pooling import POOLINGS
 
 KINDS = ("clip", "vit", "dinov2", "resnet")
 ATOL = 1e-5  # the paths agree to ~1e-7; a wrong resample filter alone moves them ~2e-3

@@ -15,14 +15,9 @@ from PIL import Image, ImageFile, ImageOps, features
 from skimage import data as skdata
 
 from imagevec.errors import ImageLoadError, ImageTooLargeError, UnsafeSourceError
-from imagevec.images import (
-    BACKGROUND,
-    MAX_PIXELS,
-    is_image_file,
-    iter_image_files,
-    load_image,
-)
-from imagevec.sources import SourcePolicy
+from imagevec.io.decode import BACKGROUND, MAX_PIXELS, load_image
+from imagevec.io.files import is_image_file, iter_image_files
+from imagevec.io.policy import SourcePolicy
 
 CHELSEA = skdata.chelsea()  # 300 x 451 x 3, a real photo (landscape)
 

@@ -222,7 +222,7 @@ def test_reading_a_missing_store_creates_nothing(tmp_path: Path) -> None:
 
 _HOLD = """
 import sys, time
-from imagevec.locking import acquire
+from imagevec.store.locking import acquire
 handle = acquire(sys.argv[1], exclusive=sys.argv[2] == "write")
 print("locked", flush=True)
 time.sleep(60)
@@ -302,7 +302,7 @@ def test_same_process_indexes_share_the_lock(tmp_path: Path, colour_dir: Path) -
 
 
 def test_bench_index_measures_throughput_and_latency() -> None:
-    from imagevec.bench_index import bench_index
+    from imagevec.bench.index import bench_index
 
     result = bench_index(model="test-color", device="cpu", copies=1, repeats=3, rounds=1)
     assert result["images"] == result["indexed"] >= 18

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from imagevec.encoders.hf_common import seeded_projection
+from imagevec.encoders.hf import seeded_projection
+from imagevec.encoders.pooling import GEM_P, POOLINGS, ProjectionHead, pool
 from imagevec.errors import ConfigError
-from imagevec.pooling import GEM_P, POOLINGS, ProjectionHead, pool
 
 
 @pytest.fixture

@@ -63,9 +63,10 @@ class Block(importlib.abc.MetaPathFinder):
         if name.split('.')[0] in ('langchain_core', 'langchain', 'llama_index', 'torchvision'):
             raise ImportError('blocked ' + name)
 sys.meta_path.insert(0, Block())
-import imagevec, imagevec.index, imagevec.store, imagevec.encode, imagevec.cli
+import imagevec, imagevec.index, imagevec.store.chroma, imagevec.batching, imagevec.cli
 import imagevec.evaluation, imagevec.training
-from imagevec.encoders import registry, base, clip, vit, resnet, lite
+from imagevec.encoders import registry, base, clip, vit, resnet
+from imagevec.encoders.default import encoder, conse, efficientnet, minilm
 print('ok')
 """
     result = _run(code)

@@ -24,10 +24,11 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
-from imagevec import _urlfetch
 from imagevec.errors import ConfigError, ImageLoadError, ImageTooLargeError, UnsafeSourceError
-from imagevec.images import load_image
-from imagevec.sources import SourcePolicy, read_source
+from imagevec.io import http as _urlfetch
+from imagevec.io.decode import load_image
+from imagevec.io.policy import SourcePolicy
+from imagevec.io.sources import read_source
 
 buf = io.BytesIO()
 Image.fromarray(skdata.astronaut()).resize((128, 128)).save(buf, "JPEG", quality=90)

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imagevec import store as store_module
 from imagevec.errors import ConfigError
-from imagevec.stamp import make_stamp, read_stamp
-from imagevec.store import Hit, Store, connect, describe_collections, distance_to_score
+from imagevec.store import chroma as store_module
+from imagevec.store.chroma import Store, connect, describe_collections, distance_to_score
+from imagevec.store.stamp import make_stamp, read_stamp
+from imagevec.types import Hit
 
 IDENTITY = {
     "name": "enc",

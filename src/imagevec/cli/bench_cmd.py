@@ -1,4 +1,4 @@
-"""``imagevec bench``: the throughput benchmark (same options as ``python -m imagevec.bench``)."""
+"""``imagevec bench``: the throughput benchmark (``python -m imagevec.bench.forward``)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def bench(args: tuple[str, ...]) -> int:
 
     Run `imagevec bench --help` for the options.
     """
-    from imagevec.bench import main
+    from imagevec.bench.forward import main
 
     try:
         return main(list(args))

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from imagevec.store import DEFAULT_COLLECTION
+from imagevec.store.chroma import DEFAULT_COLLECTION
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_DB = "imagevec-db"

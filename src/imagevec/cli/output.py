@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from imagevec.ingest import AddReport
-from imagevec.store import Hit
+from imagevec.store.ingest import AddReport
+from imagevec.types import Hit
 
 THUMBNAIL = 160
 
@@ -69,7 +69,7 @@ def stamp_to_text(stamp: dict[str, Any] | None) -> str:
 def _thumbnail(uri: str) -> str | None:
     """A small JPEG of the image as a data URI, or None if it cannot be read any more."""
     from imagevec.errors import ImageLoadError
-    from imagevec.images import load_image
+    from imagevec.io.decode import load_image
 
     try:
         image = load_image(uri, draft_size=THUMBNAIL)

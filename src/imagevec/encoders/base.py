@@ -3,7 +3,7 @@
 A family provides the model-specific parts (``preprocess``, :meth:`Encoder.forward_images`,
 optionally :meth:`Encoder.forward_texts`, :meth:`Encoder.save`); everything users call
 (:meth:`Encoder.embed_images`, :meth:`Encoder.embed_texts`, ...) is implemented once here on top
-of the single batching loop in :mod:`imagevec.encode`.
+of the single batching loop in :mod:`imagevec.batching`.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from imagevec.encoders.runtime import dtype_name, resolve_device, resolve_dtype
 from imagevec.errors import UnsupportedModalityError
 from imagevec.preprocess import Preprocess
-from imagevec.runtime import dtype_name, resolve_device, resolve_dtype
 
 OnError = Literal["raise", "skip", "warn"]
 IMAGE, TEXT = "image", "text"
@@ -150,15 +150,15 @@ class Encoder(ABC):
         ).vectors
 
     def encode_images(self, sources: Iterable[Any], **options: Any) -> Any:
-        """Like :meth:`embed_images` but returns an :class:`~imagevec.encode.EncodeReport`
+        """Like :meth:`embed_images` but returns an :class:`~imagevec.batching.EncodeReport`
         with the vectors, the input index of each row and the failures."""
-        from imagevec.encode import collect
+        from imagevec.batching import collect
 
         return collect(self.iter_batches(sources, **options), self.dim)
 
     def iter_batches(self, sources: Iterable[Any], **options: Any) -> Iterator[Any]:
-        """Stream :class:`~imagevec.encode.EncodedBatch` objects; memory stays flat."""
-        from imagevec.encode import iter_encoded_batches
+        """Stream :class:`~imagevec.batching.EncodedBatch` objects; memory stays flat."""
+        from imagevec.batching import iter_encoded_batches
 
         return iter_encoded_batches(self, sources, **options)
 
@@ -174,7 +174,7 @@ class Encoder(ABC):
             raise UnsupportedModalityError(
                 f"encoder {self.name!r} embeds images only; use a CLIP model or 'default' for text"
             )
-        from imagevec.encode import encode_texts
+        from imagevec.batching import encode_texts
 
         return encode_texts(self, list(texts), batch_size=batch_size, progress=progress)
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from imagevec.encoders.base import IMAGE, TEXT
-from imagevec.encoders.hf_common import HFEncoder, group, pooled_output
+from imagevec.encoders.hf import HFEncoder, group, pooled_output
 from imagevec.encoders.hub import from_pretrained
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ HF_FAMILIES = frozenset(MODEL_TYPE_TO_FAMILY.values())
 
 #: family name -> "module:function" of its loader; see :func:`register_family`.
 FAMILIES: dict[str, str | Callable[..., Encoder]] = {
-    "default": "imagevec.encoders.lite:load",
+    "default": "imagevec.encoders.default.encoder:load",
     "clip": "imagevec.encoders.clip:load",
     "vit": "imagevec.encoders.vit:load",
     "resnet": "imagevec.encoders.resnet:load",

@@ -1,7 +1,7 @@
 """ResNet (``transformers.ResNetModel``): the last feature map, pooled.
 
 The last stage's map (``[2048, 7, 7]`` for ResNet-50 at 224 px) is pooled with ``avg``
-(default), ``max``, ``gem`` or ``attention`` (:func:`imagevec.pooling.pool`).
+(default), ``max``, ``gem`` or ``attention`` (:func:`imagevec.encoders.pooling.pool`).
 
 Example:
     >>> enc = imagevec.create_encoder("resnet50", pooling="gem")     # doctest: +SKIP
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import nn
 
-from imagevec.encoders.hf_common import HFEncoder
-from imagevec.pooling import POOLINGS, pool
+from imagevec.encoders.hf import HFEncoder
+from imagevec.encoders.pooling import POOLINGS, pool
 
 if TYPE_CHECKING:
     from imagevec.encoders.registry import ModelRef

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import nn
 
-from imagevec.encoders.hf_common import HFEncoder, group
+from imagevec.encoders.hf import HFEncoder, group
 
 if TYPE_CHECKING:
     from imagevec.encoders.registry import ModelRef

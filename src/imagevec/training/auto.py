@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imagevec.errors import ConfigError
-from imagevec.images import iter_image_files
+from imagevec.io.files import iter_image_files
 from imagevec.training.data import looks_like_pairs_csv, read_pairs_csv
 
 __all__ = ["MIN_LABELLED", "MIN_PAIRS", "MIN_UNLABELLED", "Recommendation", "recommend"]

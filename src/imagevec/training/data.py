@@ -5,7 +5,7 @@
 * pairs CSV — rows of ``image path, caption`` (a header row is optional; relative paths are
   taken from the CSV's folder).
 
-Images are decoded once through :func:`imagevec.images.load_image` and kept in memory,
+Images are decoded once through :func:`imagevec.io.decode.load_image` and kept in memory,
 downsized (:class:`ImageCache`), so each epoch only augments — the cheap part on a CPU.
 
 Example:
@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from imagevec.errors import ConfigError
-from imagevec.images import is_image_file, iter_image_files, load_image
+from imagevec.io.decode import load_image
+from imagevec.io.files import is_image_file, iter_image_files
 
 if TYPE_CHECKING:
     from imagevec.encoders.base import Encoder

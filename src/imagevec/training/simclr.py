@@ -24,9 +24,9 @@ import torch
 from PIL import Image
 from torch import nn
 
+from imagevec.encoders.pooling import ProjectionHead
 from imagevec.errors import ConfigError
 from imagevec.evaluation import evaluate_images
-from imagevec.pooling import ProjectionHead
 from imagevec.training.augment import Augment, to_pixels
 from imagevec.training.data import (
     cache_for,

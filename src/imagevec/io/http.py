@@ -1,6 +1,6 @@
 """Fetch an image over HTTP(S) without handing an attacker the network (SSRF-safe).
 
-Used by :func:`imagevec.sources.read_source` when ``SourcePolicy(allow_urls=True)``. Each hop:
+Used by :func:`imagevec.io.sources.read_source` when ``SourcePolicy(allow_urls=True)``. Each hop:
 the host is resolved once, every address is checked (private, loopback, link-local, multicast,
 reserved, unspecified, IPv4-mapped/6to4/NAT64 forms), and the connection goes to the checked
 address itself (no second DNS lookup, so no DNS rebinding). Redirects are followed by hand and
@@ -21,7 +21,7 @@ from urllib.parse import urljoin, urlsplit
 from imagevec.errors import ImageLoadError, ImageTooLargeError, UnsafeSourceError
 
 if TYPE_CHECKING:
-    from imagevec.sources import SourcePolicy
+    from imagevec.io.policy import SourcePolicy
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CHUNK = 64 * 1024

@@ -13,11 +13,11 @@ Throughputs are the best of ``rounds`` interleaved passes (a shared machine is n
   Chroma query alone).
 
 Example:
-    >>> from imagevec.bench_index import bench_index
+    >>> from imagevec.bench.index import bench_index
     >>> bench_index(model="default", copies=10)["index_images_per_s"]   # doctest: +SKIP
     41.3
 
-From a shell: ``python -m imagevec.bench_index [PATHS...] --model default --copies 10``.
+From a shell: ``python -m imagevec.bench.index [PATHS...] --model default --copies 10``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def sample_variants(folder: Path, copies: int) -> list[Path]:
     """``copies`` edited variants (crop, mirror, brightness) of each sample photo, as JPEGs."""
     from PIL import ImageEnhance, ImageOps
 
-    from imagevec.images import load_image
+    from imagevec.io.decode import load_image
     from imagevec.samples import write_sample_photos
 
     originals = write_sample_photos(folder / "originals")
@@ -89,8 +89,8 @@ def bench_index(
         rounds: timed passes of the encoder alone and of ``add`` (fresh store each), best kept.
     """
     from imagevec.encoders.registry import create_encoder
-    from imagevec.images import iter_image_files
     from imagevec.index import ImageIndex
+    from imagevec.io.files import iter_image_files
 
     with tempfile.TemporaryDirectory(prefix="imagevec-bench-") as scratch:
         root = Path(scratch)
@@ -146,7 +146,7 @@ def bench_index(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m imagevec.bench_index``: print the result as JSON."""
+    """``python -m imagevec.bench.index``: print the result as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="*", help="images/folders (default: sample variants)")
     parser.add_argument("--model", default="default")

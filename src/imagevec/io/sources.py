@@ -3,14 +3,14 @@
 :func:`read_source` is the single entry point: it returns the encoded file as ``bytes`` for
 paths, ``file://`` URIs, bytes-likes, binary file objects, base64 strings, ``data:`` URIs and
 (when the policy allows) ``http(s)`` URLs, and passes PIL images and numpy arrays through
-untouched. Decoding them is :mod:`imagevec.images`' job.
+untouched. Decoding them is :mod:`imagevec.io.decode`' job.
 
 A string is classified without guessing: ``data:`` is a data URI, ``http(s)://`` is a URL,
 ``file://`` is a path, an existing file is a path, a long base64 string that decodes to an image
 signature is base64; anything else is an error ("no such file"), never a file that gets opened.
 
 Example:
-    >>> from imagevec.sources import SourcePolicy, read_source
+    >>> from imagevec.io.sources import SourcePolicy, read_source
     >>> data = read_source("photos/cat.jpg")  # doctest: +SKIP
     >>> policy = SourcePolicy(allow_urls=True)
     >>> data = read_source("https://example.com/cat.jpg", policy)  # doctest: +SKIP
@@ -23,7 +23,6 @@ import binascii
 import os
 import re
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Union
 from urllib.parse import unquote_to_bytes, urlsplit
@@ -32,7 +31,8 @@ from urllib.request import url2pathname
 import numpy as np
 from PIL import Image
 
-from imagevec.errors import ConfigError, ImageLoadError, ImageTooLargeError, UnsafeSourceError
+from imagevec.errors import ImageLoadError, ImageTooLargeError, UnsafeSourceError
+from imagevec.io.policy import DEFAULT_POLICY, SourcePolicy
 
 __all__ = ["DEFAULT_POLICY", "ImageSource", "SourcePolicy", "read_source"]
 
@@ -65,52 +65,6 @@ _MAGIC: tuple[tuple[int, bytes], ...] = (
     (0, b"qoif"),
     (0, b"8BPS"),  # PSD
 )
-
-
-@dataclass(frozen=True)
-class SourcePolicy:
-    """What :func:`read_source` may read, and how much.
-
-    Attributes:
-        allow_urls: fetch ``http(s)://`` URLs. Off by default: a URL in the input then raises
-            :class:`~imagevec.errors.UnsafeSourceError`.
-        max_bytes: cap on the encoded bytes read from any source (file, URL, bytes, base64).
-        timeout: seconds for a whole URL download (and for each network operation).
-        max_redirects: redirects followed by hand, each hop re-checked.
-        allow_private_addresses: let URLs reach loopback/private/link-local hosts. Only for
-            tests and trusted intranets: it re-opens server-side request forgery.
-        allowed_schemes: URL schemes that may be fetched (a subset of ``http``, ``https``).
-        allow_paths: read local paths and ``file://`` URIs. Turn off when inputs come from
-            untrusted users (e.g. an agent tool).
-        path_roots: when set, local paths must resolve (symlinks followed) inside one of
-            these directories.
-
-    Example:
-        >>> policy = SourcePolicy(allow_urls=True, max_bytes=10 * 2**20)
-    """
-
-    allow_urls: bool = False
-    max_bytes: int = 50 * 2**20
-    timeout: float = 10.0
-    max_redirects: int = 3
-    allow_private_addresses: bool = False
-    allowed_schemes: tuple[str, ...] = ("http", "https")
-    allow_paths: bool = True
-    path_roots: tuple[str | os.PathLike[str], ...] | None = None
-
-    def __post_init__(self) -> None:
-        if self.max_bytes <= 0:
-            raise ConfigError(f"SourcePolicy.max_bytes must be positive, got {self.max_bytes}")
-        if self.timeout <= 0:
-            raise ConfigError(f"SourcePolicy.timeout must be positive, got {self.timeout}")
-        if self.max_redirects < 0:
-            raise ConfigError(f"SourcePolicy.max_redirects must be >= 0, got {self.max_redirects}")
-        object.__setattr__(self, "allowed_schemes", tuple(s.lower() for s in self.allowed_schemes))
-        if self.path_roots is not None:
-            object.__setattr__(self, "path_roots", tuple(self.path_roots))
-
-
-DEFAULT_POLICY = SourcePolicy()
 
 
 def read_source(
@@ -175,7 +129,7 @@ def _read_string(text: str, policy: SourcePolicy) -> bytes:
             raise UnsafeSourceError(
                 text, "URLs are disabled; pass policy=SourcePolicy(allow_urls=True) to fetch them"
             )
-        from imagevec._urlfetch import fetch_url
+        from imagevec.io.http import fetch_url
 
         return _checked(fetch_url(text, policy), text, policy)
     if scheme == "file":

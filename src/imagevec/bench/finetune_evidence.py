@@ -7,7 +7,7 @@ re-compression. Whole photos are held out, so the held-out labels are unseen con
 
 Run (about 10 minutes on 2 CPU cores)::
 
-    python -m imagevec.training.evidence --out runs/evidence
+    python -m imagevec.bench.finetune_evidence --out runs/evidence
 
 It prints test recall@1/5/10, mAP and MRR of the base default encoder, after triplet
 fine-tuning (labelled) and after SimCLR (the same training images, labels ignored). Three

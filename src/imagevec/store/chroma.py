@@ -5,7 +5,7 @@ become scores: ``score = 1 - cosine distance`` = cosine similarity, higher is be
 
 Collections are created in cosine space with **no** Chroma embedding function (imagevec
 passes vectors; Chroma never loads or downloads its own model). Each collection's metadata
-carries the encoder stamp (see :mod:`imagevec.stamp`). Records hold the vector, the image
+carries the encoder stamp (see :mod:`imagevec.store.stamp`). Records hold the vector, the image
 URI (an absolute path, in Chroma's ``uris`` and in the metadata as ``uri``) and metadata;
 never the image itself.
 
@@ -21,40 +21,18 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from imagevec.errors import ConfigError
-from imagevec.stamp import read_stamp
+from imagevec.store.stamp import read_stamp
+from imagevec.types import Hit
 
 DEFAULT_COLLECTION = "images"
 _PAGE = 1000
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One search result.
-
-    Attributes:
-        id: the record id (derived from the file's absolute path).
-        uri: the image's absolute path.
-        score: cosine similarity to the query, higher is better (1.0 = same direction).
-        metadata: width, height, format, bytes, mtime_ns, sha256, filename and your fields.
-    """
-
-    id: str
-    uri: str
-    score: float
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self, rank: int | None = None) -> dict[str, Any]:
-        """JSON-ready ``{rank, id, uri, score, metadata}`` (rank omitted when None)."""
-        data = {"id": self.id, "uri": self.uri, "score": self.score, "metadata": self.metadata}
-        return data if rank is None else {"rank": rank, **data}
 
 
 def distance_to_score(distance: float, space: str = "cosine") -> float:

@@ -1,7 +1,7 @@
-"""Pixel conversions behind :func:`imagevec.images.load_image`: any mode or array -> 8-bit RGB.
+"""Pixel conversions behind :func:`imagevec.io.decode.load_image`: any mode or array -> 8-bit RGB.
 
 The rules (white background, 16-bit scaling, float ranges) are documented in
-:mod:`imagevec.images`; this module only implements them.
+:mod:`imagevec.io.decode`; this module only implements them.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def _float_image_to_uint8(values: np.ndarray) -> np.ndarray:
 
 
 def array_to_rgb(array: np.ndarray, source: object, max_pixels: int) -> Image.Image:
-    """Convert an HxW / HxWx{1,3,4} array to an RGB image (see :mod:`imagevec.images`)."""
+    """Convert an HxW / HxWx{1,3,4} array to an RGB image (see :mod:`imagevec.io.decode`)."""
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):

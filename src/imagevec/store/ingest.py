@@ -1,8 +1,8 @@
-"""Adding image files to a :class:`~imagevec.store.Store`: skip what is unchanged, embed the
+"""Adding image files to a :class:`~imagevec.store.chroma.Store`: skip what is unchanged, embed the
 rest in streamed batches, write each batch as soon as it is embedded.
 
 Record ids come from the file's absolute path, the content hash is in the metadata
-(:mod:`imagevec.records`). So:
+(:mod:`imagevec.store.records`). So:
 
 * re-indexing is idempotent: a file whose size and mtime match its record is not even read;
   one that was touched but not changed is hashed, found equal and not decoded;
@@ -24,7 +24,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from imagevec.errors import ConfigError, ImageLoadError
-from imagevec.records import (
+from imagevec.store.chroma import Store
+from imagevec.store.records import (
     Metadatas,
     failure,
     file_uri,
@@ -42,63 +43,10 @@ from imagevec.records import (
     user_metadata,
     walk,
 )
-from imagevec.results import Failure
-from imagevec.store import Store
+from imagevec.types import AddReport
 
 _log = logging.getLogger(__name__)
 _CHUNK = 256
-
-
-@dataclass
-class AddReport:
-    """What :meth:`ImageIndex.add` did.
-
-    Attributes:
-        indexed: new files written.
-        updated: files whose content changed since they were indexed (re-embedded).
-        unchanged: files already indexed with the same content (not embedded again).
-        failed: files that could not be read or decoded, each with its reason.
-        pruned: records removed because their file is gone (``prune=True``).
-        embedded: images that went through the encoder (the rest were skipped or reused).
-        seconds: wall time.
-    """
-
-    indexed: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    failed: list[Failure] = field(default_factory=list)
-    pruned: int = 0
-    embedded: int = 0
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        """True when no file failed."""
-        return not self.failed
-
-    @property
-    def total(self) -> int:
-        """Files seen."""
-        return self.indexed + self.updated + self.unchanged + len(self.failed)
-
-    def summary(self) -> str:
-        """One line: ``indexed 18, updated 0, unchanged 2, failed 1, pruned 0 (3.2 s)``."""
-        return (
-            f"indexed {self.indexed}, updated {self.updated}, unchanged {self.unchanged}, "
-            f"failed {len(self.failed)}, pruned {self.pruned} ({self.seconds:.1f} s)"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict; ``failed`` is a list of ``{file, reason}``."""
-        return {
-            "indexed": self.indexed,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "failed": [{"file": f.source, "reason": f.reason} for f in self.failed],
-            "pruned": self.pruned,
-            "embedded": self.embedded,
-            "seconds": round(self.seconds, 3),
-        }
 
 
 @dataclass

@@ -31,9 +31,9 @@ from torch import nn
 
 from imagevec.encoders.base import Encoder
 from imagevec.encoders.hub import from_pretrained, read_json
+from imagevec.encoders.pooling import ProjectionHead
 from imagevec.encoders.registry import SAVED_CONFIG, ModelRef
 from imagevec.errors import ConfigError, ModelLoadError
-from imagevec.pooling import ProjectionHead
 from imagevec.preprocess import Preprocess
 
 SAVE_FORMAT = 1
@@ -53,7 +53,7 @@ class HFEncoder(Encoder):
     Attributes:
         ref: where the model came from.
         backbone: the ``transformers`` model.
-        projection: the optional :class:`~imagevec.pooling.ProjectionHead`.
+        projection: the optional :class:`~imagevec.encoders.pooling.ProjectionHead`.
         processor_config: the image-processor config the preprocessing was derived from.
     """
 

@@ -37,18 +37,18 @@ from PIL import Image
 from torch import nn
 
 from imagevec.encoders.base import IMAGE, TEXT, Encoder
-from imagevec.encoders.bridge import class_embeddings, semantic_embedding
-from imagevec.encoders.efficientnet import (
+from imagevec.encoders.default.conse import class_embeddings, semantic_embedding
+from imagevec.encoders.default.efficientnet import (
     FEATURE_DIM,
     ImageTower,
     cpu_state,
     efficientnet_lite0,
     seeded_projection,
 )
-from imagevec.encoders.minilm import DIM as TEXT_DIM
-from imagevec.encoders.minilm import MiniLM
+from imagevec.encoders.default.minilm import DIM as TEXT_DIM
+from imagevec.encoders.default.minilm import MiniLM
+from imagevec.encoders.pooling import POOLINGS, ProjectionHead
 from imagevec.errors import ConfigError, ModelLoadError
-from imagevec.pooling import POOLINGS, ProjectionHead
 from imagevec.preprocess import Preprocess
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class LiteEncoder(Encoder):
 
     Attributes:
         image_tower: the :class:`ImageTower` (what fine-tuning trains).
-        text_model: the :class:`~imagevec.encoders.minilm.MiniLM` text tower (frozen).
+        text_model: the :class:`~imagevec.encoders.default.minilm.MiniLM` text tower (frozen).
         top_k: classes mixed by ConSE.
         semantic_weight: ``w_sem²``, the share of an image-image cosine from the semantics.
         image_dim: size of the CNN part (1280, or the projection size).

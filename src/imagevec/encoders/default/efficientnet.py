@@ -17,8 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from imagevec.encoders.pooling import POOLINGS, ProjectionHead, pool
 from imagevec.errors import ConfigError, ModelLoadError
-from imagevec.pooling import POOLINGS, ProjectionHead, pool
 
 ARCH = "efficientnet-lite0"
 FEATURE_DIM = 1280

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from imagevec.errors import ConfigError, ImageLoadError
-from imagevec.images import iter_image_files
-from imagevec.results import Failure
-from imagevec.store import Store
+from imagevec.io.files import iter_image_files
+from imagevec.store.chroma import Store
+from imagevec.types import Failure
 
 RESERVED = frozenset(
     {"uri", "filename", "sha256", "bytes", "mtime_ns", "width", "height", "format"}

@@ -22,9 +22,9 @@ import torch.nn.functional as F  # noqa: N812
 from tqdm.auto import tqdm
 
 from imagevec.errors import ConfigError, ImageLoadError, describe_source
-from imagevec.images import load_image
-from imagevec.results import EncodedBatch, EncodeReport, Failure, SkippedImageWarning
-from imagevec.sources import SourcePolicy
+from imagevec.io.decode import load_image
+from imagevec.io.policy import SourcePolicy
+from imagevec.types import EncodedBatch, EncodeReport, Failure, SkippedImageWarning
 
 if TYPE_CHECKING:
     from imagevec.encoders.base import Encoder

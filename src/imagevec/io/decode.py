@@ -1,7 +1,7 @@
 """Safe decoding of any image input to a fully loaded RGB ``PIL.Image``.
 
 :func:`load_image` is the one loader the whole library uses. It reads the input with
-:func:`imagevec.sources.read_source`, rejects decompression bombs from the header alone,
+:func:`imagevec.io.sources.read_source`, rejects decompression bombs from the header alone,
 optionally lets the JPEG decoder downscale (``draft_size``), decodes the first frame, applies the
 EXIF orientation and converts every mode to 8-bit RGB:
 
@@ -15,10 +15,10 @@ EXIF orientation and converts every mode to 8-bit RGB:
 * numpy arrays: HxW, HxWx1, HxWx3 or HxWx4 (channels last) of ``uint8``, ``uint16``, ``bool``,
   other integers in [0, 255], or floats in [0, 1] (out-of-range floats are an error, not a guess).
 
-Folder helpers :func:`is_image_file` and :func:`iter_image_files` live here too.
+Folder walking lives in :mod:`imagevec.io.files`.
 
 Example:
-    >>> from imagevec.images import load_image
+    >>> from imagevec.io.decode import load_image
     >>> img = load_image("photos/cat.jpg", draft_size=224)  # doctest: +SKIP
     >>> img.mode
     'RGB'
@@ -28,26 +28,21 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import struct
 import zlib
-from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
-from imagevec._convert import BACKGROUND, array_to_rgb, image_to_rgb, not_an_image_reason
 from imagevec.errors import ConfigError, ImageLoadError, ImageTooLargeError
-from imagevec.sources import SourcePolicy, read_source
+from imagevec.io.pixels import BACKGROUND, array_to_rgb, image_to_rgb, not_an_image_reason
+from imagevec.io.policy import SourcePolicy
+from imagevec.io.sources import read_source
 
 __all__ = [
     "BACKGROUND",
-    "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
-    "is_image_file",
-    "iter_image_files",
     "load_image",
 ]
 
@@ -55,15 +50,6 @@ _log = logging.getLogger(__name__)
 
 MAX_PIXELS = 89_478_485
 """Default pixel cap (Pillow's default ``MAX_IMAGE_PIXELS``, ~ 9459 x 9459)."""
-
-IMAGE_EXTENSIONS = frozenset(
-    {
-        ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".gif", ".webp", ".bmp", ".dib",
-        ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm", ".ico", ".tga", ".avif", ".jp2",
-        ".j2k", ".qoi",
-    }
-)  # fmt: skip
-"""Lower-case file extensions :func:`is_image_file` accepts."""
 
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error)
 _TRANSPOSE = {
@@ -87,7 +73,7 @@ def load_image(
     """Load any accepted input as a fully decoded RGB image.
 
     Args:
-        source: anything :func:`imagevec.sources.read_source` accepts (path, URL, bytes, file
+        source: anything :func:`imagevec.io.sources.read_source` accepts (path, URL, bytes, file
             object, base64, data URI, PIL image, numpy array).
         policy: source limits and permissions (URLs are off by default).
         draft_size: for JPEGs, let the decoder downscale by 1/2, 1/4 or 1/8 while keeping the
@@ -175,81 +161,3 @@ def _orientation(img: Image.Image) -> int:
     except Exception:  # a broken EXIF block must not lose an otherwise good image
         return 1
     return value if isinstance(value, int) else 1
-
-
-def is_image_file(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` has a known image extension (case-insensitive; the file is not read).
-
-    Example:
-        >>> is_image_file("holiday/IMG_0001.JPG"), is_image_file("notes.txt")
-        (True, False)
-    """
-    return os.path.splitext(os.fspath(path))[1].lower() in IMAGE_EXTENSIONS
-
-
-def iter_image_files(
-    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], recursive: bool = True
-) -> Iterator[Path]:
-    """Yield image files from a mix of files and directories, in a deterministic order.
-
-    Arguments are taken in the order given; each directory is walked with entries sorted by
-    name, keeping files with an image extension (:func:`is_image_file`). Files named explicitly
-    are yielded whatever their extension. Hidden entries (``.name``) inside directories are
-    skipped, directory symlinks are followed but a directory is never walked twice (no symlink
-    loops), and a file reached twice is yielded once. Unreadable directories are logged and
-    skipped.
-
-    Args:
-        paths: one path or an iterable of paths.
-        recursive: descend into sub-directories.
-
-    Raises:
-        ImageLoadError: an argument does not exist.
-
-    Example:
-        >>> files = list(iter_image_files(["photos/", "extra/cat.png"]))  # doctest: +SKIP
-    """
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    seen_files: set[Path] = set()
-    seen_dirs: set[tuple[int, int]] = set()
-    for arg in paths:
-        path = Path(arg)
-        if path.is_dir():
-            candidates: Iterable[Path] = _walk(path, recursive, seen_dirs)
-        elif path.is_file():
-            candidates = (path,)
-        else:
-            raise ImageLoadError(arg, "no such file or directory")
-        for candidate in candidates:
-            key = candidate.resolve()
-            if key not in seen_files:
-                seen_files.add(key)
-                yield candidate
-
-
-def _walk(directory: Path, recursive: bool, seen_dirs: set[tuple[int, int]]) -> Iterator[Path]:
-    try:
-        info = directory.stat()
-        key = (info.st_dev, info.st_ino)
-        if key in seen_dirs:
-            return
-        seen_dirs.add(key)
-        with os.scandir(directory) as scan:
-            entries = sorted(scan, key=lambda entry: entry.name)
-    except OSError as exc:
-        _log.warning("skipping unreadable directory %s: %s", directory, exc)
-        return
-    for entry in entries:
-        if entry.name.startswith("."):
-            continue
-        try:
-            is_dir = entry.is_dir()
-            is_file = not is_dir and entry.is_file()
-        except OSError:
-            continue
-        if is_dir:
-            if recursive:
-                yield from _walk(Path(entry.path), recursive, seen_dirs)
-        elif is_file and is_image_file(entry.name):
-            yield Path(entry.path)

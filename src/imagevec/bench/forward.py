@@ -1,4 +1,4 @@
-"""Throughput benchmark: ``python -m imagevec.bench`` (or ``imagevec bench``).
+"""Throughput benchmark: ``python -m imagevec.bench.forward`` (or ``imagevec bench``).
 
 For each encoder and dtype it prints images/s for
     (a) ``forward``: the model alone on ready, normalised tensors;
@@ -115,7 +115,7 @@ def run_benchmark(
 ) -> list[dict[str, Any]]:
     """Run the benchmark; returns one row per (model, dtype)."""
     import imagevec
-    from imagevec.bench_models import build_random_clip
+    from imagevec.bench.models import build_random_clip
     from imagevec.encoders.hub import infer_family
 
     work = Path(workdir or tempfile.mkdtemp(prefix="imagevec-bench-"))
@@ -176,7 +176,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 def build_parser() -> argparse.ArgumentParser:
     """The command-line options (shared with ``imagevec bench``)."""
     parser = argparse.ArgumentParser(
-        prog="python -m imagevec.bench",
+        prog="python -m imagevec.bench.forward",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m imagevec.bench``."""
+    """Entry point of ``python -m imagevec.bench.forward``."""
     args = build_parser().parse_args(argv)
     rows = run_benchmark(
         [m.strip() for m in args.models.split(",") if m.strip()],

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from imagevec.encoders.minilm import MiniLM
+from imagevec.encoders.default.minilm import MiniLM
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -49,7 +49,9 @@ _recomputed: dict[str, torch.Tensor] = {}
 
 
 def _data_file(name: str) -> Traversable:
-    return resources.files("imagevec").joinpath("data").joinpath(name)  # one part: py3.10
+    return (
+        resources.files("imagevec.encoders.default").joinpath("data").joinpath(name)
+    )  # one part: py3.10
 
 
 @cache

@@ -1,0 +1,1 @@
+"""Benchmarks (``imagevec bench ...``), random-weight models and evidence runners."""

@@ -1,0 +1,1 @@
+"""The bundled offline default: EfficientNet-Lite0 + MiniLM joined by ConSE."""

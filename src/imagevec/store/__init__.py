@@ -1,0 +1,1 @@
+"""Chroma storage: client and collections, encoder stamp, records, ingest, locking."""

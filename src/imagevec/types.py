@@ -1,0 +1,122 @@
+"""Torch-free records shared by every layer: Failure, EncodedBatch, EncodeReport, Hit, AddReport.
+
+Kept free of torch so that code which only reports (the index, the CLI) imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+class SkippedImageWarning(UserWarning):
+    """An input was skipped because it could not be loaded (``on_error="warn"``)."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An input that could not be embedded: its position, a description and the reason."""
+
+    index: int
+    source: str
+    reason: str
+
+
+@dataclass
+class EncodedBatch:
+    """One batch out of the loop: ``vectors[i]`` belongs to input number ``indices[i]``."""
+
+    indices: list[int]
+    vectors: np.ndarray
+    sources: list[Any] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+
+
+@dataclass
+class EncodeReport:
+    """All batches collected: vectors, the input index of each row, and the failures."""
+
+    vectors: np.ndarray
+    indices: list[int]
+    failures: list[Failure]
+
+    @property
+    def ok(self) -> bool:
+        """True when every input was embedded."""
+        return not self.failures
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result.
+
+    Attributes:
+        id: the record id (derived from the file's absolute path).
+        uri: the image's absolute path.
+        score: cosine similarity to the query, higher is better (1.0 = same direction).
+        metadata: width, height, format, bytes, mtime_ns, sha256, filename and your fields.
+    """
+
+    id: str
+    uri: str
+    score: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self, rank: int | None = None) -> dict[str, Any]:
+        """JSON-ready ``{rank, id, uri, score, metadata}`` (rank omitted when None)."""
+        data = {"id": self.id, "uri": self.uri, "score": self.score, "metadata": self.metadata}
+        return data if rank is None else {"rank": rank, **data}
+
+
+@dataclass
+class AddReport:
+    """What :meth:`ImageIndex.add` did.
+
+    Attributes:
+        indexed: new files written.
+        updated: files whose content changed since they were indexed (re-embedded).
+        unchanged: files already indexed with the same content (not embedded again).
+        failed: files that could not be read or decoded, each with its reason.
+        pruned: records removed because their file is gone (``prune=True``).
+        embedded: images that went through the encoder (the rest were skipped or reused).
+        seconds: wall time.
+    """
+
+    indexed: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: list[Failure] = field(default_factory=list)
+    pruned: int = 0
+    embedded: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when no file failed."""
+        return not self.failed
+
+    @property
+    def total(self) -> int:
+        """Files seen."""
+        return self.indexed + self.updated + self.unchanged + len(self.failed)
+
+    def summary(self) -> str:
+        """One line: ``indexed 18, updated 0, unchanged 2, failed 1, pruned 0 (3.2 s)``."""
+        return (
+            f"indexed {self.indexed}, updated {self.updated}, unchanged {self.unchanged}, "
+            f"failed {len(self.failed)}, pruned {self.pruned} ({self.seconds:.1f} s)"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; ``failed`` is a list of ``{file, reason}``."""
+        return {
+            "indexed": self.indexed,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "failed": [{"file": f.source, "reason": f.reason} for f in self.failed],
+            "pruned": self.pruned,
+            "embedded": self.embedded,
+            "seconds": round(self.seconds, 3),
+        }
