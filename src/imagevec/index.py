@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -246,19 +246,28 @@ class ImageIndex:
         *,
         image: Any = None,
         vector: np.ndarray | Sequence[float] | None = None,
+        like: str | None = None,
         k: int = 10,
         where: dict[str, Any] | None = None,
         **load_options: Any,
     ) -> list[Hit]:
-        """The ``k`` best matches for a text, an image (any input the loader takes) or a vector.
+        """The ``k`` best matches for a text, an image (any input the loader takes), a vector,
+        or an indexed item (``like=`` its record id: its stored vector, not re-embedded; the
+        item itself is left out of the results).
 
         Returns:
             :class:`Hit` objects, best first; ``score`` is the cosine similarity.
         """
-        if sum(q is not None for q in (text, image, vector)) != 1:
-            raise ConfigError("search takes exactly one of text=, image= or vector=")
+        if sum(q is not None for q in (text, image, vector, like)) != 1:
+            raise ConfigError("search takes exactly one of text=, image=, vector= or like=")
         store = self._open(write=False)
         store.require()
+        if like is not None:
+            got = store.collection.get(ids=[like], include=["embeddings"])
+            if not got["ids"]:
+                raise ConfigError(f"no item {like!r} in collection {self.collection!r}")
+            hits = store.query(np.asarray(got["embeddings"][0]), k=k + 1, where=where)
+            return [hit for hit in hits if hit.id != like][:k]
         if text is not None:
             query = self.encoder.embed_texts([text])[0]
         elif image is not None:
@@ -266,6 +275,17 @@ class ImageIndex:
         else:
             query = np.asarray(vector, dtype=np.float32)
         return store.query(query, k=k, where=where)
+
+    def metadata(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """``id -> stored metadata`` (``uri``, ``sha256``, ``width``...) for the ids indexed."""
+        store = self._open(write=False)
+        return store.get_metadata(list(ids)) if store.exists else {}
+
+    def iter_metadata(
+        self, where: dict[str, Any] | None = None
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every ``(id, metadata)`` of the collection (matching ``where``), page by page."""
+        return self._open(write=False).iter_metadata(where)
 
     def count(self) -> int:
         """Number of images in the collection."""

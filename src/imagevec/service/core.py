@@ -1,0 +1,278 @@
+"""``QueryService``: one loaded index behind the web page, the HTTP API, MCP and remote clients.
+
+See the package docstring (:mod:`imagevec.service`) for the contract.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from imagevec.errors import ConfigError
+from imagevec.io.policy import SourcePolicy
+from imagevec.service.images import ImageData, ThumbnailCache, default_cache_dir, render_jpeg
+from imagevec.types import Hit
+
+if TYPE_CHECKING:
+    from imagevec.index import ImageIndex
+    from imagevec.service.watch import FolderWatcher
+
+__all__ = ["MAX_K", "MAX_UPLOAD_BYTES", "NotIndexedError", "QueryService", "hits_to_json"]
+
+MAX_K = 200
+MAX_UPLOAD_BYTES = 20 * 2**20
+MAX_QUERY_PIXELS = 40_000_000
+THUMBNAIL_SIZES = (64, 128, 256, 384, 512)
+_FOLDER_LIST_MAX = 200
+
+
+class NotIndexedError(ConfigError, LookupError):
+    """The id is not a record of the served collection (HTTP 404)."""
+
+    def __init__(self, id_: str) -> None:
+        self.id = id_[:80]
+        super().__init__(f"no indexed image with id {self.id!r}")
+
+
+class QueryService:
+    """Searches and pictures of one :class:`~imagevec.ImageIndex`, model loaded once.
+
+    Args:
+        index: the index to serve (the service closes it in :meth:`close`).
+        roots: folders whose files may be read (thumbnails, images, image queries by path);
+            None: only the indexed files themselves, and no query by path.
+        cache_dir: thumbnail cache folder (default :func:`default_cache_dir`).
+        max_upload_bytes: cap on an image query's encoded bytes.
+        max_query_pixels: cap on an image query's decoded pixels (bomb guard).
+    """
+
+    def __init__(
+        self,
+        index: ImageIndex,
+        *,
+        roots: Sequence[str | os.PathLike[str]] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        max_upload_bytes: int = MAX_UPLOAD_BYTES,
+        max_query_pixels: int = MAX_QUERY_PIXELS,
+    ) -> None:
+        self.index = index
+        self.roots = tuple(Path(r).expanduser().resolve() for r in roots) if roots else None
+        self.thumbnails = ThumbnailCache(cache_dir or default_cache_dir())
+        self.max_upload_bytes = max_upload_bytes
+        self.max_query_pixels = max_query_pixels
+        self.watcher: FolderWatcher | None = None
+        self._encode_lock = threading.Lock()  # one forward pass at a time: steady latency
+        self._upload_policy = SourcePolicy(allow_paths=False, max_bytes=max_upload_bytes)
+        self._query_policy = SourcePolicy(
+            allow_paths=self.roots is not None,
+            path_roots=self.roots,
+            max_bytes=max_upload_bytes,
+        )
+        self._file_policy = SourcePolicy(path_roots=self.roots)
+        self._folders: tuple[int, list[str]] = (-1, [])
+
+    @classmethod
+    def open(
+        cls,
+        db: str | os.PathLike[str] | None = None,
+        *,
+        url: str | None = None,
+        collection: str | None = None,
+        encoder: Any = None,
+        device: str = "auto",
+        **options: Any,
+    ) -> QueryService:
+        """Open the index at ``db`` (or a Chroma ``url``) and serve it (see the class args)."""
+        from imagevec.index import ImageIndex
+        from imagevec.store.chroma import DEFAULT_COLLECTION
+
+        index = ImageIndex(
+            db, url=url, collection=collection or DEFAULT_COLLECTION, encoder=encoder, device=device
+        )
+        return cls(index, **options)
+
+    # ------------------------------------------------------------------ state
+    def warm_up(self) -> None:
+        """Load the encoder and run one text and one image through it (first query is fast)."""
+        from PIL import Image
+
+        with self._encode_lock:
+            encoder = self.index.encoder
+            if "text" in encoder.modalities:
+                encoder.embed_texts(["warm up"])
+            encoder.embed_images([Image.new("RGB", (64, 64), (128, 128, 128))])
+
+    def info(self) -> dict[str, Any]:
+        """``{location, collection, count, encoder: {...} | None, roots, indexing}`` (JSON)."""
+        stamp = self.index.stamp
+        encoder = None
+        if stamp:
+            encoder = {k: stamp.get(k) for k in ("model", "name", "dim", "modalities", "space")}
+            encoder["fingerprint"] = stamp.get("fingerprint")
+        return {
+            "location": self.index.location,
+            "collection": self.index.collection,
+            "count": self.index.count(),
+            "encoder": encoder,
+            "roots": [str(r) for r in self.roots] if self.roots else None,
+            "folders": self.folders(),
+            "indexing": self.watcher.status() if self.watcher else None,
+        }
+
+    def folders(self) -> list[str]:
+        """The folders holding indexed images (for a folder filter), most populated first."""
+        count = self.index.count()
+        if self._folders[0] == count:
+            return self._folders[1]
+        tally: dict[str, int] = {}
+        for _, meta in self._iter_metadata():
+            folder = os.path.dirname(str(meta.get("uri", "")))
+            tally[folder] = tally.get(folder, 0) + 1
+        folders = sorted(tally, key=lambda f: (-tally[f], f))[:_FOLDER_LIST_MAX]
+        self._folders = (count, folders)
+        return folders
+
+    def _iter_metadata(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        return self.index.iter_metadata() if self.index.count() else iter(())
+
+    # ------------------------------------------------------------------ search
+    def search(
+        self,
+        text: str | None = None,
+        *,
+        image: Any = None,
+        like: str | None = None,
+        k: int = 10,
+        where: dict[str, Any] | None = None,
+        folder: str | None = None,
+    ) -> list[Hit]:
+        """The ``k`` best hits for a text, an image (bytes, PIL, or a path under the roots)
+        or an indexed id (``like``: its stored vector; the item itself left out).
+
+        Args:
+            folder: keep hits whose file lies in this folder (or below it).
+
+        Raises:
+            ConfigError: not exactly one query, bad ``k`` or filter.
+            NotIndexedError: ``like`` names no record.
+            ImageLoadError: the image cannot be read (too large, corrupt, refused path).
+        """
+        if sum(q is not None for q in (text, image, like)) != 1:
+            raise ConfigError("give exactly one of text, image or like")
+        if not isinstance(k, int) or not 1 <= k <= MAX_K:
+            raise ConfigError(f"k must be between 1 and {MAX_K}, got {k!r}")
+        where = self._with_folder(where, folder)
+        if like is not None:
+            if not self.index.metadata([like]):
+                raise NotIndexedError(like)
+            return self.index.search(like=like, k=k, where=where)
+        if text is not None:
+            if not text.strip():
+                raise ConfigError("the text query is empty")
+            with self._encode_lock:
+                return self.index.search(text=text[:1000], k=k, where=where)
+        picture = self.load_query_image(image)
+        with self._encode_lock:
+            return self.index.search(image=picture, k=k, where=where)
+
+    def search_json(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        """:meth:`search` as ``[{rank, id, uri, score, metadata}]`` (``imagevec search --json``)."""
+        return hits_to_json(self.search(*args, **kwargs))
+
+    def load_query_image(self, image: Any) -> Any:
+        """Decode an image query safely: bytes/base64 under the upload cap, paths only under
+        the roots, never a URL; returns an RGB PIL image."""
+        from imagevec.io.decode import load_image
+
+        is_path = isinstance(image, (str, os.PathLike)) and not str(image).startswith("data:")
+        policy = self._query_policy if is_path else self._upload_policy
+        return load_image(image, policy=policy, max_pixels=self.max_query_pixels)
+
+    def _with_folder(
+        self, where: dict[str, Any] | None, folder: str | None
+    ) -> dict[str, Any] | None:
+        if where is not None and not isinstance(where, dict):
+            raise ConfigError("where must be a JSON object (a Chroma metadata filter)")
+        if not folder:
+            return where or None
+        root = os.path.abspath(folder).rstrip(os.sep)
+        uris = [
+            str(meta["uri"])
+            for _, meta in self._iter_metadata()
+            if str(meta.get("uri", "")).startswith(root + os.sep)
+        ]
+        folder_filter = {"uri": {"$in": uris or [root + os.sep]}}
+        return {"$and": [where, folder_filter]} if where else folder_filter
+
+    # ------------------------------------------------------------------ records and pictures
+    def record(self, id_: str) -> dict[str, Any]:
+        """``{id, uri, metadata}`` of an indexed id.
+
+        Raises:
+            NotIndexedError: no such record.
+        """
+        if not isinstance(id_, str):
+            raise NotIndexedError(repr(id_))
+        meta = self.index.metadata([id_]).get(id_)
+        if meta is None:
+            raise NotIndexedError(id_)
+        return {"id": id_, "uri": str(meta.get("uri", "")), "metadata": dict(sorted(meta.items()))}
+
+    def thumbnail(self, id_: str, size: int = 256) -> ImageData:
+        """A JPEG thumbnail (fits ``size`` x ``size``) of an indexed image, cached on disk.
+
+        ``size`` is rounded up to one of 64, 128, 256, 384, 512 (bounded cache).
+
+        Raises:
+            NotIndexedError: no such record.
+            ImageLoadError: the file is gone, changed into garbage, or outside the roots.
+        """
+        size = next((s for s in THUMBNAIL_SIZES if s >= size), THUMBNAIL_SIZES[-1])
+        record = self.record(id_)
+        sha = str(record["metadata"].get("sha256", ""))
+        return self.thumbnails.get(sha, record["uri"], size, self._file_policy)
+
+    def image(self, id_: str, max_size: int | None = 2048) -> ImageData:
+        """The indexed image itself as JPEG, fit in ``max_size`` (None: full size).
+
+        Raises:
+            NotIndexedError: no such record.
+            ImageLoadError: the file is gone, corrupt, or outside the roots.
+        """
+        if max_size is not None and max_size < 1:
+            raise ConfigError(f"max_size must be positive, got {max_size}")
+        return render_jpeg(self.record(id_)["uri"], max_size, self._file_policy)
+
+    # ------------------------------------------------------------------ indexing
+    def watch(self, folders: Sequence[str | os.PathLike[str]], interval: float = 10.0) -> None:
+        """Index ``folders`` in a background thread now and every ``interval`` seconds;
+        queries keep working and see new photos as each batch is written."""
+        from imagevec.service.watch import FolderWatcher
+
+        if self.roots is not None:
+            for folder in folders:
+                real = Path(folder).expanduser().resolve()
+                if not any(real.is_relative_to(root) for root in self.roots):
+                    raise ConfigError(f"watched folder {folder} is outside the served roots")
+        self.watcher = FolderWatcher(self.index, folders, interval=interval)
+        self.watcher.start()
+
+    def close(self) -> None:
+        """Stop indexing and close the index (idempotent)."""
+        if self.watcher is not None:
+            self.watcher.stop()
+        self.index.close()
+
+    def __enter__(self) -> QueryService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def hits_to_json(hits: Sequence[Hit]) -> list[dict[str, Any]]:
+    """``[{rank, id, uri, score, metadata}]``, best first (the ``--json`` shape)."""
+    return [hit.to_dict(rank) for rank, hit in enumerate(hits, 1)]
