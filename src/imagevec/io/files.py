@@ -1,15 +1,36 @@
-"""Walking folders for image files: extension test, deterministic order, no symlink loops."""
+"""Walking folders for image files: extension test, deterministic order, no symlink loops.
+
+:func:`scan_image_files` is the one walker. It yields each image file as a ``Path`` and each
+entry that *looks* like an image (by its name) but cannot be indexed as a :class:`Skipped`
+with a reason (a FIFO, a device, a dangling symlink, a symlink loop, an unreadable folder, a
+format imagevec cannot decode), so that callers can name every file they did not index.
+:func:`iter_image_files` is the same walk, files only.
+
+Example:
+    >>> for entry in scan_image_files("photos/"):                    # doctest: +SKIP
+    ...     print(entry.path, entry.reason) if isinstance(entry, Skipped) else print(entry)
+"""
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from imagevec.errors import ImageLoadError
 
-__all__ = ["IMAGE_EXTENSIONS", "is_image_file", "iter_image_files"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "UNSUPPORTED_IMAGE_EXTENSIONS",
+    "Skipped",
+    "is_image_file",
+    "iter_image_files",
+    "scan_image_files",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -22,6 +43,27 @@ IMAGE_EXTENSIONS = frozenset(
 )  # fmt: skip
 """Lower-case file extensions :func:`is_image_file` accepts."""
 
+UNSUPPORTED_IMAGE_EXTENSIONS = frozenset(
+    {
+        ".heic", ".heif", ".jxl", ".svg", ".psd", ".dng", ".cr2", ".cr3", ".nef", ".arw",
+        ".orf", ".rw2", ".raf", ".srw", ".pef",
+    }
+)  # fmt: skip
+"""Image-like extensions that are not decoded: walking reports them as :class:`Skipped`."""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An entry with an image-like name that the walk did not yield, and why.
+
+    Attributes:
+        path: the entry as reached by the walk (not resolved).
+        reason: what it is, in words (``"not a regular file (FIFO)"``, ``"dangling symlink"``...).
+    """
+
+    path: Path
+    reason: str
+
 
 def is_image_file(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` has a known image extension (case-insensitive; the file is not read).
@@ -30,7 +72,16 @@ def is_image_file(path: str | os.PathLike[str]) -> bool:
         >>> is_image_file("holiday/IMG_0001.JPG"), is_image_file("notes.txt")
         (True, False)
     """
-    return os.path.splitext(os.fspath(path))[1].lower() in IMAGE_EXTENSIONS
+    return _extension(path) in IMAGE_EXTENSIONS
+
+
+def _extension(path: str | os.PathLike[str]) -> str:
+    return os.path.splitext(os.fspath(path))[1].lower()
+
+
+def _looks_like_image(name: str) -> bool:
+    ext = _extension(name)
+    return ext in IMAGE_EXTENSIONS or ext in UNSUPPORTED_IMAGE_EXTENSIONS
 
 
 def iter_image_files(
@@ -38,16 +89,7 @@ def iter_image_files(
 ) -> Iterator[Path]:
     """Yield image files from a mix of files and directories, in a deterministic order.
 
-    Arguments are taken in the order given; each directory is walked with entries sorted by
-    name, keeping files with an image extension (:func:`is_image_file`). Files named explicitly
-    are yielded whatever their extension. Hidden entries (``.name``) inside directories are
-    skipped, directory symlinks are followed but a directory is never walked twice (no symlink
-    loops), and a file reached twice is yielded once. Unreadable directories are logged and
-    skipped.
-
-    Args:
-        paths: one path or an iterable of paths.
-        recursive: descend into sub-directories.
+    The files of :func:`scan_image_files` (skipped entries are only logged).
 
     Raises:
         ImageLoadError: an argument does not exist.
@@ -55,26 +97,95 @@ def iter_image_files(
     Example:
         >>> files = list(iter_image_files(["photos/", "extra/cat.png"]))  # doctest: +SKIP
     """
-    if isinstance(paths, (str, os.PathLike)):
+    for entry in scan_image_files(paths, recursive):
+        if isinstance(entry, Skipped):
+            _log.info("skipped %s: %s", entry.path, entry.reason)
+        else:
+            yield entry
+
+
+def scan_image_files(
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], recursive: bool = True
+) -> Iterator[Path | Skipped]:
+    """Yield image files, and image-like entries that cannot be indexed, in a deterministic order.
+
+    Arguments are taken in the order given; each directory is walked with entries sorted by
+    name, keeping regular files with an image extension (:func:`is_image_file`). Files named
+    explicitly are yielded whatever their extension. Hidden entries (``.name``) inside
+    directories are skipped silently, directory symlinks are followed but a directory is never
+    walked twice (no symlink loops), and a file reached twice is yielded once. Nothing is
+    opened: a FIFO is recognised from its ``stat`` and never blocks the walk.
+
+    Entries with an image-like name (or named explicitly) that are not regular files, cannot be
+    reached (dangling symlink, symlink loop, permission) or have a format imagevec does not
+    decode (:data:`UNSUPPORTED_IMAGE_EXTENSIONS`) are yielded as :class:`Skipped`; so are
+    unreadable directories.
+
+    Args:
+        paths: one path or an iterable of paths.
+        recursive: descend into sub-directories.
+
+    Raises:
+        ImageLoadError: an argument does not exist.
+    """
+    if isinstance(paths, (str, bytes, os.PathLike)):
         paths = [paths]
     seen_files: set[Path] = set()
     seen_dirs: set[tuple[int, int]] = set()
     for arg in paths:
-        path = Path(arg)
-        if path.is_dir():
-            candidates: Iterable[Path] = _walk(path, recursive, seen_dirs)
-        elif path.is_file():
+        path = Path(os.fsdecode(arg))
+        kind, info = _classify(path)
+        if kind == "dir":
+            candidates: Iterable[Path | Skipped] = _walk(path, recursive, seen_dirs)
+        elif kind == "file":
             candidates = (path,)
+        elif kind == "missing":
+            raise ImageLoadError(path, "no such file or directory")
         else:
-            raise ImageLoadError(arg, "no such file or directory")
+            candidates = (Skipped(path, info),)
         for candidate in candidates:
+            if isinstance(candidate, Skipped):
+                yield candidate
+                continue
             key = candidate.resolve()
             if key not in seen_files:
                 seen_files.add(key)
                 yield candidate
 
 
-def _walk(directory: Path, recursive: bool, seen_dirs: set[tuple[int, int]]) -> Iterator[Path]:
+_FILE_TYPES = (
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISSOCK, "socket"),
+)
+
+
+def _classify(path: Path) -> tuple[str, str]:
+    """``("dir" | "file" | "missing" | "skip", reason)`` from ``stat`` (nothing is opened)."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return "skip", f"dangling symlink (points to {os.readlink(path)!r}, which is missing)"
+        return "missing", "no such file or directory"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "skip", "symlink loop (too many levels of symbolic links)"
+        return "skip", f"cannot read: {exc.strerror or exc}"
+    if stat.S_ISDIR(info.st_mode):
+        return "dir", ""
+    if stat.S_ISREG(info.st_mode):
+        if _extension(path) in UNSUPPORTED_IMAGE_EXTENSIONS:
+            return "skip", f"unsupported image format {_extension(path)}"
+        return "file", ""
+    kind = next((name for test, name in _FILE_TYPES if test(info.st_mode)), "special file")
+    return "skip", f"not a regular file ({kind})"
+
+
+def _walk(
+    directory: Path, recursive: bool, seen_dirs: set[tuple[int, int]]
+) -> Iterator[Path | Skipped]:
     try:
         info = directory.stat()
         key = (info.st_dev, info.st_ino)
@@ -85,17 +196,26 @@ def _walk(directory: Path, recursive: bool, seen_dirs: set[tuple[int, int]]) -> 
             entries = sorted(scan, key=lambda entry: entry.name)
     except OSError as exc:
         _log.warning("skipping unreadable directory %s: %s", directory, exc)
+        yield Skipped(directory, f"unreadable directory: {exc.strerror or exc}")
         return
     for entry in entries:
         if entry.name.startswith("."):
             continue
+        image_like = _looks_like_image(entry.name)
         try:
+            if entry.is_file() and not image_like:
+                continue  # the common case, answered from the directory listing
             is_dir = entry.is_dir()
-            is_file = not is_dir and entry.is_file()
         except OSError:
-            continue
+            is_dir = False
         if is_dir:
             if recursive:
                 yield from _walk(Path(entry.path), recursive, seen_dirs)
-        elif is_file and is_image_file(entry.name):
-            yield Path(entry.path)
+        elif image_like:
+            kind, reason = _classify(Path(entry.path))
+            if kind == "file":
+                yield Path(entry.path)
+            elif kind == "dir" and recursive:  # appeared since the listing
+                yield from _walk(Path(entry.path), recursive, seen_dirs)
+            elif kind != "dir":
+                yield Skipped(Path(entry.path), reason)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from imagevec.errors import ConfigError, ImageLoadError
-from imagevec.io.files import iter_image_files
+from imagevec.io.files import Skipped, scan_image_files
 from imagevec.store.chroma import Store
 from imagevec.types import Failure
 
@@ -88,23 +88,31 @@ def walk(
     sources: Sequence[str | os.PathLike[str]], recursive: bool, on_error: str
 ) -> tuple[list[tuple[int, Path]], list[Failure]]:
     """``(source number, file)`` for every image file under ``sources`` (each once), and a
-    failure for each source that does not exist (raised with ``on_error="raise"``)."""
+    failure for each source that does not exist and for each image-like entry that cannot be
+    indexed (FIFO, dangling symlink, unsupported format...: see
+    :func:`~imagevec.io.files.scan_image_files`). With ``on_error="raise"`` the first of these
+    is raised as :class:`~imagevec.errors.ImageLoadError`."""
     files: list[tuple[int, Path]] = []
     failures: list[Failure] = []
     seen: set[str] = set()
     for arg, source in enumerate(sources):
         try:
-            found = list(iter_image_files(source, recursive=recursive))
+            found = list(scan_image_files(source, recursive=recursive))
         except ImageLoadError as exc:
             if on_error == "raise":
                 raise
             failures.append(failure(-1, exc.source, exc.reason))
             continue
-        for path in found:
-            uri = file_uri(path)
+        for entry in found:
+            if isinstance(entry, Skipped):
+                if on_error == "raise":
+                    raise ImageLoadError(entry.path, entry.reason)
+                failures.append(failure(-1, str(entry.path), entry.reason))
+                continue
+            uri = file_uri(entry)
             if uri not in seen:
                 seen.add(uri)
-                files.append((arg, path))
+                files.append((arg, entry))
     return files, failures
 
 
