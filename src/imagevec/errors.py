@@ -89,6 +89,25 @@ class ConfigError(ImagevecError, ValueError):
     """An option has an invalid value (unknown pooling, dtype, device...)."""
 
 
+class NotIndexedError(ConfigError, KeyError):
+    """A search refers to an item (by id or path) that is not in the collection.
+
+    Attributes:
+        ref: the id or path as given.
+    """
+
+    def __init__(self, ref: object, collection: str) -> None:
+        self.ref = str(ref)
+        self.collection = collection
+        super().__init__(f"{self.ref!r} is not indexed in collection {collection!r}")
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.ref, self.collection))
+
+
 class EncoderMismatchError(ImagevecError):
     """A collection was written by another encoder than the one used to open it."""
 
@@ -104,6 +123,7 @@ __all__ = [
     "ImageTooLargeError",
     "ImagevecError",
     "ModelLoadError",
+    "NotIndexedError",
     "StoreLockedError",
     "UnsafeSourceError",
     "UnsupportedModalityError",

@@ -246,35 +246,54 @@ class ImageIndex:
         *,
         image: Any = None,
         vector: np.ndarray | Sequence[float] | None = None,
-        like: str | None = None,
+        like: str | os.PathLike[str] | None = None,
+        include_self: bool = False,
         k: int = 10,
         where: dict[str, Any] | None = None,
         **load_options: Any,
     ) -> list[Hit]:
-        """The ``k`` best matches for a text, an image (any input the loader takes), a vector,
-        or an indexed item (``like=`` its record id: its stored vector, not re-embedded; the
-        item itself is left out of the results).
+        """The ``k`` best matches for a text, an image, a vector or an indexed item.
+
+        Args:
+            text: a text query (the encoder's text tower, or the default's bridge).
+            image: an example picture (any input the loader takes).
+            vector: a query vector in the collection's space.
+            like: "more like this": the id or file path of an indexed item; its stored
+                vector is the query (nothing is re-embedded; the file may be gone).
+            include_self: with ``like``, keep the item itself in the results.
+            k: number of results.
+            where: a Chroma metadata filter.
+            **load_options: for ``image`` (``policy``...).
 
         Returns:
             :class:`Hit` objects, best first; ``score`` is the cosine similarity.
+
+        Raises:
+            NotIndexedError: ``like`` names no indexed item.
+
+        Example:
+            >>> index.search(like="photos/cat.jpg", k=5)                # doctest: +SKIP
         """
         if sum(q is not None for q in (text, image, vector, like)) != 1:
             raise ConfigError("search takes exactly one of text=, image=, vector= or like=")
         store = self._open(write=False)
         store.require()
-        if like is not None:
-            got = store.collection.get(ids=[like], include=["embeddings"])
-            if not got["ids"]:
-                raise ConfigError(f"no item {like!r} in collection {self.collection!r}")
-            hits = store.query(np.asarray(got["embeddings"][0]), k=k + 1, where=where)
-            return [hit for hit in hits if hit.id != like][:k]
+        skip: str | None = None
         if text is not None:
             query = self.encoder.embed_texts([text])[0]
         elif image is not None:
             query = self.encoder.embed_images([image], on_error="raise", **load_options)[0]
+        elif like is not None:
+            from imagevec.search.items import lookup
+
+            item = lookup(store, like)
+            query, skip = item.vector, None if include_self else item.id
         else:
             query = np.asarray(vector, dtype=np.float32)
-        return store.query(query, k=k, where=where)
+        if skip is None:
+            return store.query(query, k=k, where=where)
+        hits = store.query(query, k=k + 1, where=where)
+        return [hit for hit in hits if hit.id != skip][:k]
 
     def metadata(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """``id -> stored metadata`` (``uri``, ``sha256``, ``width``...) for the ids indexed."""

@@ -20,6 +20,7 @@ PUBLIC = [
     "ImageTooLargeError",
     "ImagevecError",
     "ModelLoadError",
+    "NotIndexedError",
     "SkippedImageWarning",
     "SourcePolicy",
     "StoreLockedError",

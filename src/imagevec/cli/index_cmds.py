@@ -118,6 +118,13 @@ def index_cmd(
     help="Search by this picture instead of a text.",
 )
 @click.option(
+    "--like",
+    metavar="ID_OR_PATH",
+    help="More like this: search by an indexed photo's stored vector (its id or path; "
+    "the file need not exist any more). The photo itself is left out.",
+)
+@click.option("--include-self", is_flag=True, help="With --like, keep the photo itself.")
+@click.option(
     "-k",
     "--top-k",
     "k",
@@ -143,6 +150,8 @@ def index_cmd(
 def search_cmd(
     query: str | None,
     image: Path | None,
+    like: str | None,
+    include_self: bool,
     k: int,
     where: str | None,
     html_path: Path | None,
@@ -156,7 +165,8 @@ def search_cmd(
     progress: bool | None,
     verbose: bool,
 ) -> int:
-    """Search the index by a text QUERY or by an example picture (--image).
+    """Search the index by a text QUERY, an example picture (--image) or an indexed photo
+    (--like).
 
     Prints rank, score (cosine similarity, higher is better) and path. With --json, prints
     a list of {rank, id, uri, score, metadata}, best first.
@@ -165,22 +175,25 @@ def search_cmd(
     Examples:
       imagevec search "a dog on a beach"
       imagevec search --image query.jpg -k 10
+      imagevec search --like ~/Photos/cat.jpg
       imagevec search "red shoes" --json
       imagevec search "red shoes" --html results.html
     """
     setup_logging(verbose)
-    if (query is None) == (image is None):
-        raise click.UsageError("give a text QUERY or --image PATH (one of them)")
+    if sum(q is not None for q in (query, image, like)) != 1:
+        raise click.UsageError("give a text QUERY, --image PATH or --like ID_OR_PATH (one)")
     filters = parse_where(where)
     if query is not None and Path(query).is_file():
         click.echo(f"note: searching for the text {query!r}; use --image to search by it", err=True)
     with open_index(db, chroma_url, collection, model, device, dtype) as index:
-        hits = index.search(query, image=image, k=k, where=filters)
+        hits = index.search(
+            query, image=image, like=like, include_self=include_self, k=k, where=filters
+        )
     from imagevec.cli import output
 
     click.echo(output.hits_to_json(hits) if as_json else output.hits_to_text(hits))
     if html_path is not None:
-        title = f"imagevec: {query!r}" if query is not None else f"imagevec: like {image}"
+        title = f"imagevec: {query!r}" if query is not None else f"imagevec: like {image or like}"
         html_path.write_text(output.hits_to_html(hits, title), encoding="utf-8")
         click.echo(f"wrote {html_path}", err=True)
     return EXIT_OK

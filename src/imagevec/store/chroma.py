@@ -179,6 +179,21 @@ class Store:
             out.update(zip(got["ids"], (m or {} for m in got["metadatas"]), strict=True))
         return out
 
+    def get_vectors(self, ids: Sequence[str]) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
+        """``id -> (stored vector, metadata)`` for the ids that exist (never re-embeds)."""
+        out: dict[str, tuple[np.ndarray, dict[str, Any]]] = {}
+        if not self.exists:
+            return out
+        for start in range(0, len(ids), _PAGE):
+            got = self.collection.get(
+                ids=list(ids[start : start + _PAGE]), include=["metadatas", "embeddings"]
+            )
+            for id_, meta, vector in zip(
+                got["ids"], got["metadatas"], got["embeddings"], strict=True
+            ):
+                out[id_] = (np.asarray(vector, dtype=np.float32), dict(meta or {}))
+        return out
+
     def find_by_hash(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
         """``sha256 -> stored vector`` for content already in the collection (any path)."""
         out: dict[str, np.ndarray] = {}
