@@ -42,6 +42,9 @@ _LAZY: dict[str, str] = {
     "ImageIndex": "imagevec.index",
     "Hit": "imagevec.types",
     "AddReport": "imagevec.types",
+    "VectorRecord": "imagevec.types",
+    "file_record": "imagevec.store.records",
+    "encoder_stamp": "imagevec.store.stamp",
 }
 
 if TYPE_CHECKING:
@@ -52,7 +55,16 @@ if TYPE_CHECKING:
     from imagevec.io.files import is_image_file
     from imagevec.io.policy import SourcePolicy
     from imagevec.store.chroma import distance_to_score
-    from imagevec.types import AddReport, EncodeReport, Failure, Hit, SkippedImageWarning
+    from imagevec.store.records import file_record
+    from imagevec.store.stamp import encoder_stamp
+    from imagevec.types import (
+        AddReport,
+        EncodeReport,
+        Failure,
+        Hit,
+        SkippedImageWarning,
+        VectorRecord,
+    )
 
 
 def __getattr__(name: str) -> Any:
@@ -87,9 +99,12 @@ __all__ = [
     "StoreLockedError",
     "UnsafeSourceError",
     "UnsupportedModalityError",
+    "VectorRecord",
     "__version__",
     "create_encoder",
     "distance_to_score",
+    "encoder_stamp",
+    "file_record",
     "is_image_file",
     "load_image",
 ]

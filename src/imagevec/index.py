@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,7 @@ from imagevec.store.chroma import DEFAULT_COLLECTION, Store, check_collection_na
 from imagevec.store.ingest import AddReport, add_files
 from imagevec.store.records import Metadatas, ids_for_paths, ids_of_missing_files
 from imagevec.store.stamp import check, check_name, make_stamp
-from imagevec.types import Hit
+from imagevec.types import Hit, VectorRecord
 
 if TYPE_CHECKING:
     from imagevec.encoders.base import Encoder
@@ -215,6 +215,41 @@ class ImageIndex:
         if prune:
             report.pruned = self.prune(sources)
         return report
+
+    def upsert_vectors(
+        self, records: Iterable[VectorRecord], *, stamp: Mapping[str, Any] | None = None
+    ) -> int:
+        """Write vectors computed elsewhere (Ray, Spark, a notebook) as imagevec records.
+
+        Build each record with :func:`imagevec.file_record` (the metadata ``add`` writes),
+        so that the collection is searched and re-indexed like one filled by ``add``.
+
+        Args:
+            records: :class:`~imagevec.VectorRecord` objects; vectors are L2-normalised.
+            stamp: the encoder's stamp (:func:`imagevec.encoder_stamp`): creates the
+                collection if needed, else is checked against it. Without it the index's
+                encoder stamps a new collection (it is loaded for that).
+
+        Returns:
+            The number of records written.
+
+        Raises:
+            EncoderMismatchError: the collection was written by another encoder.
+            ConfigError: a vector of the wrong size, or metadata that disagrees with its URI.
+
+        Example:
+            >>> from imagevec import file_record
+            >>> index.upsert_vectors([file_record("a.jpg", vec)])  # doctest: +SKIP
+            1
+        """
+        from imagevec.store.vectors import ensure_stamped, write_vectors
+
+        if stamp is None:
+            store = self._writable()
+        else:
+            store = self._open(write=True)
+            ensure_stamped(store, stamp)
+        return write_vectors(store, records)
 
     def delete(
         self,

@@ -1,4 +1,5 @@
-"""Torch-free records shared by every layer: Failure, EncodedBatch, EncodeReport, Hit, AddReport.
+"""Torch-free records shared by every layer: Failure, EncodedBatch, EncodeReport, VectorRecord,
+Hit, AddReport.
 
 Kept free of torch so that code which only reports (the index, the CLI) imports nothing heavy.
 """
@@ -46,6 +47,24 @@ class EncodeReport:
     def ok(self) -> bool:
         """True when every input was embedded."""
         return not self.failures
+
+
+@dataclass(frozen=True)
+class VectorRecord:
+    """One image's record with a vector computed anywhere (Ray, Spark, a notebook).
+
+    Build it with :func:`imagevec.file_record` to get exactly the metadata ``ImageIndex.add``
+    writes, then write it with :meth:`imagevec.ImageIndex.upsert_vectors`.
+
+    Attributes:
+        uri: the image's absolute path; the record id is derived from it.
+        vector: the embedding (any scale: it is L2-normalised on write).
+        metadata: scalar fields; must hold ``uri`` equal to :attr:`uri`.
+    """
+
+    uri: str
+    vector: np.ndarray
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

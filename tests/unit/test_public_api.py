@@ -26,9 +26,12 @@ PUBLIC = [
     "StoreLockedError",
     "UnsafeSourceError",
     "UnsupportedModalityError",
+    "VectorRecord",
     "__version__",
     "create_encoder",
     "distance_to_score",
+    "encoder_stamp",
+    "file_record",
     "is_image_file",
     "load_image",
 ]

@@ -37,9 +37,12 @@ from imagevec.store.records import (
     Metadatas,
     failure,
     file_uri,
-    header_metadata,
+    new_metadata,
     record_id,
     sha256_file,
+    stat_fields,
+    touched_metadata,
+    unchanged_by_stat,
     user_metadata,
     walk,
 )
@@ -83,19 +86,17 @@ class _Run:
         """Yield the items that need embedding; settle the others on the way."""
         for start in range(0, len(files), _CHUNK):
             chunk = files[start : start + _CHUNK]
-            uris = [file_uri(path) for _, path in chunk]
-            ids = [record_id(uri) for uri in uris]
+            ids = [record_id(file_uri(path)) for _, path in chunk]
             old = self.store.get_metadata(ids) if self.store.exists else {}
             touched: list[tuple[str, dict[str, Any]]] = []
             todo: list[_Item] = []
-            for offset, ((arg, path), uri, id_) in enumerate(zip(chunk, uris, ids, strict=True)):
+            for offset, ((arg, path), id_) in enumerate(zip(chunk, ids, strict=True)):
                 position = start + offset
                 try:
                     user = user_metadata(metadatas, arg, path)
-                    stat = path.stat()
                     previous = old.get(id_)
-                    fresh = {"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns, **user}
-                    if previous and all(previous.get(k) == v for k, v in fresh.items()):
+                    fresh = stat_fields(path, user)
+                    if unchanged_by_stat(previous, fresh):
                         self.report.unchanged += 1
                         self.bar.update(1)
                         continue
@@ -107,7 +108,7 @@ class _Run:
                     self.bar.update(1)
                     continue
                 if previous and previous.get("sha256") == digest:
-                    touched.append((id_, {**previous, **fresh}))
+                    touched.append((id_, touched_metadata(previous, fresh)))
                     self.report.unchanged += 1
                     self.bar.update(1)
                     continue
@@ -115,8 +116,7 @@ class _Run:
                     self.deferred.append((arg, path))
                     continue
                 self.hashes_in_run.add(digest)
-                meta = {"uri": uri, "filename": path.name, "sha256": digest, **fresh}
-                meta.update(header_metadata(path))
+                meta = new_metadata(path, digest, fresh)
                 todo.append(_Item(position, path, id_, meta, previous is None))
             if touched:
                 self.store.update_metadata([t[0] for t in touched], [t[1] for t in touched])

@@ -5,6 +5,11 @@
 * **id**: ``sha256(uri)[:32]`` — stable for a path, so re-indexing updates in place.
 * **metadata**: ``uri``, ``filename``, ``sha256`` (of the bytes), ``bytes``, ``mtime_ns``,
   ``width``/``height`` (after EXIF rotation), ``format``, plus the user's own scalar fields.
+* **change detection**: a record whose ``bytes``, ``mtime_ns`` and user fields match the file
+  is unchanged (:func:`unchanged_by_stat`, the file is not read); one whose ``sha256`` matches
+  was only touched (:func:`touched_metadata`); anything else is embedded
+  (:func:`new_metadata`). The local path (:mod:`imagevec.store.ingest`) and the Ray pipeline
+  (:mod:`imagevec.scale`) both decide with these functions.
 
 Example:
     >>> record_id(file_uri("photos/cat.jpg"))                          # doctest: +SKIP
@@ -19,10 +24,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from imagevec.errors import ConfigError, ImageLoadError
 from imagevec.io.files import Skipped, scan_image_files
 from imagevec.store.chroma import Store
-from imagevec.types import Failure
+from imagevec.types import Failure, VectorRecord
 
 RESERVED = frozenset(
     {"uri", "filename", "sha256", "bytes", "mtime_ns", "width", "height", "format"}
@@ -68,6 +75,60 @@ def header_metadata(path: Path) -> dict[str, Any]:
         return {}
 
 
+def stat_fields(path: Path, user: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields change detection compares: ``bytes``, ``mtime_ns`` and the user's fields.
+
+    Raises:
+        OSError: the file cannot be stat'ed.
+    """
+    stat = path.stat()
+    return {"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns, **user}
+
+
+def unchanged_by_stat(previous: Mapping[str, Any] | None, fresh: Mapping[str, Any]) -> bool:
+    """Whether a stored record still matches the file without reading it (size, mtime, fields)."""
+    return bool(previous) and all(previous.get(k) == v for k, v in fresh.items())  # type: ignore[union-attr]
+
+
+def touched_metadata(previous: Mapping[str, Any], fresh: Mapping[str, Any]) -> dict[str, Any]:
+    """The metadata of a record whose file was touched but whose content is the same."""
+    return {**previous, **fresh}
+
+
+def new_metadata(path: Path, digest: str, fresh: Mapping[str, Any]) -> dict[str, Any]:
+    """The full metadata of a file to (re-)embed: URI, name, hash, stat and user fields, header."""
+    meta = {"uri": file_uri(path), "filename": path.name, "sha256": digest, **fresh}
+    meta.update(header_metadata(path))
+    return meta
+
+
+def file_record(
+    path: str | os.PathLike[str], vector: Any, user: Mapping[str, Any] | None = None
+) -> VectorRecord:
+    """The record ``ImageIndex.add`` would write for ``path``, with a vector computed elsewhere.
+
+    Example:
+        >>> record = file_record("photos/cat.jpg", vector, {"album": "2024"})  # doctest: +SKIP
+        >>> index.upsert_vectors([record])                                    # doctest: +SKIP
+
+    Raises:
+        ConfigError: ``user`` uses a reserved key.
+        OSError: the file cannot be read.
+    """
+    path = Path(path)
+    user = dict(user or {})
+    check_user_fields(user)
+    meta = new_metadata(path, sha256_file(path), stat_fields(path, user))
+    return VectorRecord(meta["uri"], np.asarray(vector, dtype=np.float32), meta)
+
+
+def check_user_fields(user: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigError` if the user's fields use a key imagevec reserves."""
+    clash = RESERVED & set(user)
+    if clash:
+        raise ConfigError(f"metadata keys {sorted(clash)} are reserved by imagevec")
+
+
 def user_metadata(metadatas: Metadatas | None, arg: int, path: Path) -> dict[str, Any]:
     """The user's fields for a file found under source number ``arg``."""
     if metadatas is None:
@@ -78,9 +139,7 @@ def user_metadata(metadatas: Metadatas | None, arg: int, path: Path) -> dict[str
         user = dict(metadatas)
     else:
         user = dict(metadatas[arg])
-    clash = RESERVED & set(user)
-    if clash:
-        raise ConfigError(f"metadata keys {sorted(clash)} are reserved by imagevec")
+    check_user_fields(user)
     return user
 
 

@@ -35,6 +35,11 @@ def make_stamp(identity: Mapping[str, Any], config: Mapping[str, Any]) -> dict[s
     return stamp
 
 
+def encoder_stamp(encoder: Any) -> dict[str, Any]:
+    """The collection metadata that stamps ``encoder`` (what :func:`make_stamp` makes of it)."""
+    return make_stamp(encoder.identity, encoder.config)
+
+
 def read_stamp(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """The stamp in a collection's metadata, without the prefix; None if unstamped."""
     stamp = {
@@ -79,5 +84,13 @@ def check(stamp: Mapping[str, Any] | None, encoder: Any, collection: str, locati
             "not written by imagevec); use another --collection"
         )
     mine = {**encoder.identity, "model": encoder.config.get("model", encoder.name)}
+    check_identity(stamp, mine, collection, location)
+
+
+def check_identity(
+    stamp: Mapping[str, Any], mine: Mapping[str, Any], collection: str, location: str
+) -> None:
+    """Raise :class:`EncoderMismatchError` unless the identity ``mine`` (a read stamp, or an
+    encoder's identity plus ``model``) is the one that wrote ``stamp``."""
     if any(str(stamp.get(k)) != str(mine[k]) for k in CHECKED):
         raise EncoderMismatchError(mismatch_message(collection, location, stamp, mine))
