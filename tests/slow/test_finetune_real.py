@@ -5,7 +5,7 @@ rotation, perspective, colour shifts, blur, occlusion). Whole photos are held ou
 held-out labels are unseen content. A short CPU run (30-90 s on 2 shared cores)
 must raise held-out mAP and recall@1 over the base model and export a model that loads;
 SimCLR on the same images (labels ignored) must not break the model. The full-size numbers
-come from ``python -m imagevec.bench.finetune_evidence``.
+come from ``imagevec bench finetune``.
 """
 
 from __future__ import annotations

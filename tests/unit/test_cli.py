@@ -169,14 +169,34 @@ def test_models_lists_the_catalog_offline(capsys: pytest.CaptureFixture[str]) ->
         ("demo", ["--db", "--model", "no network"]),
         ("delete", ["--id", "--where"]),
         ("prune", ["no longer exists"]),
+        ("bench", ["forward", "index", "finetune"]),
+        ("bench forward", ["--models", "--dtypes", "--long-side", "--no-baseline"]),
+        ("bench index", ["--copies", "--repeats", "--rounds"]),
+        ("bench finetune", ["--out", "--epochs", "--simclr-epochs", "--per-label"]),
     ],
 )
 def test_help_explains_each_option(command: str, words: list[str]) -> None:
-    from imagevec.cli import _register
-
-    _register()
-    result = CliRunner().invoke(cli, [command, "--help"])
+    result = CliRunner().invoke(cli, [*command.split(), "--help"])
     assert result.exit_code == 0
     text = " ".join(result.output.split())
     for word in words:
         assert word in text, f"{command} --help lacks {word!r}"
+
+
+def test_every_command_module_is_registered() -> None:
+    """A module of imagevec.cli that defines COMMANDS is listed in COMMAND_MODULES."""
+    import importlib
+    import pkgutil
+
+    import imagevec.cli as package
+
+    with_commands = {
+        info.name
+        for info in pkgutil.iter_modules(package.__path__)
+        if hasattr(importlib.import_module(f"imagevec.cli.{info.name}"), "COMMANDS")
+    }
+    assert with_commands == set(package.COMMAND_MODULES)
+    attached = set(cli.commands.values())  # type: ignore[attr-defined]
+    for name in package.COMMAND_MODULES:
+        module = importlib.import_module(f"imagevec.cli.{name}")
+        assert set(module.COMMANDS) <= attached, name

@@ -299,12 +299,3 @@ def test_same_process_indexes_share_the_lock(tmp_path: Path, colour_dir: Path) -
             assert reader.count() == 3
             writer.add(colour_dir)
     assert not (db / "imagevec.lock").read_text().strip()  # writer pid cleared on close
-
-
-def test_bench_index_measures_throughput_and_latency() -> None:
-    from imagevec.bench.index import bench_index
-
-    result = bench_index(model="test-color", device="cpu", copies=1, repeats=3, rounds=1)
-    assert result["images"] == result["indexed"] >= 18
-    assert result["encoder_images_per_s"] > 0 and result["index_images_per_s"] > 0
-    assert 0 < result["vector_query_ms"]["median"] <= result["vector_query_ms"]["p95"]

@@ -7,7 +7,7 @@ re-compression. Whole photos are held out, so the held-out labels are unseen con
 
 Run (about 10 minutes on 2 CPU cores)::
 
-    python -m imagevec.bench.finetune_evidence --out runs/evidence
+    imagevec bench finetune --out runs/evidence
 
 It prints test recall@1/5/10, mAP and MRR of the base default encoder, after triplet
 fine-tuning (labelled) and after SimCLR (the same training images, labels ignored). Three
@@ -17,18 +17,19 @@ the test photos take no part in training *or* in choosing the epoch.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
 from imagevec.evaluation import evaluate_folder, format_metrics
 
-__all__ = ["HELD_OUT_PHOTOS", "VAL_PHOTOS", "build_labelled_sets", "edit_photo", "main"]
+__all__ = ["HELD_OUT_PHOTOS", "VAL_PHOTOS", "build_labelled_sets", "edit_photo", "run_evidence"]
 
 #: Photos whose regions only appear in the test set (unseen labels).
 HELD_OUT_PHOTOS = ("chelsea", "coins", "rocket", "grass", "flower")
@@ -135,55 +136,86 @@ def _row(name: str, metrics: dict[str, float], seconds: float | None = None) -> 
     return f"| {name:<28} | " + " | ".join(f"{v:.3f}" for v in cells) + f" | {took} |"
 
 
-def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
-    """Build the sets, evaluate the base model, fine-tune (triplet, SimCLR), print a table."""
+def _score(folder: Path, model: str, batch_size: int, device: str) -> dict[str, float]:
+    from imagevec.encoders.registry import create_encoder
+
+    return evaluate_folder(folder, create_encoder(model, device=device), batch_size=batch_size)
+
+
+def run_evidence(
+    out: str | Path = "runs/evidence",
+    *,
+    model: str = "default",
+    epochs: int = 5,
+    simclr_epochs: int = 3,
+    per_label: int = 6,
+    grid: int = 2,
+    seed: int = 0,
+    batch_size: int = 32,
+    device: str = "auto",
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, dict[str, float]]:
+    """Build the sets, evaluate the base model, fine-tune (triplet, SimCLR), log a table.
+
+    Args:
+        out: work folder (``data/``, one folder per trained model, ``evidence.json``).
+        model: the encoder to start from.
+        epochs: triplet epochs.
+        simclr_epochs: SimCLR epochs.
+        per_label: edited images per label.
+        grid: regions per photo side (``grid x grid`` labels per photo).
+        seed: the edits' and the training's random seed.
+        batch_size: images per training and evaluation batch.
+        device: where the models run.
+        progress: show progress bars.
+        log: where the lines of the report go.
+
+    Returns:
+        ``{"base" | "triplet" | "simclr": metrics}`` on the test set.
+    """
     from imagevec.training.finetune import finetune_simclr, finetune_triplet
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="runs/evidence", help="work folder")
-    parser.add_argument("--model", default="default")
-    parser.add_argument("--epochs", type=int, default=5, help="triplet epochs")
-    parser.add_argument("--simclr-epochs", type=int, default=3)
-    parser.add_argument("--per-label", type=int, default=6)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    out = Path(args.out)
+    out = Path(out)
     train_dir, held_dir = out / "data" / "train", out / "data" / "heldout"
     val_dir = out / "data" / "val"
     if not held_dir.is_dir():
-        build_labelled_sets(out / "data", per_label=args.per_label, seed=args.seed, val=True)
-    common = {"model": args.model, "seed": args.seed, "progress": not args.no_progress}
+        build_labelled_sets(out / "data", grid=grid, per_label=per_label, seed=seed, val=True)
+    common = {
+        "model": model,
+        "seed": seed,
+        "progress": progress,
+        "batch_size": batch_size,
+        "device": device,
+    }
     results: dict[str, dict[str, float]] = {}
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    results["base"] = evaluate_folder(held_dir, args.model)
+    results["base"] = _score(held_dir, model, batch_size, device)
     timings["base"] = time.perf_counter() - started
-    print(f"base model ({args.model}): {format_metrics(results['base'])}")
-    runs = (
-        ("triplet", finetune_triplet, {"epochs": args.epochs, "eval_dir": val_dir}),
-        ("simclr", finetune_simclr, {"epochs": args.simclr_epochs, "eval_dir": val_dir}),
+    log(f"base model ({model}): {format_metrics(results['base'])}")
+    runs: tuple[tuple[str, Callable[..., Any], dict[str, Any]], ...] = (
+        ("triplet", finetune_triplet, {"epochs": epochs, "eval_dir": val_dir}),
+        ("simclr", finetune_simclr, {"epochs": simclr_epochs, "eval_dir": val_dir}),
     )
     for name, train, options in runs:
         started = time.perf_counter()
         train(train_dir, out=out / name, **common, **options)
         timings[name] = time.perf_counter() - started
         # Reload the exported folder from disk and score it on the files, as a user would.
-        results[name] = evaluate_folder(held_dir, str(out / name))
-        print(f"{name}: {format_metrics(results[name])}  ({timings[name]:.0f} s)")
-    labels = {"base": f"{args.model} (as is)", "triplet": "+ triplet fine-tuning",
+        results[name] = _score(held_dir, str(out / name), batch_size, device)
+        log(f"{name}: {format_metrics(results[name])}  ({timings[name]:.0f} s)")
+    labels = {"base": f"{model} (as is)", "triplet": "+ triplet fine-tuning",
               "simclr": "+ SimCLR (labels ignored)"}  # fmt: skip
-    print("\n| test set (unseen photos)     | R@1   | R@5   | R@10  | mAP   | MRR   | time  |")
-    print("|------------------------------|-------|-------|-------|-------|-------|-------|")
+    log("\n| test set (unseen photos)     | R@1   | R@5   | R@10  | mAP   | MRR   | time  |")
+    log("|------------------------------|-------|-------|-------|-------|-------|-------|")
     for key, metrics in results.items():
-        print(_row(labels[key], metrics, timings[key]))
+        log(_row(labels[key], metrics, timings[key]))
     held = results["base"]
-    print(f"\n{held['images']} test images in {held['labels']} labels from unseen photos")
+    log(f"\n{held['images']} test images in {held['labels']} labels from unseen photos")
+    settings = {"model": model, "epochs": epochs, "simclr_epochs": simclr_epochs,
+                "per_label": per_label, "grid": grid, "seed": seed}  # fmt: skip
     (out / "evidence.json").write_text(
-        json.dumps({"results": results, "seconds": timings, "args": vars(args)}, indent=2)
+        json.dumps({"results": results, "seconds": timings, "settings": settings}, indent=2)
     )
     return results
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""Throughput benchmark: ``python -m imagevec.bench.forward`` (or ``imagevec bench``).
+"""Throughput benchmark: ``imagevec bench forward`` (or ``python -m imagevec.bench forward``).
 
 For each encoder and dtype it prints images/s for
     (a) ``forward``: the model alone on ready, normalised tensors;
@@ -13,8 +13,6 @@ download); any name ``create_encoder`` takes works too.
 
 from __future__ import annotations
 
-import argparse
-import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -171,50 +169,3 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) for line in lines
     ]
     return "\n".join(text) + "\n(images/s; end-to-end = JPEG files -> vectors)"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line options (shared with ``imagevec bench``)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m imagevec.bench.forward",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--models", default=f"default,{RANDOM_CLIP}", help="comma-separated encoder names"
-    )
-    parser.add_argument("--dtypes", default="float32,bfloat16", help="comma-separated dtypes")
-    parser.add_argument("--images", type=int, default=64, help="number of JPEGs")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument(
-        "--long-side",
-        type=int,
-        default=4032,
-        help="pixels on the long side of the JPEGs (4032 = a 12 MP phone photo)",
-    )
-    parser.add_argument("--no-baseline", action="store_true", help="skip the stock CLIP loop")
-    parser.add_argument("--workdir", type=Path, help="keep the JPEGs and models here")
-    parser.add_argument("--json", action="store_true", help="print JSON rows")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m imagevec.bench.forward``."""
-    args = build_parser().parse_args(argv)
-    rows = run_benchmark(
-        [m.strip() for m in args.models.split(",") if m.strip()],
-        [d.strip() for d in args.dtypes.split(",") if d.strip()],
-        images=args.images,
-        batch_size=args.batch_size,
-        baseline=not args.no_baseline,
-        workdir=args.workdir,
-        device=args.device,
-        long_side=args.long_side,
-    )
-    print(json.dumps(rows, indent=2) if args.json else format_table(rows))
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -1,8 +1,7 @@
 """Benchmark of the main job: index throughput vs the encoder alone, and query latency.
 
-Measures, on the same image files:
-
-Throughputs are the best of ``rounds`` interleaved passes (a shared machine is noisy).
+Measures, on the same image files (throughputs are the best of ``rounds`` interleaved
+passes: a shared machine is noisy):
 
 * ``encoder_images_per_s``: ``encoder.embed_images(files)`` (decode + preprocess + forward);
 * ``index_images_per_s``: ``ImageIndex.add(files)`` into a fresh embedded store (the above plus
@@ -17,13 +16,11 @@ Example:
     >>> bench_index(model="default", copies=10)["index_images_per_s"]   # doctest: +SKIP
     41.3
 
-From a shell: ``python -m imagevec.bench.index [PATHS...] --model default --copies 10``.
+From a shell: ``imagevec bench index [PATHS...] --model default --copies 10 --rounds 3``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -143,30 +140,3 @@ def bench_index(
         "reindex_files_per_s": round(n / reindex_s, 1),
         **query_ms,
     }
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m imagevec.bench.index``: print the result as JSON."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("paths", nargs="*", help="images/folders (default: sample variants)")
-    parser.add_argument("--model", default="default")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--copies", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args(argv)
-    result = bench_index(
-        args.paths or None,
-        model=args.model,
-        device=args.device,
-        batch_size=args.batch_size,
-        copies=args.copies,
-        repeats=args.repeats,
-    )
-    print(json.dumps(result, indent=2))
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -1,51 +1,46 @@
 """The ``imagevec`` command: parsing and output only; all work is done by the library.
 
-Each group of commands lives in its own module and is registered here explicitly.
-Exit codes: 0 success, 1 finished with failures (some inputs failed), 2 usage error,
-3 imagevec error (bad model, encoder mismatch, locked store...).
+Each group of commands lives in its own module, which lists its click commands in
+``COMMANDS``. Registering a module is one line in :data:`COMMAND_MODULES`; the commands are
+attached when this package is imported (so ``imagevec.cli.cli`` is complete for tests and
+tools), in that order. Exit codes are defined once, in :mod:`imagevec.cli.app`.
 """
 
 from __future__ import annotations
 
-import sys
+import importlib
 
-import click
+from imagevec.cli.app import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    cli,
+    main,
+)
 
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
+#: Modules of ``imagevec.cli`` whose ``COMMANDS`` are attached to :data:`cli`; one per line.
+COMMAND_MODULES = (
+    "index_cmds",
+    "search_cmds",
+    "models_cmd",
+    "demo_cmd",
+    "train_cmds",
+    "bench_cmd",
+)
 
+for _name in COMMAND_MODULES:
+    for _command in importlib.import_module(f"{__name__}.{_name}").COMMANDS:
+        cli.add_command(_command)
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="imagevec")
-def cli() -> None:
-    """Index photos with local encoders and search them by text or by an example image."""
-
-
-def _register() -> None:
-    """Attach the command modules (explicit, no scanning)."""
-    from imagevec.cli import bench_cmd, index_cmds, train_cmds
-
-    for module in (index_cmds, train_cmds, bench_cmd):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``imagevec`` console script."""
-    from imagevec.errors import ImagevecError
-
-    _register()
-    try:
-        return int(cli.main(args=argv, prog_name="imagevec", standalone_mode=False) or 0)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return EXIT_USAGE
-    except ImagevecError as exc:
-        click.echo(f"error: {exc}", err=True)
-        return EXIT_ERROR
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+__all__ = [
+    "COMMAND_MODULES",
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_PARTIAL",
+    "EXIT_USAGE",
+    "cli",
+    "main",
+]

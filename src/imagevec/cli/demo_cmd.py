@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from imagevec.cli.app import EXIT_OK, EXIT_PARTIAL
 from imagevec.cli.options import setup_logging, want_progress
 
 #: text query -> the sample photo that should come first
@@ -114,4 +115,7 @@ def _run(root: Path, *, keep: bool, model: str, device: str, k: int, progress: b
         click.echo(f'Try: imagevec search --db {root / "db"} -c {COLLECTION} "a horse"')
     else:
         click.echo("(temporary index, deleted; keep one with `imagevec demo --db DIR`)")
-    return 0 if report.ok else 1
+    return EXIT_OK if report.ok else EXIT_PARTIAL
+
+
+COMMANDS = [demo]

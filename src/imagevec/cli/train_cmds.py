@@ -1,8 +1,8 @@
 """``imagevec eval`` and ``imagevec finetune triplet | simclr | clip | auto``.
 
 Parsing and output only: the work is :mod:`imagevec.evaluation` and :mod:`imagevec.training`.
-Exit codes: 0 ok; 2 usage error; 3 imagevec error (bad data folder, unknown model...);
-130 interrupted (the last finished epoch is kept: re-run with ``--resume``).
+Exit codes are :mod:`imagevec.cli.app`'s; an interrupted run (130) keeps the last finished
+epoch: re-run with ``--resume``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+
+from imagevec.cli.app import EXIT_OK
 
 F = TypeVar("F", bound=Callable[..., Any])
 SCORES = ("recall@1", "recall@5", "recall@10", "map", "mrr")
@@ -54,13 +56,13 @@ def eval_cmd(
     )
     if as_json:
         click.echo(json.dumps({"model": model, **metrics}, indent=2))
-        return 0
+        return EXIT_OK
     click.echo(f"{metrics['images']} images, {metrics['labels']} labels, model {model}")
     for key in SCORES:
         click.echo(f"  {key:<10} {metrics[key]:.4f}")
     if metrics["skipped"]:
         click.echo(f"  ({metrics['skipped']} images have no other image of their label: skipped)")
-    return 0
+    return EXIT_OK
 
 
 def _train_options(func: F) -> F:
@@ -254,7 +256,7 @@ def auto_cmd(
         if rec.path == "pretrained":
             fallback = "clip-vit-b32" if rec.captions else "default"
             click.echo(f"nothing to train: use --model {model or fallback} as it is.")
-        return 0
+        return EXIT_OK
     if out is None:
         raise click.UsageError("--out is required to run the chosen path (or use --dry-run)")
     command = {"triplet": triplet_cmd, "simclr": simclr_cmd, "clip": clip_cmd}[rec.path]
@@ -284,7 +286,7 @@ def _run(train: Callable[..., Any], data: Path, options: dict[str, Any]) -> int:
     }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
-        return 0
+        return EXIT_OK
     keys = [k for k in SCORES if k in before or k in best]
     click.echo("held-out       " + "  ".join(f"{k:>9}" for k in keys))
     for name, metrics in (("before", before), (f"best (ep {result.best_epoch})", best)):
@@ -292,7 +294,7 @@ def _run(train: Callable[..., Any], data: Path, options: dict[str, Any]) -> int:
             f"{name:<14} " + "  ".join(f"{metrics.get(k, float('nan')):>9.3f}" for k in keys)
         )
     click.echo(f"saved to {result.out} in {result.seconds:.0f} s; use it with --model {result.out}")
-    return 0
+    return EXIT_OK
 
 
 COMMANDS = [eval_cmd, finetune_group]

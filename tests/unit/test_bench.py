@@ -1,0 +1,57 @@
+"""Each benchmark / evidence runner, run once through the CLI with tiny settings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.tiny_models import tiny_model
+
+from imagevec.cli import EXIT_OK, main
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str]:
+    code = main([str(a) for a in args])
+    return code, capsys.readouterr().out
+
+
+def test_bench_forward_times_model_and_files(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = ["bench", "forward", "--models", "test-color", "--dtypes", "float32", "--images", "4"]
+    args += ["-b", "2", "--device", "cpu", "--long-side", "64", "--workdir", tmp_path, "--json"]
+    code, out = run(capsys, *args)
+    (row,) = json.loads(out)
+    assert code == EXIT_OK and (row["model"], row["dtype"], row["device"]) == (
+        "test-color",
+        "float32",
+        "cpu",
+    )
+    assert row["forward_img_s"] > 0 and row["end_to_end_img_s"] > 0
+    assert len(list((tmp_path / "jpegs-64").glob("*.jpg"))) == 4
+
+
+def test_bench_index_uses_rounds_and_measures_latency(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["bench", "index", "-m", "test-color", "--device", "cpu", "--copies", "1"]
+    code, out = run(capsys, *args, "--repeats", "3", "--rounds", "2")
+    result = json.loads(out)
+    assert code == EXIT_OK and result["rounds"] == 2
+    assert result["images"] == result["indexed"] >= 18
+    assert result["encoder_images_per_s"] > 0 and result["index_images_per_s"] > 0
+    assert 0 < result["vector_query_ms"]["median"] <= result["vector_query_ms"]["p95"]
+
+
+@pytest.mark.slow  # two short trainings and three evaluations: ~100 s on a loaded 2-core box
+def test_bench_finetune_reports_base_triplet_and_simclr(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = ["bench", "finetune", "--out", tmp_path, "-m", tiny_model("resnet"), "--epochs", "1"]
+    args += ["--simclr-epochs", "1", "--per-label", "4", "--grid", "1", "-b", "8"]
+    code, out = run(capsys, *args, "--device", "cpu", "--no-progress")
+    evidence = json.loads((tmp_path / "evidence.json").read_text())
+    assert code == EXIT_OK and set(evidence["results"]) == {"base", "triplet", "simclr"}
+    assert all(0 <= m["recall@1"] <= 1 for m in evidence["results"].values())
+    assert "+ triplet fine-tuning" in out and "test images" in out
