@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "demo_cmd",
     "train_cmds",
     "bench_cmd",
+    "serve_cmd",
 )
 
 for _name in COMMAND_MODULES:

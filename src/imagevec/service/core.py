@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from imagevec.errors import ConfigError
+from imagevec.errors import ConfigError, NotIndexedError
 from imagevec.io.policy import SourcePolicy
 from imagevec.service.images import ImageData, ThumbnailCache, default_cache_dir, render_jpeg
 from imagevec.types import Hit
@@ -27,14 +27,6 @@ MAX_UPLOAD_BYTES = 20 * 2**20
 MAX_QUERY_PIXELS = 40_000_000
 THUMBNAIL_SIZES = (64, 128, 256, 384, 512)
 _FOLDER_LIST_MAX = 200
-
-
-class NotIndexedError(ConfigError, LookupError):
-    """The id is not a record of the served collection (HTTP 404)."""
-
-    def __init__(self, id_: str) -> None:
-        self.id = id_[:80]
-        super().__init__(f"no indexed image with id {self.id!r}")
 
 
 class QueryService:
@@ -167,7 +159,7 @@ class QueryService:
         where = self._with_folder(where, folder)
         if like is not None:
             if not self.index.metadata([like]):
-                raise NotIndexedError(like)
+                raise NotIndexedError(like[:80], self.index.collection)
             return self.index.search(like=like, k=k, where=where)
         if text is not None:
             if not text.strip():
@@ -215,10 +207,10 @@ class QueryService:
             NotIndexedError: no such record.
         """
         if not isinstance(id_, str):
-            raise NotIndexedError(repr(id_))
+            raise NotIndexedError(repr(id_)[:80], self.index.collection)
         meta = self.index.metadata([id_]).get(id_)
         if meta is None:
-            raise NotIndexedError(id_)
+            raise NotIndexedError(id_[:80], self.index.collection)
         return {"id": id_, "uri": str(meta.get("uri", "")), "metadata": dict(sorted(meta.items()))}
 
     def thumbnail(self, id_: str, size: int = 256) -> ImageData:

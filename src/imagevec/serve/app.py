@@ -1,0 +1,218 @@
+"""The HTTP API and the web page over one :class:`~imagevec.service.QueryService`.
+
+Routes (JSON unless said; OpenAPI at ``/api/openapi.json``):
+
+========================================  ==============================================
+``GET  /``                                the search page (static, works offline)
+``GET  /api/health``                      ``{"status": "ok"}``
+``GET  /api/info``                        store, collection, count, encoder, folders
+``GET  /api/search?q=&k=&where=&folder=``  search by text -> ``[{rank,id,uri,score,metadata}]``
+``POST /api/search``                      JSON ``{text | like | image (base64), k, where, folder}``
+``POST /api/search/image?k=&folder=``     body = the image file (raw bytes, any format)
+``GET  /api/items/{id}``                  ``{id, uri, metadata}``
+``GET  /api/items/{id}/similar?k=``       more like this (stored vector, item left out)
+``GET  /api/items/{id}/thumbnail?size=``  JPEG thumbnail (cached on disk by content hash)
+``GET  /api/items/{id}/image?max_size=``  the image as JPEG (EXIF stripped, rotated)
+========================================  ==============================================
+
+Uploads are raw request bodies read into memory under a cap (never spooled to disk, unlike
+multipart); ids are checked against the index, never used as paths. Errors are
+``{"detail": "..."}`` with 400 (bad request), 401 (token), 403 (refused source),
+404 (unknown id), 413 (too large), 422 (not an image / invalid fields), 503 (store locked).
+
+Example:
+    >>> app = create_app(QueryService.open("imagevec-db"))              # doctest: +SKIP
+    >>> uvicorn.run(app, host="127.0.0.1", port=8700)                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable
+from importlib.resources import files
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from imagevec.errors import (
+    ConfigError,
+    ImageLoadError,
+    ImageTooLargeError,
+    StoreLockedError,
+    UnsafeSourceError,
+)
+from imagevec.serve.schemas import HitOut, InfoOut, RecordOut, SearchIn
+from imagevec.serve.security import LOOPBACK_HOSTS, Gate
+from imagevec.service import MAX_K, ImageData, NotIndexedError, QueryService
+
+__all__ = ["create_app"]
+
+STATIC = files("imagevec.serve") / "static"
+K = Annotated[int, Query(ge=1, le=MAX_K, description="Number of results.")]
+Folder = Annotated[str | None, Query(description="Only images under this folder.")]
+_ERRORS: list[tuple[type[Exception], int]] = [
+    (NotIndexedError, 404),
+    (ImageTooLargeError, 413),
+    (UnsafeSourceError, 403),
+    (ImageLoadError, 422),
+    (ConfigError, 400),
+    (StoreLockedError, 503),
+]
+
+
+def create_app(
+    service: QueryService,
+    *,
+    token: str | None = None,
+    allowed_hosts: Iterable[str] = LOOPBACK_HOSTS,
+) -> Gate:
+    """The ASGI app: FastAPI routes behind the :class:`~imagevec.serve.security.Gate`.
+
+    Args:
+        service: what is served (its ``max_upload_bytes`` caps request bodies).
+        token: require ``Authorization: Bearer <token>`` (or the page's cookie) everywhere.
+        allowed_hosts: names accepted in the ``Host`` header (``"*"``: any).
+    """
+    api = FastAPI(
+        title="imagevec",
+        summary="Search an image index by text, by image or by example; get thumbnails.",
+        version="1",
+        docs_url=None,  # Swagger UI loads from a CDN; the page must work offline
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    for error, status in _ERRORS:
+        api.add_exception_handler(error, _handler(status))
+    _routes(api, service)
+    api.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    body_cap = service.max_upload_bytes * 4 // 3 + 4096  # base64 in JSON is 4/3 larger
+    return Gate(api, token=token, allowed_hosts=allowed_hosts, max_body=body_cap)
+
+
+def _handler(status: int) -> Any:
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    return handle
+
+
+def _picture(image: ImageData) -> Response:
+    headers = {"Cache-Control": "private, max-age=3600"}
+    return Response(image.data, media_type=image.mime, headers=headers)
+
+
+def _base64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ImageLoadError("<image>", f"not base64 ({exc})") from exc
+
+
+def _where(text: str | None) -> dict[str, Any] | None:
+    if not text:
+        return None
+    try:
+        where = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"where is not JSON: {exc}") from exc
+    if not isinstance(where, dict):
+        raise ConfigError("where must be a JSON object")
+    return where
+
+
+async def _read_body(request: Request, cap: int) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise ImageTooLargeError("<upload>", f"upload over the {cap}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _routes(api: FastAPI, service: QueryService) -> None:
+    hits = list[HitOut]
+
+    @api.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(str(STATIC / "index.html"), headers={"Cache-Control": "no-cache"})
+
+    @api.get("/api/health", tags=["info"])
+    def health() -> dict[str, str]:
+        """Liveness: ``{"status": "ok"}``."""
+        return {"status": "ok"}
+
+    @api.get("/api/info", response_model=InfoOut, tags=["info"])
+    def info() -> dict[str, Any]:
+        """The served index: store, collection, image count, encoder, folders, indexing."""
+        return service.info()
+
+    @api.get("/api/search", response_model=hits, tags=["search"])
+    def search_text(
+        q: Annotated[str, Query(min_length=1, max_length=1000, description="Words.")],
+        k: K = 10,
+        where: Annotated[str | None, Query(description="Chroma filter as JSON.")] = None,
+        folder: Folder = None,
+    ) -> list[dict[str, Any]]:
+        """Search by text; best first, ``score`` = cosine similarity."""
+        return service.search_json(q, k=k, where=_where(where), folder=folder)
+
+    @api.post("/api/search", response_model=hits, tags=["search"])
+    def search(body: SearchIn) -> list[dict[str, Any]]:
+        """Search by ``text``, ``like`` (an indexed id) or ``image`` (base64 / data URI)."""
+        image: Any = None
+        if body.image is not None:
+            image = body.image if body.image.startswith("data:") else _base64(body.image)
+        return service.search_json(
+            body.text, image=image, like=body.like, k=body.k, where=body.where, folder=body.folder
+        )
+
+    @api.post(
+        "/api/search/image",
+        response_model=hits,
+        tags=["search"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
+    )
+    async def search_image(
+        request: Request, k: K = 10, where: str | None = None, folder: Folder = None
+    ) -> Any:
+        """Search by an uploaded picture: the request body is the image file itself."""
+        data = await _read_body(request, service.max_upload_bytes)
+        if not data:
+            raise ImageLoadError("<upload>", "empty upload (send the image file as the body)")
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(
+            service.search_json, image=data, k=k, where=_where(where), folder=folder
+        )
+
+    @api.get("/api/items/{item_id}", response_model=RecordOut, tags=["items"])
+    def item(item_id: str) -> dict[str, Any]:
+        """An indexed image's id, file and metadata."""
+        return service.record(item_id)
+
+    @api.get("/api/items/{item_id}/similar", response_model=hits, tags=["search"])
+    def similar(
+        item_id: str, k: K = 10, where: str | None = None, folder: Folder = None
+    ) -> list[dict[str, Any]]:
+        """More like this: the item's stored vector (not re-embedded); the item left out."""
+        return service.search_json(like=item_id, k=k, where=_where(where), folder=folder)
+
+    @api.get("/api/items/{item_id}/thumbnail", tags=["items"], response_class=Response)
+    def thumbnail(item_id: str, size: Annotated[int, Query(ge=16, le=512)] = 256) -> Response:
+        """A JPEG thumbnail fitting ``size`` x ``size`` (cached on disk by content hash)."""
+        return _picture(service.thumbnail(item_id, size))
+
+    @api.get("/api/items/{item_id}/image", tags=["items"], response_class=Response)
+    def image(item_id: str, max_size: Annotated[int, Query(ge=16, le=8192)] = 2048) -> Response:
+        """The image as JPEG (orientation applied, EXIF stripped), fit in ``max_size``."""
+        return _picture(service.image(item_id, max_size))
