@@ -35,6 +35,7 @@ _LAZY: dict[str, str] = {
     "EncodeReport": "imagevec.types",
     "Failure": "imagevec.types",
     "SkippedImageWarning": "imagevec.types",
+    "AllInputsFailedWarning": "imagevec.types",
     "distance_to_score": "imagevec.store.chroma",
     "is_image_file": "imagevec.io.files",
     "load_image": "imagevec.io.decode",
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from imagevec.store.stamp import encoder_stamp
     from imagevec.types import (
         AddReport,
+        AllInputsFailedWarning,
         EncodeReport,
         Failure,
         Hit,
@@ -82,6 +84,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "AddReport",
+    "AllInputsFailedWarning",
     "ConfigError",
     "EncodeReport",
     "Encoder",

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import threading
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +32,7 @@ from imagevec.store.chroma import DEFAULT_COLLECTION, Store, check_collection_na
 from imagevec.store.ingest import AddReport, add_files
 from imagevec.store.records import Metadatas, ids_for_paths, ids_of_missing_files
 from imagevec.store.stamp import check, check_name, make_stamp
-from imagevec.types import Hit, VectorRecord
+from imagevec.types import AllInputsFailedWarning, Hit, VectorRecord
 
 if TYPE_CHECKING:
     from imagevec.encoders.base import Encoder
@@ -39,6 +41,11 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_DB", "AddReport", "Hit", "ImageIndex", "list_collections"]
 
 DEFAULT_DB = "imagevec-db"
+
+
+def expand(path: str | os.PathLike[str]) -> str:
+    """A user's path with ``~`` expanded (``"~/Photos"`` -> ``"/home/me/Photos"``)."""
+    return os.path.expanduser(os.fspath(path))
 
 
 def is_store(path: Path | None) -> bool:
@@ -76,7 +83,7 @@ class ImageIndex:
     ) -> None:
         if path is not None and url is not None:
             raise ConfigError("give either a store folder (path) or a server url, not both")
-        self.path = None if url else Path(path if path is not None else DEFAULT_DB)
+        self.path = None if url else Path(path if path is not None else DEFAULT_DB).expanduser()
         self.url = url
         self.location = url or str(self.path)
         self.collection = check_collection_name(collection)
@@ -180,6 +187,7 @@ class ImageIndex:
         recursive: bool = True,
         prune: bool = False,
         progress: bool = False,
+        retry_failed: bool = False,
         **load_options: Any,
     ) -> AddReport:
         """Index image files and folders; unchanged files are skipped, changed ones updated.
@@ -195,25 +203,47 @@ class ImageIndex:
             recursive: walk sub-folders.
             prune: also remove records of files that are gone from the given folders.
             progress: show a progress bar.
+            retry_failed: try again the files that failed in an earlier run and have not
+                changed since (by default they are skipped: ``report.failed_earlier``).
             **load_options: passed to the loader (``policy``, ``num_workers``).
+
+        Paths may start with ``~``. When not one input could be indexed
+        (``report.all_failed``), a :class:`~imagevec.AllInputsFailedWarning` is issued; a
+        new store folder that would stay empty is not left behind.
         """
         sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
         if not all(isinstance(source, (str, os.PathLike)) for source in sources):
             raise ConfigError("add() takes file and folder paths (records are stored by path)")
-        store = self._writable()
-        report = add_files(
-            store,
-            lambda: self.encoder,  # loaded only if something needs embedding
-            sources,
-            metadatas=metadatas,
-            on_error=on_error,
-            batch_size=batch_size,
-            recursive=recursive,
-            progress=progress,
-            **load_options,
-        )
+        sources = [expand(source) for source in sources]
+        new_folder = self.path is not None and not self.path.exists()
+        store = self._open(write=True)
+        try:
+            report = add_files(
+                store,
+                lambda: self.encoder,  # loaded only if something needs embedding
+                sources,
+                metadatas=metadatas,
+                on_error=on_error,
+                batch_size=batch_size,
+                recursive=recursive,
+                progress=progress,
+                retry_failed=retry_failed,
+                prepare=self._writable,  # the collection is created at the first write
+                **load_options,
+            )
+        except BaseException:
+            self._drop_if_empty(new_folder)
+            raise
         if prune:
             report.pruned = self.prune(sources)
+        if report.all_failed:
+            warnings.warn(
+                f"nothing indexed: all {report.total} inputs failed "
+                f"(first: {(report.failed or report.failed_earlier)[0].source})",
+                AllInputsFailedWarning,
+                stacklevel=2,
+            )
+        self._drop_if_empty(new_folder)
         return report
 
     def upsert_vectors(
@@ -251,6 +281,13 @@ class ImageIndex:
             ensure_stamped(store, stamp)
         return write_vectors(store, records)
 
+    def _drop_if_empty(self, new_folder: bool) -> None:
+        """Remove the store folder this call created if nothing was written into it."""
+        if not new_folder or self.path is None or (self._store and self._store.exists):
+            return
+        self.close()
+        shutil.rmtree(self.path, ignore_errors=True)
+
     def delete(
         self,
         paths: Iterable[str | os.PathLike[str]] = (),
@@ -264,7 +301,7 @@ class ImageIndex:
             The number of records deleted.
         """
         store = self._open(write=True)
-        doomed = set(ids) | ids_for_paths(store, paths)
+        doomed = set(ids) | ids_for_paths(store, [expand(path) for path in paths])
         if where:
             doomed.update(id_ for id_, _ in store.iter_metadata(where))
         return store.delete(sorted(doomed))
@@ -272,7 +309,8 @@ class ImageIndex:
     def prune(self, paths: Iterable[str | os.PathLike[str]] | None = None) -> int:
         """Delete records whose file no longer exists (under ``paths`` only, if given)."""
         store = self._open(write=True)
-        return store.delete(sorted(ids_of_missing_files(store, paths)))
+        roots = None if paths is None else [expand(path) for path in paths]
+        return store.delete(sorted(ids_of_missing_files(store, roots)))
 
     # ------------------------------------------------------------------ reads
     def search(
@@ -378,7 +416,7 @@ def list_collections(
     path: str | os.PathLike[str] | None = None, *, url: str | None = None
 ) -> list[dict[str, Any]]:
     """Every collection of a store: ``{name, count, stamp}`` (stamp None if not imagevec's)."""
-    if url is None and not is_store(Path(path or DEFAULT_DB)):
+    if url is None and not is_store(Path(path or DEFAULT_DB).expanduser()):
         raise ConfigError(f"no index at {path or DEFAULT_DB}")
     from imagevec.store.chroma import describe_collections
 

@@ -16,6 +16,10 @@ class SkippedImageWarning(UserWarning):
     """An input was skipped because it could not be loaded (``on_error="warn"``)."""
 
 
+class AllInputsFailedWarning(UserWarning):
+    """:meth:`ImageIndex.add` indexed nothing: every input failed (see ``report.failed``)."""
+
+
 @dataclass(frozen=True)
 class Failure:
     """An input that could not be embedded: its position, a description and the reason."""
@@ -97,7 +101,9 @@ class AddReport:
         indexed: new files written.
         updated: files whose content changed since they were indexed (re-embedded).
         unchanged: files already indexed with the same content (not embedded again).
-        failed: files that could not be read or decoded, each with its reason.
+        failed: files that could not be read or decoded in this run, each with its reason.
+        failed_earlier: files skipped because they failed before and have not changed since
+            (``retry_failed=True`` / ``--retry-failed`` tries them again).
         pruned: records removed because their file is gone (``prune=True``).
         embedded: images that went through the encoder (the rest were skipped or reused).
         seconds: wall time.
@@ -107,6 +113,7 @@ class AddReport:
     updated: int = 0
     unchanged: int = 0
     failed: list[Failure] = field(default_factory=list)
+    failed_earlier: list[Failure] = field(default_factory=list)
     pruned: int = 0
     embedded: int = 0
     seconds: float = 0.0
@@ -119,14 +126,31 @@ class AddReport:
     @property
     def total(self) -> int:
         """Files seen."""
-        return self.indexed + self.updated + self.unchanged + len(self.failed)
+        good = self.indexed + self.updated + self.unchanged
+        return good + len(self.failed) + len(self.failed_earlier)
+
+    @property
+    def all_failed(self) -> bool:
+        """True when inputs were given and not one of them is in the index (all failed,
+        now or earlier): nothing can be searched. :meth:`ImageIndex.add` warns then."""
+        nothing = self.indexed + self.updated + self.unchanged == 0
+        return nothing and bool(self.failed or self.failed_earlier)
 
     def summary(self) -> str:
-        """One line: ``indexed 18, updated 0, unchanged 2, failed 1, pruned 0 (3.2 s)``."""
-        return (
+        """One line: ``indexed 18, updated 0, unchanged 2, failed 1, pruned 0 (3.2 s)``,
+        plus the files skipped for failing earlier, and a loud prefix when all failed."""
+        line = (
             f"indexed {self.indexed}, updated {self.updated}, unchanged {self.unchanged}, "
             f"failed {len(self.failed)}, pruned {self.pruned} ({self.seconds:.1f} s)"
         )
+        if self.failed_earlier:
+            line += (
+                f"; {len(self.failed_earlier)} failed earlier, unchanged — "
+                "--retry-failed to try again"
+            )
+        if self.all_failed:
+            line = f"NOTHING INDEXED: all {self.total} inputs failed; {line}"
+        return line
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; ``failed`` is a list of ``{file, reason}``."""
@@ -135,6 +159,8 @@ class AddReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "failed": [{"file": f.source, "reason": f.reason} for f in self.failed],
+            "failed_earlier": [{"file": f.source, "reason": f.reason} for f in self.failed_earlier],
+            "all_failed": self.all_failed,
             "pruned": self.pruned,
             "embedded": self.embedded,
             "seconds": round(self.seconds, 3),

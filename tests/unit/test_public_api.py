@@ -9,6 +9,7 @@ import imagevec
 
 PUBLIC = [
     "AddReport",
+    "AllInputsFailedWarning",
     "ConfigError",
     "EncodeReport",
     "Encoder",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import click
@@ -18,6 +19,7 @@ from imagevec.cli.options import (
     store_options,
     want_progress,
 )
+from imagevec.types import AllInputsFailedWarning
 
 
 @click.command("index")
@@ -39,6 +41,12 @@ from imagevec.cli.options import (
     "--prune", is_flag=True, help="Also remove entries whose files are gone from the given folders."
 )
 @click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Try again the files that failed in an earlier run and have not changed since "
+    "(by default they are skipped and counted).",
+)
+@click.option(
     "--meta",
     multiple=True,
     metavar="KEY=VALUE",
@@ -57,6 +65,7 @@ def index_cmd(
     batch_size: int,
     recursive: bool,
     prune: bool,
+    retry_failed: bool,
     meta: tuple[str, ...],
     as_json: bool,
     progress: bool | None,
@@ -76,7 +85,11 @@ def index_cmd(
     """
     setup_logging(verbose)
     user = parse_meta(meta) or None
-    with open_index(db, chroma_url, collection, model, device, dtype) as index:
+    with (
+        open_index(db, chroma_url, collection, model, device, dtype) as index,
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore", AllInputsFailedWarning)  # the summary says it
         report = index.add(
             list(paths),
             metadatas=user,
@@ -84,6 +97,7 @@ def index_cmd(
             recursive=recursive,
             prune=prune,
             progress=want_progress(progress),
+            retry_failed=retry_failed,
         )
         location = index.location
     if as_json:
@@ -98,7 +112,7 @@ def index_cmd(
         click.echo(report_to_text(report))
         if report.total == 0:
             click.echo("no image files found in " + ", ".join(map(str, paths)), err=True)
-    return EXIT_OK if report.ok else EXIT_PARTIAL
+    return EXIT_OK if report.ok and not report.all_failed else EXIT_PARTIAL
 
 
 @click.command("delete")

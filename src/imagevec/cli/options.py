@@ -129,6 +129,8 @@ def open_index(
     """An :class:`~imagevec.ImageIndex` for the command's options."""
     from imagevec.index import ImageIndex
 
+    check_store_choice(chroma_url)
+
     return ImageIndex(
         None if chroma_url else db,
         url=chroma_url,
@@ -137,6 +139,27 @@ def open_index(
         device=device,
         dtype=dtype,
     )
+
+
+def check_store_choice(chroma_url: str | None) -> None:
+    """Refuse ``--chroma-url`` with an explicit ``--db``: one of them would be ignored.
+
+    ``--db`` on the command line, or both from the environment, is refused; an
+    ``IMAGEVEC_DB`` in the environment gives way to a ``--chroma-url`` typed on the line.
+    """
+    ctx = click.get_current_context(silent=True)
+    if chroma_url is None or ctx is None or "db" not in ctx.params:
+        return
+    from click.core import ParameterSource
+
+    db_from = ctx.get_parameter_source("db")
+    url_from = ctx.get_parameter_source("chroma_url")
+    env = ParameterSource.ENVIRONMENT
+    if db_from == ParameterSource.COMMANDLINE or (db_from == env and url_from == env):
+        raise click.UsageError(
+            "give either --db (an embedded store folder) or --chroma-url (a Chroma server), "
+            "not both"
+        )
 
 
 def parse_meta(pairs: tuple[str, ...]) -> dict[str, str]:

@@ -133,7 +133,7 @@ def scan_image_files(
     seen_files: set[Path] = set()
     seen_dirs: set[tuple[int, int]] = set()
     for arg in paths:
-        path = Path(os.fsdecode(arg))
+        path = Path(os.fsdecode(arg)).expanduser()
         kind, info = _classify(path)
         if kind == "dir":
             candidates: Iterable[Path | Skipped] = _walk(path, recursive, seen_dirs)

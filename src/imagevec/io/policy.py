@@ -29,7 +29,7 @@ class SourcePolicy:
         allow_paths: read local paths and ``file://`` URIs. Turn off when inputs come from
             untrusted users (e.g. an agent tool).
         path_roots: when set, local paths must resolve (symlinks followed) inside one of
-            these directories.
+            these directories (``~`` is expanded).
 
     Example:
         >>> policy = SourcePolicy(allow_urls=True, max_bytes=10 * 2**20)
@@ -53,7 +53,8 @@ class SourcePolicy:
             raise ConfigError(f"SourcePolicy.max_redirects must be >= 0, got {self.max_redirects}")
         object.__setattr__(self, "allowed_schemes", tuple(s.lower() for s in self.allowed_schemes))
         if self.path_roots is not None:
-            object.__setattr__(self, "path_roots", tuple(self.path_roots))
+            roots = (os.path.expanduser(os.fspath(root)) for root in self.path_roots)
+            object.__setattr__(self, "path_roots", tuple(roots))
 
 
 DEFAULT_POLICY = SourcePolicy()

@@ -95,7 +95,7 @@ def read_source(
         data = source if isinstance(source, bytes) else bytes(source)
         return _checked(data, source, policy)
     if isinstance(source, os.PathLike):
-        return _read_path(Path(os.fspath(source)), source, policy)
+        return _read_path(Path(os.fspath(source)).expanduser(), source, policy)
     read = getattr(source, "read", None)
     if callable(read):
         return _read_file_object(read, source, policy)
@@ -137,8 +137,10 @@ def _read_string(text: str, policy: SourcePolicy) -> bytes:
         if parts.netloc not in ("", "localhost"):
             raise UnsafeSourceError(text, f"file:// URI on a remote host {parts.netloc!r}")
         return _read_path(Path(url2pathname(parts.path)), text, policy)
-    if len(text) <= _MAX_PATH_LEN and "\x00" not in text and os.path.lexists(text):
-        return _read_path(Path(text), text, policy)
+    if len(text) <= _MAX_PATH_LEN and "\x00" not in text:
+        local = os.path.expanduser(text) if text.startswith("~") else text
+        if os.path.lexists(local):
+            return _read_path(Path(local), text, policy)
     if scheme is not None:
         raise UnsafeSourceError(text, f"unsupported URL scheme {scheme!r} (only http/https)")
     data = _decode_base64_image(text)

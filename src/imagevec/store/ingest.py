@@ -23,7 +23,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from imagevec.errors import ConfigError, ImageLoadError
 from imagevec.store.chroma import Store
+from imagevec.store.failed import FailedFiles
 from imagevec.store.records import (
     Metadatas,
     failure,
@@ -65,18 +66,34 @@ class _Run:
     """One ``add`` call's state: the plan, the stream into the encoder, the writes."""
 
     def __init__(
-        self, store: Store, encoder: Any, report: AddReport, bar: Any, on_error: str
+        self,
+        store: Store,
+        encoder: Any,
+        report: AddReport,
+        bar: Any,
+        on_error: str,
+        memory: FailedFiles,
+        *,
+        skip_known: bool = True,
+        prepare: Callable[[], None] | None = None,
     ) -> None:
         self.store, self.encoder, self.report, self.bar = store, encoder, report, bar
         self.on_error = on_error
+        self.memory, self.skip_known = memory, skip_known
+        self.prepare = prepare
         self.pending: dict[int, _Item] = {}
         self.hashes_in_run: set[str] = set()
         self.deferred: list[tuple[int, Path]] = []
 
     def _done(self, item: _Item, reason: str | None = None) -> None:
+        uri, meta = item.meta["uri"], item.meta
         if reason is not None:
             self.report.failed.append(failure(item.position, str(item.path), reason))
-        elif item.new:
+            self.memory.remember(uri, meta["bytes"], meta["mtime_ns"], reason)
+            self.bar.update(1)
+            return
+        self.memory.forget(uri)
+        if item.new:
             self.report.indexed += 1
         else:
             self.report.updated += 1
@@ -100,6 +117,15 @@ class _Run:
                         self.report.unchanged += 1
                         self.bar.update(1)
                         continue
+                    known = self.skip_known and self.memory.unchanged(
+                        file_uri(path), fresh["bytes"], fresh["mtime_ns"]
+                    )
+                    if known and self.on_error == "raise":
+                        raise ImageLoadError(path, f"{known} (failed earlier, unchanged)")
+                    if known:
+                        self.report.failed_earlier.append(failure(position, str(path), known))
+                        self.bar.update(1)
+                        continue
                     digest = sha256_file(path)
                 except OSError as exc:
                     if self.on_error == "raise":
@@ -119,16 +145,24 @@ class _Run:
                 meta = new_metadata(path, digest, fresh)
                 todo.append(_Item(position, path, id_, meta, previous is None))
             if touched:
+                self._ready()
                 self.store.update_metadata([t[0] for t in touched], [t[1] for t in touched])
             hashes = [item.meta["sha256"] for item in todo]
-            reuse = self.store.find_by_hash(hashes) if hashes else {}
+            reuse = self.store.find_by_hash(hashes) if hashes and self.store.exists else {}
             copies = [item for item in todo if item.meta["sha256"] in reuse]
             if copies:
                 vectors = np.stack([reuse[item.meta["sha256"]] for item in copies])
                 self._write(copies, vectors)
             yield from (item for item in todo if item.meta["sha256"] not in reuse)
 
+    def _ready(self) -> None:
+        """Create the collection (``prepare``) before the first write of the call."""
+        if self.prepare is not None:
+            prepare, self.prepare = self.prepare, None
+            prepare()
+
     def _write(self, items: list[_Item], vectors: np.ndarray) -> None:
+        self._ready()
         self.store.upsert([i.id for i in items], vectors, [i.meta for i in items])
         for item in items:
             self._done(item)
@@ -167,9 +201,11 @@ def add_files(
     batch_size: int = 32,
     recursive: bool = True,
     progress: bool = False,
+    retry_failed: bool = False,
+    prepare: Callable[[], None] | None = None,
     **load_options: Any,
 ) -> AddReport:
-    """Index image files and folders into ``store``, which must exist (see the module doc).
+    """Index image files and folders into ``store`` (see the module doc).
 
     Args:
         store: the target collection.
@@ -181,6 +217,10 @@ def add_files(
         batch_size: images per forward pass and per write.
         recursive: walk sub-folders.
         progress: show a progress bar.
+        retry_failed: try again files that failed before and have not changed since (by
+            default they are skipped and counted in ``report.failed_earlier``).
+        prepare: called once before the first write (creates the collection), so that a run
+            that writes nothing creates nothing.
         **load_options: passed to the loader (``policy``, ``num_workers``).
     """
     started = time.perf_counter()
@@ -188,10 +228,17 @@ def add_files(
     files, report.failed = walk(sources, recursive, on_error)
     if isinstance(metadatas, Sequence) and len(metadatas) != len(sources):
         raise ConfigError(f"got {len(metadatas)} metadatas for {len(sources)} sources")
+    memory = FailedFiles.load(store)
     with tqdm(total=len(files), unit="img", desc="indexing", disable=not progress) as bar:
         while files:
-            state = _Run(store, encoder, report, bar, on_error)
+            state = _Run(
+                store, encoder, report, bar, on_error, memory,
+                skip_known=not retry_failed, prepare=prepare,
+            )  # fmt: skip
             state.run(state.plan(files, metadatas), batch_size, **load_options)
             files = state.deferred  # duplicates of content embedded in this pass: now reused
+            prepare = state.prepare  # None once called
+    if store.exists:
+        memory.save(store)
     report.seconds = time.perf_counter() - started
     return report
