@@ -26,6 +26,7 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``imagevec`` console script: runs :data:`cli`, maps errors to codes."""
     from imagevec.cli.hints import error_text
+    from imagevec.cli.output import printable
     from imagevec.errors import ImagevecError
 
     try:
@@ -37,5 +38,5 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()
         return EXIT_USAGE
     except ImagevecError as exc:
-        click.echo(f"error: {error_text(exc)}", err=True)
+        click.echo(f"error: {printable(error_text(exc))}", err=True)
         return EXIT_ERROR

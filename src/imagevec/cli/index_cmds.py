@@ -107,11 +107,11 @@ def index_cmd(
             )
         )
     else:
-        from imagevec.cli.output import report_to_text
+        from imagevec.cli.output import printable, report_to_text
 
         click.echo(report_to_text(report))
         if report.total == 0:
-            click.echo("no image files found in " + ", ".join(map(str, paths)), err=True)
+            click.echo("no image files found in " + ", ".join(map(printable, paths)), err=True)
     return EXIT_OK if report.ok and not report.all_failed else EXIT_PARTIAL
 
 

@@ -18,6 +18,7 @@ import base64
 import html
 import io
 import json
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,27 @@ from imagevec.store.ingest import AddReport
 from imagevec.types import Hit
 
 THUMBNAIL = 160
+
+
+def printable(text: object) -> str:
+    r"""``text`` safe for a terminal: control and format characters (escape sequences, bidi
+    overrides, NUL, line separators) shown as ``\xNN`` / ``\uNNNN``, and file-name bytes that
+    are not UTF-8 as ``\xNN``. JSON output never goes through this (it is exact).
+
+    Example:
+        >>> print(printable("a\x1b[31mred.jpg"), printable("caf\udce9.jpg"))
+        a\x1b[31mred.jpg caf\xe9.jpg
+    """
+    out = []
+    for char in str(text):
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:  # a file-name byte that is not UTF-8 (surrogateescape)
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif unicodedata.category(char)[0] == "C" or unicodedata.category(char) in ("Zl", "Zp"):
+            out.append(char.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def hits_to_json(hits: Sequence[Hit]) -> str:
@@ -43,7 +65,8 @@ def hits_to_text(hits: Sequence[Hit]) -> str:
         size = (
             f"{meta['width']}x{meta['height']} {meta.get('format', '')}" if "width" in meta else ""
         )
-        lines.append(f"{rank:>3}. {hit.score:6.3f}  {hit.uri}  {size}".rstrip())
+        line = f"{rank:>3}. {hit.score:6.3f}  {printable(hit.uri)}  {printable(size)}"
+        lines.append(line.rstrip())
     return "\n".join(lines)
 
 
@@ -52,7 +75,10 @@ def report_to_text(report: AddReport) -> str:
     lines = [report.summary()]
     if report.seconds > 0 and report.embedded:
         lines[0] += f"; {report.embedded} embedded at {report.embedded / report.seconds:.1f} img/s"
-    lines += [f"  failed: {failure.source}: {failure.reason}" for failure in report.failed]
+    lines += [
+        f"  failed: {printable(failure.source)}: {printable(failure.reason)}"
+        for failure in report.failed
+    ]
     return "\n".join(lines)
 
 

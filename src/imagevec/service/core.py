@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from imagevec.errors import ConfigError, NotIndexedError
 from imagevec.io.policy import SourcePolicy
 from imagevec.service.images import ImageData, ThumbnailCache, default_cache_dir, render_jpeg
+from imagevec.store.uris import uri_from_metadata
 from imagevec.types import Hit
 
 if TYPE_CHECKING:
@@ -211,7 +212,8 @@ class QueryService:
         meta = self.index.metadata([id_]).get(id_)
         if meta is None:
             raise NotIndexedError(id_[:80], self.index.collection)
-        return {"id": id_, "uri": str(meta.get("uri", "")), "metadata": dict(sorted(meta.items()))}
+        uri = uri_from_metadata(meta)  # the real path, also for a name that is not UTF-8
+        return {"id": id_, "uri": uri, "metadata": dict(sorted(meta.items()))}
 
     def thumbnail(self, id_: str, size: int = 256) -> ImageData:
         """A JPEG thumbnail (fits ``size`` x ``size``) of an indexed image, cached on disk.

@@ -28,6 +28,7 @@ import numpy as np
 
 from imagevec.errors import ConfigError
 from imagevec.store.stamp import read_stamp
+from imagevec.store.uris import PATH_B64, uri_from_metadata
 from imagevec.types import Hit
 
 DEFAULT_COLLECTION = "images"
@@ -92,6 +93,11 @@ def describe_collections(client: Any, location: str) -> list[dict[str, Any]]:
     """``{name, count, stamp}`` for every collection of the client."""
     stores = [Store(client, name, location=location) for name in collection_names(client)]
     return [{"name": st.name, "count": st.count(), "stamp": st.stamp} for st in stores]
+
+
+def _hit_uri(uri: str | None, meta: Mapping[str, Any]) -> str:
+    """The real path of a hit: exact bytes from ``path_b64`` when the name is not UTF-8."""
+    return uri_from_metadata(meta) if PATH_B64 in meta else str(uri or meta.get("uri", ""))
 
 
 class Store:
@@ -282,7 +288,7 @@ class Store:
         hits = [
             Hit(
                 id_,
-                str(uri or (meta or {}).get("uri", "")),
+                _hit_uri(uri, meta or {}),
                 distance_to_score(d, space),
                 dict(sorted((meta or {}).items())),
             )

@@ -47,6 +47,7 @@ from imagevec.store.records import (
     user_metadata,
     walk,
 )
+from imagevec.store.uris import unstorable
 from imagevec.types import AddReport
 
 _log = logging.getLogger(__name__)
@@ -84,6 +85,15 @@ class _Run:
         self.pending: dict[int, _Item] = {}
         self.hashes_in_run: set[str] = set()
         self.deferred: list[tuple[int, Path]] = []
+
+    def _fail(
+        self, position: int, path: Path, reason: str, cause: BaseException | None = None
+    ) -> None:
+        """A file that fails before embedding: raised or reported, as ``on_error`` says."""
+        if self.on_error == "raise":
+            raise ImageLoadError(path, reason) from cause
+        self.report.failed.append(failure(position, str(path), reason))
+        self.bar.update(1)
 
     def _done(self, item: _Item, reason: str | None = None) -> None:
         uri, meta = item.meta["uri"], item.meta
@@ -128,10 +138,7 @@ class _Run:
                         continue
                     digest = sha256_file(path)
                 except OSError as exc:
-                    if self.on_error == "raise":
-                        raise ImageLoadError(path, exc.strerror or str(exc)) from exc
-                    self.report.failed.append(failure(position, str(path), str(exc)))
-                    self.bar.update(1)
+                    self._fail(position, path, exc.strerror or str(exc), exc)
                     continue
                 if previous and previous.get("sha256") == digest:
                     touched.append((id_, touched_metadata(previous, fresh)))
@@ -143,6 +150,10 @@ class _Run:
                     continue
                 self.hashes_in_run.add(digest)
                 meta = new_metadata(path, digest, fresh)
+                reason = unstorable(meta)
+                if reason is not None:
+                    self._fail(position, path, reason)
+                    continue
                 todo.append(_Item(position, path, id_, meta, previous is None))
             if touched:
                 self._ready()
@@ -163,7 +174,19 @@ class _Run:
 
     def _write(self, items: list[_Item], vectors: np.ndarray) -> None:
         self._ready()
-        self.store.upsert([i.id for i in items], vectors, [i.meta for i in items])
+        try:
+            self.store.upsert([i.id for i in items], vectors, [i.meta for i in items])
+        except (TypeError, ValueError):  # a record Chroma refuses must not lose the batch
+            if len(items) == 1:
+                raise
+            for row, item in enumerate(items):
+                try:
+                    self._write([item], vectors[row : row + 1])
+                except (TypeError, ValueError) as exc:
+                    if self.on_error == "raise":
+                        raise ImageLoadError(item.path, f"cannot be stored: {exc}") from exc
+                    self._done(item, f"cannot be stored: {exc}")
+            return
         for item in items:
             self._done(item)
         _log.info("wrote %d records (%d done)", len(items), self.bar.n)

@@ -5,6 +5,7 @@
 * **id**: ``sha256(uri)[:32]`` — stable for a path, so re-indexing updates in place.
 * **metadata**: ``uri``, ``filename``, ``sha256`` (of the bytes), ``bytes``, ``mtime_ns``,
   ``width``/``height`` (after EXIF rotation), ``format``, plus the user's own scalar fields.
+  A path that is not valid UTF-8 is stored losslessly (:mod:`imagevec.store.uris`).
 * **change detection**: a record whose ``bytes``, ``mtime_ns`` and user fields match the file
   is unchanged (:func:`unchanged_by_stat`, the file is not read); one whose ``sha256`` matches
   was only touched (:func:`touched_metadata`); anything else is embedded
@@ -29,10 +30,11 @@ import numpy as np
 from imagevec.errors import ConfigError, ImageLoadError
 from imagevec.io.files import Skipped, scan_image_files
 from imagevec.store.chroma import Store
+from imagevec.store.uris import PATH_B64, stored_path_fields, uri_from_metadata
 from imagevec.types import Failure, VectorRecord
 
 RESERVED = frozenset(
-    {"uri", "filename", "sha256", "bytes", "mtime_ns", "width", "height", "format"}
+    {"uri", "filename", "sha256", "bytes", "mtime_ns", "width", "height", "format", PATH_B64}
 )
 Metadatas = Mapping[str, Any] | Sequence[Mapping[str, Any]] | Callable[[Path], Mapping[str, Any]]
 
@@ -97,7 +99,7 @@ def touched_metadata(previous: Mapping[str, Any], fresh: Mapping[str, Any]) -> d
 
 def new_metadata(path: Path, digest: str, fresh: Mapping[str, Any]) -> dict[str, Any]:
     """The full metadata of a file to (re-)embed: URI, name, hash, stat and user fields, header."""
-    meta = {"uri": file_uri(path), "filename": path.name, "sha256": digest, **fresh}
+    meta = {**stored_path_fields(file_uri(path)), "sha256": digest, **fresh}
     meta.update(header_metadata(path))
     return meta
 
@@ -119,7 +121,7 @@ def file_record(
     user = dict(user or {})
     check_user_fields(user)
     meta = new_metadata(path, sha256_file(path), stat_fields(path, user))
-    return VectorRecord(meta["uri"], np.asarray(vector, dtype=np.float32), meta)
+    return VectorRecord(file_uri(path), np.asarray(vector, dtype=np.float32), meta)
 
 
 def check_user_fields(user: Mapping[str, Any]) -> None:
@@ -185,7 +187,7 @@ def ids_for_paths(store: Store, paths: Iterable[str | os.PathLike[str]]) -> set[
     if not roots:
         return set()
     found = {record_id(root) for root in roots}
-    found.update(i for i, meta in store.iter_metadata() if _under(str(meta.get("uri")), roots))
+    found.update(i for i, meta in store.iter_metadata() if _under(uri_from_metadata(meta), roots))
     return found
 
 
@@ -195,6 +197,6 @@ def ids_of_missing_files(store: Store, paths: Iterable[str | os.PathLike[str]] |
     return {
         id_
         for id_, meta in store.iter_metadata()
-        if (roots is None or _under(str(meta.get("uri")), roots))
-        and not os.path.exists(str(meta.get("uri")))
+        if (roots is None or _under(uri_from_metadata(meta), roots))
+        and not os.path.exists(uri_from_metadata(meta))
     }

@@ -21,6 +21,7 @@ from imagevec.errors import ConfigError
 from imagevec.store.chroma import Store
 from imagevec.store.records import record_id
 from imagevec.store.stamp import check_identity, read_stamp
+from imagevec.store.uris import stored_path_fields, uri_from_metadata
 from imagevec.types import VectorRecord
 
 
@@ -57,7 +58,9 @@ def prepare(records: Iterable[VectorRecord], dim: int) -> tuple[list[str], np.nd
                 f"{bool(np.all(np.isfinite(vector)))}); the collection holds {dim}-d vectors"
             )
         meta = dict(record.metadata)
-        if meta.setdefault("uri", record.uri) != record.uri:
+        if "uri" not in meta:
+            meta.update(stored_path_fields(record.uri))
+        if uri_from_metadata(meta) != record.uri:
             raise ConfigError(f"metadata uri {meta['uri']!r} is not the record's {record.uri!r}")
         norm = float(np.linalg.norm(vector))
         if norm == 0.0:
