@@ -126,7 +126,9 @@ class ImagevecRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
-    index: Any = Field(description="The imagevec.ImageIndex to search.")
+    index: Any = Field(
+        description="The imagevec.ImageIndex, or a served index from imagevec.connect(url)."
+    )
     k: int = Field(default=4, ge=1, description="Number of images to return.")
     mode: Mode = Field(default="auto", description="'auto' (guess), 'text' or 'image'.")
     where: dict[str, Any] | None = Field(default=None, description="Chroma metadata filter.")
@@ -140,10 +142,10 @@ class ImagevecRetriever(BaseRetriever):
     @field_validator("index")
     @classmethod
     def _check_index(cls, value: Any) -> Any:
-        if not isinstance(value, imagevec.ImageIndex):
+        if not isinstance(value, imagevec.SearchIndex):
             raise ValueError(
-                f"index must be an imagevec.ImageIndex, got {type(value).__name__}; for a "
-                "LangChain vector store use store.as_retriever()"
+                "index must be an imagevec.ImageIndex or imagevec.connect(url), got "
+                f"{type(value).__name__}; for a LangChain vector store use store.as_retriever()"
             )
         return value
 

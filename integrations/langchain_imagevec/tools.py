@@ -120,7 +120,7 @@ def create_image_search_tool(
     """A tool that finds images in ``index`` matching a text description.
 
     Args:
-        index: an :class:`imagevec.ImageIndex`.
+        index: an :class:`imagevec.ImageIndex`, or a served index (:func:`imagevec.connect`).
         name: the tool name the model sees.
         description: what the model is told the tool does (a sensible default otherwise).
         where: a fixed Chroma metadata filter (e.g. ``{"album": "2024"}``).
@@ -160,7 +160,7 @@ def create_similar_image_tool(
     when end users can steer the agent).
 
     Args:
-        index: an :class:`imagevec.ImageIndex`.
+        index: an :class:`imagevec.ImageIndex`, or a served index (:func:`imagevec.connect`).
         name: the tool name the model sees.
         description: what the model is told the tool does.
         where: a fixed Chroma metadata filter.
@@ -189,5 +189,8 @@ def create_similar_image_tool(
 
 
 def _check_index(index: Any) -> None:
-    if not isinstance(index, imagevec.ImageIndex):
-        raise TypeError(f"index must be an imagevec.ImageIndex, got {type(index).__name__}")
+    if not isinstance(index, imagevec.SearchIndex):
+        raise TypeError(
+            "index must be an imagevec.ImageIndex or imagevec.connect(url), "
+            f"got {type(index).__name__}"
+        )

@@ -46,6 +46,9 @@ _LAZY: dict[str, str] = {
     "VectorRecord": "imagevec.types",
     "file_record": "imagevec.store.records",
     "encoder_stamp": "imagevec.store.stamp",
+    "SearchIndex": "imagevec.types",
+    "RemoteIndex": "imagevec.remote",
+    "connect": "imagevec.remote",
 }
 
 if TYPE_CHECKING:
@@ -55,6 +58,7 @@ if TYPE_CHECKING:
     from imagevec.io.decode import load_image
     from imagevec.io.files import is_image_file
     from imagevec.io.policy import SourcePolicy
+    from imagevec.remote import RemoteIndex, connect
     from imagevec.store.chroma import distance_to_score
     from imagevec.store.records import file_record
     from imagevec.store.stamp import encoder_stamp
@@ -64,6 +68,7 @@ if TYPE_CHECKING:
         EncodeReport,
         Failure,
         Hit,
+        SearchIndex,
         SkippedImageWarning,
         VectorRecord,
     )
@@ -97,6 +102,8 @@ __all__ = [
     "ImagevecError",
     "ModelLoadError",
     "NotIndexedError",
+    "RemoteIndex",
+    "SearchIndex",
     "SkippedImageWarning",
     "SourcePolicy",
     "StoreLockedError",
@@ -104,6 +111,7 @@ __all__ = [
     "UnsupportedModalityError",
     "VectorRecord",
     "__version__",
+    "connect",
     "create_encoder",
     "distance_to_score",
     "encoder_stamp",

@@ -32,7 +32,7 @@ from imagevec.store.chroma import DEFAULT_COLLECTION, Store, check_collection_na
 from imagevec.store.ingest import AddReport, add_files
 from imagevec.store.records import Metadatas, ids_for_paths, ids_of_missing_files
 from imagevec.store.stamp import check, check_name, make_stamp
-from imagevec.types import AllInputsFailedWarning, Hit, VectorRecord
+from imagevec.types import AllInputsFailedWarning, Hit, SearchIndex, VectorRecord
 
 if TYPE_CHECKING:
     from imagevec.encoders.base import Encoder
@@ -53,7 +53,7 @@ def is_store(path: Path | None) -> bool:
     return path is not None and (path / "chroma.sqlite3").is_file()
 
 
-class ImageIndex:
+class ImageIndex(SearchIndex):
     """A searchable collection of images.
 
     Args:

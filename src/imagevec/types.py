@@ -1,11 +1,12 @@
 """Torch-free records shared by every layer: Failure, EncodedBatch, EncodeReport, VectorRecord,
-Hit, AddReport.
+Hit, AddReport, and SearchIndex (the search contract of local and served indexes).
 
 Kept free of torch so that code which only reports (the index, the CLI) imports nothing heavy.
 """
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,3 +166,28 @@ class AddReport:
             "embedded": self.embedded,
             "seconds": round(self.seconds, 3),
         }
+
+
+class SearchIndex(abc.ABC):
+    """What retrievers, tools and agents need from an index: :meth:`search` and :meth:`count`.
+
+    Implemented by :class:`~imagevec.ImageIndex` (local) and the client returned by
+    :func:`imagevec.connect` (a served index), so adapters accept either unchanged.
+    """
+
+    @abc.abstractmethod
+    def search(
+        self,
+        text: str | None = None,
+        *,
+        image: Any = None,
+        like: Any = None,
+        k: int = 10,
+        where: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> list[Hit]:
+        """The ``k`` best :class:`Hit` objects for one query (text, image or indexed item)."""
+
+    @abc.abstractmethod
+    def count(self) -> int:
+        """Number of images."""

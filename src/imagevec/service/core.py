@@ -143,7 +143,7 @@ class QueryService:
         folder: str | None = None,
     ) -> list[Hit]:
         """The ``k`` best hits for a text, an image (bytes, PIL, or a path under the roots)
-        or an indexed id (``like``: its stored vector; the item itself left out).
+        or an indexed item (``like``: its id or path; its stored vector, the item left out).
 
         Args:
             folder: keep hits whose file lies in this folder (or below it).
@@ -158,9 +158,7 @@ class QueryService:
         if not isinstance(k, int) or not 1 <= k <= MAX_K:
             raise ConfigError(f"k must be between 1 and {MAX_K}, got {k!r}")
         where = self._with_folder(where, folder)
-        if like is not None:
-            if not self.index.metadata([like]):
-                raise NotIndexedError(like[:80], self.index.collection)
+        if like is not None:  # an id, or the path of an indexed file (never read)
             return self.index.search(like=like, k=k, where=where)
         if text is not None:
             if not text.strip():

@@ -44,7 +44,9 @@ def stems(docs: list[Document]) -> list[str]:
     return [Path(d.metadata["uri"]).stem for d in docs]
 
 
-def test_text_query_documents(retriever: ImagevecRetriever, colour_photos: Path) -> None:
+def test_text_query_documents(
+    retriever: ImagevecRetriever, colour_photos: Path, color_encoder_instance: Any
+) -> None:
     docs = retriever.invoke("something red")
     assert stems(docs)[0] == "red"
     top = docs[0]
@@ -55,7 +57,7 @@ def test_text_query_documents(retriever: ImagevecRetriever, colour_photos: Path)
     scores = [d.metadata["score"] for d in docs]
     assert scores == sorted(scores, reverse=True)
     # score is the cosine similarity of the two vectors
-    enc = retriever.index.encoder
+    enc = color_encoder_instance  # the index's encoder
     expected = float(enc.embed_text("something red") @ enc.embed_images([top.metadata["uri"]])[0])
     assert top.metadata["score"] == pytest.approx(expected, abs=1e-4)
 

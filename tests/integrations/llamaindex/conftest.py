@@ -46,9 +46,14 @@ class NetworkBlockedError(RuntimeError):
 
 
 def _refuse(self: socket.socket, address: Any, *args: Any, **kwargs: Any) -> None:
-    if self.family == getattr(socket, "AF_UNIX", None):
+    if self.family == getattr(socket, "AF_UNIX", None) or _loopback(address):
         return _REAL_CONNECT(self, address)
     raise NetworkBlockedError(f"network access in a test: {address!r}")
+
+
+def _loopback(address: Any) -> bool:
+    """A local test server (e.g. ``imagevec serve`` on 127.0.0.1) is not the network."""
+    return isinstance(address, tuple) and address[0] in ("127.0.0.1", "::1")
 
 
 def _resolve(host: Any, *args: Any, **kwargs: Any) -> Any:

@@ -35,7 +35,7 @@ def _name(hit: object) -> str:
 
 
 def test_text_query_returns_image_nodes_with_cosine_scores(
-    index: imagevec.ImageIndex, colour_dir: Path
+    index: imagevec.ImageIndex, colour_dir: Path, color_encoder_instance: ColorEncoder
 ) -> None:
     retriever = ImagevecRetriever(index, k=3)
     hits = retriever.retrieve("red")
@@ -44,7 +44,7 @@ def test_text_query_returns_image_nodes_with_cosine_scores(
     assert isinstance(node, ImageNode)
     assert node.image is None and node.image_url is None  # points at the file, no base64
     assert node.metadata["album"] == "test" and node.metadata["uri"] == node.image_path
-    encoder = index.encoder
+    encoder = color_encoder_instance  # the index's encoder
     query = encoder.embed_text("red")
     for hit in hits:
         true = float(encoder.embed_image(hit.node.image_path) @ query)

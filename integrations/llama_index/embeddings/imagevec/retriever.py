@@ -60,7 +60,7 @@ class ImagevecRetriever(BaseRetriever):
 
     def __init__(
         self,
-        index: imagevec.ImageIndex,
+        index: imagevec.SearchIndex,
         *,
         k: int = 5,
         where: dict[str, Any] | None = None,
@@ -69,9 +69,10 @@ class ImagevecRetriever(BaseRetriever):
         verbose: bool = False,
     ) -> None:
         """Create the retriever (nothing is loaded until the first query)."""
-        if not isinstance(index, imagevec.ImageIndex):
+        if not isinstance(index, imagevec.SearchIndex):
             raise imagevec.ConfigError(
-                f"ImagevecRetriever needs an imagevec.ImageIndex, got {type(index).__name__}"
+                "ImagevecRetriever needs an imagevec.ImageIndex (or imagevec.connect), got "
+                f"{type(index).__name__}"
             )
         if k < 1:
             raise imagevec.ConfigError(f"k must be >= 1, got {k}")

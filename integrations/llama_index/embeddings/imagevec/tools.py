@@ -53,7 +53,7 @@ def _rows(hits: list[imagevec.Hit]) -> list[dict[str, Any]]:
 
 
 def create_image_search_tool(
-    index: imagevec.ImageIndex,
+    index: imagevec.SearchIndex,
     *,
     k: int = 5,
     max_k: int = 20,
@@ -79,8 +79,10 @@ def create_image_search_tool(
     Returns:
         A ``FunctionTool`` (sync and async) whose output is a JSON list of hits.
     """
-    if not isinstance(index, imagevec.ImageIndex):
-        raise imagevec.ConfigError(f"need an imagevec.ImageIndex, got {type(index).__name__}")
+    if not isinstance(index, imagevec.SearchIndex):
+        raise imagevec.ConfigError(
+            f"need an imagevec.ImageIndex (or imagevec.connect), got {type(index).__name__}"
+        )
 
     def run(query: str | None, image: str | None, count: int) -> list[dict[str, Any]]:
         count = max(1, min(int(count), max_k))
