@@ -42,6 +42,7 @@ _LAZY: dict[str, str] = {
     "SourcePolicy": "imagevec.io.policy",
     "ImageIndex": "imagevec.index",
     "Hit": "imagevec.types",
+    "Query": "imagevec.search.query",
     "AddReport": "imagevec.types",
     "VectorRecord": "imagevec.types",
     "file_record": "imagevec.store.records",
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from imagevec.io.files import is_image_file
     from imagevec.io.policy import SourcePolicy
     from imagevec.remote import RemoteIndex, connect
+    from imagevec.search.query import Query
     from imagevec.store.chroma import distance_to_score
     from imagevec.store.records import file_record
     from imagevec.store.stamp import encoder_stamp
@@ -102,6 +104,7 @@ __all__ = [
     "ImagevecError",
     "ModelLoadError",
     "NotIndexedError",
+    "Query",
     "RemoteIndex",
     "SearchIndex",
     "SkippedImageWarning",

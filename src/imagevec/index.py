@@ -36,6 +36,7 @@ from imagevec.types import AllInputsFailedWarning, Hit, SearchIndex, VectorRecor
 
 if TYPE_CHECKING:
     from imagevec.encoders.base import Encoder
+    from imagevec.search.query import Query
     from imagevec.store.locking import LockHandle
 
 __all__ = ["DEFAULT_DB", "AddReport", "Hit", "ImageIndex", "list_collections"]
@@ -320,12 +321,14 @@ class ImageIndex(SearchIndex):
         image: Any = None,
         vector: np.ndarray | Sequence[float] | None = None,
         like: str | os.PathLike[str] | None = None,
+        query: Query | str | None = None,
         include_self: bool = False,
         k: int = 10,
         where: dict[str, Any] | None = None,
         **load_options: Any,
     ) -> list[Hit]:
-        """The ``k`` best matches for a text, an image, a vector or an indexed item.
+        """The ``k`` best matches for a text, an image, a vector, an indexed item or a
+        combined query.
 
         Args:
             text: a text query (the encoder's text tower, or the default's bridge).
@@ -333,40 +336,50 @@ class ImageIndex(SearchIndex):
             vector: a query vector in the collection's space.
             like: "more like this": the id or file path of an indexed item; its stored
                 vector is the query (nothing is re-embedded; the file may be gone).
-            include_self: with ``like``, keep the item itself in the results.
+            query: a combined :class:`~imagevec.search.Query` of weighted parts, or a string
+                in its syntax (``"2:golden retriever + ./pool.jpg - night"``); see
+                :mod:`imagevec.search.query` for what the weights mean per encoder.
+            include_self: keep the indexed items named by ``like`` (or ``like:`` parts) in
+                the results.
             k: number of results.
             where: a Chroma metadata filter.
-            **load_options: for ``image`` (``policy``...).
+            **load_options: for image parts (``policy``...).
 
         Returns:
-            :class:`Hit` objects, best first; ``score`` is the cosine similarity.
+            :class:`Hit` objects, best first; ``score`` is the cosine similarity to the
+            (combined, normalised) query vector.
 
         Raises:
             NotIndexedError: ``like`` names no indexed item.
 
         Example:
             >>> index.search(like="photos/cat.jpg", k=5)                # doctest: +SKIP
+            >>> index.search(query="2:golden retriever + ./pool.jpg - night")  # doctest: +SKIP
         """
-        if sum(q is not None for q in (text, image, vector, like)) != 1:
-            raise ConfigError("search takes exactly one of text=, image=, vector= or like=")
+        from imagevec.search.combine import query_vector
+        from imagevec.search.query import Query, parse_query
+
+        given = (text, image, vector, like, query)
+        if sum(q is not None for q in given) != 1:
+            raise ConfigError("search takes exactly one of text=, image=, vector=, like= or query=")
         store = self._open(write=False)
         store.require()
-        skip: str | None = None
+        if vector is not None:
+            return store.query(np.asarray(vector, dtype=np.float32), k=k, where=where)
         if text is not None:
-            query = self.encoder.embed_texts([text])[0]
+            query = Query.text(text)
         elif image is not None:
-            query = self.encoder.embed_images([image], on_error="raise", **load_options)[0]
+            query = Query.image(image)
         elif like is not None:
-            from imagevec.search.items import lookup
-
-            item = lookup(store, like)
-            query, skip = item.vector, None if include_self else item.id
-        else:
-            query = np.asarray(vector, dtype=np.float32)
-        if skip is None:
-            return store.query(query, k=k, where=where)
-        hits = store.query(query, k=k + 1, where=where)
-        return [hit for hit in hits if hit.id != skip][:k]
+            query = Query.like(like)
+        elif isinstance(query, str):
+            query = parse_query(query)
+        elif not isinstance(query, Query):
+            raise ConfigError(f"query= takes a Query or a string, got {type(query).__name__}")
+        vec, items = query_vector(query, encoder=lambda: self.encoder, store=store, **load_options)
+        skip = set() if include_self else set(items)
+        hits = store.query(vec, k=k + len(skip), where=where)
+        return [hit for hit in hits if hit.id not in skip][:k]
 
     def metadata(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """``id -> stored metadata`` (``uri``, ``sha256``, ``width``...) for the ids indexed."""

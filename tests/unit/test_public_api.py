@@ -22,6 +22,7 @@ PUBLIC = [
     "ImagevecError",
     "ModelLoadError",
     "NotIndexedError",
+    "Query",
     "RemoteIndex",
     "SearchIndex",
     "SkippedImageWarning",

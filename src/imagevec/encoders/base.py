@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from imagevec.encoders.runtime import dtype_name, resolve_device, resolve_dtype
-from imagevec.errors import UnsupportedModalityError
+from imagevec.errors import ConfigError, UnsupportedModalityError
 from imagevec.preprocess import Preprocess
 
 OnError = Literal["raise", "skip", "warn"]
@@ -181,3 +181,14 @@ class Encoder(ABC):
     def embed_text(self, text: str) -> np.ndarray:
         """Embed one text; returns a 1-D vector."""
         return self.embed_texts([text])[0]
+
+    def query_reach(self, kind: str) -> float:
+        """The largest cosine a unit query of ``kind`` (``"text"`` or ``"image"``) can reach
+        against a stored image vector; combined queries divide each part's score by it.
+
+        1.0 when texts and images share the whole space (CLIP); an encoder that keeps texts in
+        a part of the vector returns that part's share (the default: ``sqrt(semantic_weight)``).
+        """
+        if kind not in (IMAGE, TEXT):
+            raise ConfigError(f"query kind must be {IMAGE!r} or {TEXT!r}, got {kind!r}")
+        return 1.0

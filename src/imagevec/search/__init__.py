@@ -6,6 +6,17 @@ weighted combinations of parts, and near-duplicate groups.
 
 from __future__ import annotations
 
+from imagevec.search.combine import query_vector
 from imagevec.search.items import Item, lookup
+from imagevec.search.query import Part, Query, parse_query, parse_term, parse_terms
 
-__all__ = ["Item", "lookup"]
+__all__ = [
+    "Item",
+    "Part",
+    "Query",
+    "lookup",
+    "parse_query",
+    "parse_term",
+    "parse_terms",
+    "query_vector",
+]

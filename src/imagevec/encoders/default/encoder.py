@@ -127,6 +127,11 @@ class LiteEncoder(Encoder):
         zeros = text.new_zeros(text.shape[0], self.image_dim)
         return torch.cat([zeros, text], dim=-1)
 
+    def query_reach(self, kind: str) -> float:
+        """Texts live in the semantic part only: their cosine with an image is at most
+        ``w_sem``; images reach 1."""
+        return self.w_sem if super().query_reach(kind) and kind == TEXT else 1.0
+
     def class_probabilities(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """ImageNet probabilities ``(B, 1000)`` (index order of ``bridge.class_names()``)."""
         tower = self.image_tower
