@@ -99,7 +99,7 @@ def test_search_where_filter(
 
 @pytest.mark.parametrize(
     "args",
-    [("search", "--db", "DB"), ("search", "red", "--image", "x.png", "--db", "DB")],
+    [("search", "--db", "DB"), ("search", "--include-self", "-k", "3", "--db", "DB")],
 )
 def test_search_needs_one_query(
     capsys: pytest.CaptureFixture[str], indexed: Path, args: tuple[str, ...]

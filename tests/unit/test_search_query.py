@@ -3,6 +3,7 @@ search facade, with the colour encoder on real photos and colour swatches."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -121,3 +122,26 @@ def test_bad_combined_queries_are_clear_errors(index: ImageIndex, swatches: Path
         index.search("red", query="blue")
     with pytest.raises(ConfigError):
         index.search(query=42)  # type: ignore[arg-type]
+
+
+def test_cli_combined_query_and_paths_only(
+    capsys: pytest.CaptureFixture[str], index: ImageIndex, swatches: Path, tmp_path: Path
+) -> None:
+    from imagevec.cli import EXIT_OK, EXIT_USAGE, main
+
+    index.close()
+    db = ["--db", str(tmp_path / "db")]
+    red = str(swatches / "red.png")
+    code = main(["search", "--image", red, "--add", "blue", "--paths-only", "-k", "2", *db])
+    out, _ = capsys.readouterr()
+    assert code == EXIT_OK and out.splitlines()[0] == str(swatches / "purple.png")
+    assert len(out.splitlines()) == 2
+    code = main(["search", f"like:{red}", "--sub", "2:red", "--json", "-k", "20", *db])
+    out, _ = capsys.readouterr()
+    ranked = [Path(h["uri"]).stem for h in json.loads(out)]
+    assert code == EXIT_OK and "red" not in ranked and ranked[-1] != "blue"
+    html = tmp_path / "r.html"
+    code = main(["search", "3:red", "--add", "0.5:blue", "--html", str(html), *db])
+    assert code == EXIT_OK and "3:red + 0.5:blue" in html.read_text()
+    assert main(["search", *db]) == EXIT_USAGE
+    assert main(["search", "2:", *db]) == EXIT_USAGE

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +18,9 @@ from imagevec.cli.options import (
     setup_logging,
     store_options,
 )
+
+if TYPE_CHECKING:
+    from imagevec.search import Query
 
 
 @click.command("search")
@@ -34,6 +39,26 @@ from imagevec.cli.options import (
     "the file need not exist any more). The photo itself is left out.",
 )
 @click.option("--include-self", is_flag=True, help="With --like, keep the photo itself.")
+@click.option(
+    "--add",
+    "add",
+    multiple=True,
+    metavar="TERM",
+    help="Add a part to the query: a text, an image file, or like:ID_OR_PATH, with an "
+    "optional weight (2:TERM); repeatable.",
+)
+@click.option(
+    "--sub",
+    "sub",
+    multiple=True,
+    metavar="TERM",
+    help="Subtract a part (push photos like it down); same forms as --add; repeatable.",
+)
+@click.option(
+    "--paths-only",
+    is_flag=True,
+    help="Print only the paths (exact bytes), one per line, for pipes: | xargs ...",
+)
 @click.option(
     "-k",
     "--top-k",
@@ -62,6 +87,9 @@ def search_cmd(
     image: Path | None,
     like: str | None,
     include_self: bool,
+    add: tuple[str, ...],
+    sub: tuple[str, ...],
+    paths_only: bool,
     k: int,
     where: str | None,
     html_path: Path | None,
@@ -75,38 +103,70 @@ def search_cmd(
     progress: bool | None,
     verbose: bool,
 ) -> int:
-    """Search the index by a text QUERY, an example picture (--image) or an indexed photo
-    (--like).
+    """Search the index by a text QUERY, an example picture (--image), an indexed photo
+    (--like), or any weighted mix of them (--add, --sub).
 
     Prints rank, score (cosine similarity, higher is better) and path. With --json, prints
-    a list of {rank, id, uri, score, metadata}, best first.
+    a list of {rank, id, uri, score, metadata}, best first; --paths-only prints paths only.
+
+    QUERY and every --add/--sub TERM read [WEIGHT:][text:|image:|like:]VALUE. Without a
+    kind, an existing image file is a picture and anything else a text. QUERY may itself
+    join terms with ' + ' and ' - '. A mix ranks photos by the weighted sum of each part's
+    own score (the default encoder's text scores are rescaled to the image scores' range).
 
     \b
     Examples:
       imagevec search "a dog on a beach"
       imagevec search --image query.jpg -k 10
       imagevec search --like ~/Photos/cat.jpg
+      imagevec search "2:golden retriever" --add ./pool.jpg --sub night
+      imagevec search "beach + 0.5:like:~/Photos/cat.jpg - people"
+      imagevec search cat --paths-only | xargs -I{} cp {} ~/cats/
       imagevec search "red shoes" --json
       imagevec search "red shoes" --html results.html
     """
     setup_logging(verbose)
-    if sum(q is not None for q in (query, image, like)) != 1:
-        raise click.UsageError("give a text QUERY, --image PATH or --like ID_OR_PATH (one)")
+    combined = _build_query(query, image, like, add, sub)
     filters = parse_where(where)
-    if query is not None and Path(query).is_file():
-        click.echo(f"note: searching for the text {query!r}; use --image to search by it", err=True)
     with open_index(db, chroma_url, collection, model, device, dtype) as index:
-        hits = index.search(
-            query, image=image, like=like, include_self=include_self, k=k, where=filters
-        )
+        hits = index.search(query=combined, include_self=include_self, k=k, where=filters)
     from imagevec.cli import output
 
-    click.echo(output.hits_to_json(hits) if as_json else output.hits_to_text(hits))
+    if paths_only:
+        for hit in hits:  # the exact bytes of the path, for xargs
+            click.echo(os.fsencode(hit.uri))
+    else:
+        click.echo(output.hits_to_json(hits) if as_json else output.hits_to_text(hits))
     if html_path is not None:
-        title = f"imagevec: {query!r}" if query is not None else f"imagevec: like {image or like}"
+        title = f"imagevec: {combined.describe()}"
         html_path.write_text(output.hits_to_html(hits, title), encoding="utf-8")
         click.echo(f"wrote {html_path}", err=True)
     return EXIT_OK
+
+
+def _build_query(
+    query: str | None,
+    image: Path | None,
+    like: str | None,
+    add: tuple[str, ...],
+    sub: tuple[str, ...],
+) -> Query:
+    """QUERY, --image, --like, --add and --sub as one combined query (each part weight 1)."""
+    from imagevec.errors import ConfigError
+    from imagevec.search import Part, Query, parse_terms
+
+    parts: list[Part] = []
+    if image is not None:
+        parts.append(Part("image", image))
+    if like is not None:
+        parts.append(Part("like", like))
+    if query is None and not parts and not add:
+        raise click.UsageError("give a text QUERY, --image PATH, --like ID_OR_PATH or --add TERM")
+    try:
+        terms = parse_terms(query, add=add, sub=sub) if (query or add or sub) else None
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+    return Query(tuple(parts) + (terms.parts if terms else ()))
 
 
 @click.command("info")
