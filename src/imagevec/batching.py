@@ -9,6 +9,7 @@ Order is kept; bad inputs are raised, skipped or warned about per ``on_error``.
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections import deque
@@ -21,7 +22,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from tqdm.auto import tqdm
 
-from imagevec.errors import ConfigError, ImageLoadError, describe_source
+from imagevec.errors import ConfigError, ImageLoadError, ImagevecError, describe_source
 from imagevec.io.decode import load_image
 from imagevec.io.policy import SourcePolicy
 from imagevec.types import EncodedBatch, EncodeReport, Failure, SkippedImageWarning
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from imagevec.encoders.base import Encoder
 
 ON_ERROR = ("raise", "skip", "warn")
+_log = logging.getLogger(__name__)
 
 
 def _prepare(source: Any, encoder: Encoder, policy: SourcePolicy | None) -> np.ndarray:
@@ -67,7 +69,9 @@ def iter_encoded_batches(
         encoder: the model.
         sources: any iterable of image inputs (consumed lazily).
         batch_size: images per forward pass.
-        on_error: ``raise``, ``skip`` or ``warn`` for inputs that fail to load.
+        on_error: ``raise``, ``skip`` or ``warn`` for inputs that fail to load. Anything one
+            input raises while loading (a decoder bug, ``MemoryError``) is that input's
+            failure; only errors about the call itself (``ConfigError``...) propagate.
         progress: show a tqdm bar (counts inputs, failed ones included).
         policy: the source policy (URLs off unless it allows them).
         num_workers: decode threads (default: CPU count, at most 8).
@@ -107,12 +111,13 @@ def iter_encoded_batches(
                     arrays.append(future.result())
                     indices.append(index)
                     kept.append(source)
-                except ImageLoadError as exc:
-                    if on_error == "raise":
+                except Exception as exc:  # one input must not sink the others (MemoryError too)
+                    if on_error == "raise" or _is_setup_error(exc):
                         raise
-                    failure = Failure(index, exc.source, exc.reason)
+                    failure = _failure(index, source, exc)
                     if on_error == "warn":
-                        warnings.warn(str(exc), SkippedImageWarning, stacklevel=2)
+                        message = f"cannot load image {failure.source}: {failure.reason}"
+                        warnings.warn(message, SkippedImageWarning, stacklevel=2)
                     failures.append(failure)
                 bar.update(1)
                 if len(arrays) >= batch_size or (exhausted and not pending):
@@ -123,6 +128,20 @@ def iter_encoded_batches(
             for _, _, future in pending:
                 future.cancel()
             bar.close()
+
+
+def _is_setup_error(exc: Exception) -> bool:
+    """An imagevec error about the call itself (not about one input): never skipped."""
+    return isinstance(exc, ImagevecError) and not isinstance(exc, ImageLoadError)
+
+
+def _failure(index: int, source: Any, exc: Exception) -> Failure:
+    """The failure of one input, whatever was raised while loading it (MemoryError included)."""
+    if isinstance(exc, ImageLoadError):
+        return Failure(index, exc.source, exc.reason)
+    _log.warning("unexpected error loading %s", describe_source(source), exc_info=exc)
+    reason = f"unexpected {type(exc).__name__} while loading: {exc}".rstrip(": ")
+    return Failure(index, describe_source(source), reason)
 
 
 def _empty(dim: int) -> np.ndarray:

@@ -25,6 +25,7 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 # Image processors whose bare-int ``size`` is the short side (transformers'
 # ``default_to_square = False``); for the others (ViT, DeiT, ...) it is a square.
+_CROP_FIRST = 4  # resized area above this many crops: resample only what the crop keeps
 _SHORT_SIDE_INT_SIZE = ("CLIP", "ChineseCLIP", "ConvNext", "Bit", "MobileNet", "EfficientNet")
 
 
@@ -85,10 +86,17 @@ class Preprocess:
         return (int(target * width / height), target)
 
     def to_array(self, image: Image.Image) -> np.ndarray:
-        """Resize and crop an RGB image; returns a ``uint8`` array of shape ``(h, w, 3)``."""
+        """Resize and crop an RGB image; returns a ``uint8`` array of shape ``(h, w, 3)``.
+
+        The work is bounded by the output size: when the resized image would be much larger
+        than the crop (an extreme aspect ratio such as a 1 x 30000 sliver, whose short side is
+        scaled up), only the region that survives the crop is resampled.
+        """
         if image.mode != "RGB":
             image = image.convert("RGB")
         size = self.resized_size(*image.size)
+        if self.crop is not None and size[0] * size[1] > _CROP_FIRST * self.crop[0] * self.crop[1]:
+            return self._crop_then_resize(image, size)
         if size != image.size:
             image = image.resize(size, resample=self.resample)
         if self.crop is not None:
@@ -101,6 +109,24 @@ class Preprocess:
             left = (width - crop_w) // 2
             image = image.crop((left, top, left + crop_w, top + crop_h))
         return np.asarray(image, dtype=np.uint8)
+
+    def _crop_then_resize(self, image: Image.Image, size: tuple[int, int]) -> np.ndarray:
+        """Resample only the source region that the centre crop keeps (same geometry)."""
+        crop_h, crop_w = self.crop or size[::-1]
+        width, height = size
+        out_w, out_h = min(crop_w, width), min(crop_h, height)
+        left, top = (width - out_w) // 2, (height - out_h) // 2
+        scale_x, scale_y = image.width / width, image.height / height
+        box = (
+            left * scale_x,
+            top * scale_y,
+            (left + out_w) * scale_x,
+            (top + out_h) * scale_y,
+        )
+        region = image.resize((out_w, out_h), resample=self.resample, box=box)
+        if (out_w, out_h) != (crop_w, crop_h):
+            region = _pad_to(region, crop_w, crop_h)
+        return np.asarray(region, dtype=np.uint8)
 
     def normalize(self, batch: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Turn a ``uint8`` ``(B, H, W, 3)`` batch into a normalised ``(B, 3, H, W)`` tensor."""
