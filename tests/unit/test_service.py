@@ -161,3 +161,16 @@ def test_watch_indexes_new_photos_while_queries_work(colour_dir: Path, tmp_path:
             time.sleep(0.05)
         assert _name(svc.search_json("blue", k=1)[0]) == "blue"
         assert svc.info()["indexing"]["error"] is None
+
+
+def test_records_pages_and_id_for_path(service: QueryService, colour_dir: Path) -> None:
+    first, rest = service.records(0, 2), service.records(2, 100)
+    assert len(first) == 2 and len(rest) == 1
+    everything = first + rest
+    assert {Path(r["uri"]).stem for r in everything} == {"red", "green", "blue"}
+    assert all(set(r) == {"id", "uri", "metadata"} for r in everything)
+    red = next(r for r in everything if Path(r["uri"]).stem == "red")
+    assert service.id_for_path(colour_dir / "red.png") == red["id"]
+    assert service.id_for_path(colour_dir / "missing.png") is None
+    with pytest.raises(imagevec.ConfigError):
+        service.records(-1, 10)

@@ -18,6 +18,8 @@ and turns requests into searches and pictures. Its API is the contract for ``ser
 * ``record(id) -> {id, uri, metadata}``; ``thumbnail(id, size=256) -> ImageData`` (JPEG,
   cached on disk by content hash); ``image(id, max_size=2048) -> ImageData`` (JPEG; None =
   full size). :class:`ImageData` is ``(data: bytes, mime: str)``.
+* ``records(offset=0, limit=100) -> [{id, uri, metadata}]`` (a page, for listings);
+  ``id_for_path(path) -> id | None`` (the record indexed under that path; reads no file).
 * ``load_query_image(source) -> PIL.Image``: the safe decode used for image queries.
 * ``watch(folders, interval=10.0)``: index folders in the background (see
   :mod:`imagevec.service.watch`); ``close()`` stops it and closes the index.

@@ -5,6 +5,7 @@ See the package docstring (:mod:`imagevec.service`) for the contract.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -212,6 +213,27 @@ class QueryService:
             raise NotIndexedError(id_[:80], self.index.collection)
         uri = uri_from_metadata(meta)  # the real path, also for a name that is not UTF-8
         return {"id": id_, "uri": uri, "metadata": dict(sorted(meta.items()))}
+
+    def records(self, offset: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        """A page of ``{id, uri, metadata}`` in the store's order (listings, e.g. MCP resources).
+
+        Raises:
+            ConfigError: negative ``offset`` or ``limit`` outside 1..1000.
+        """
+        if offset < 0 or not 1 <= limit <= 1000:
+            raise ConfigError(f"need offset >= 0 and 1 <= limit <= 1000, got {offset}, {limit}")
+        page = itertools.islice(self._iter_metadata(), offset, offset + limit)
+        return [
+            {"id": id_, "uri": str(meta.get("uri", "")), "metadata": dict(sorted(meta.items()))}
+            for id_, meta in page
+        ]
+
+    def id_for_path(self, path: str | os.PathLike[str]) -> str | None:
+        """The id of the record indexed under ``path`` (made absolute), or None. Reads no file."""
+        from imagevec.store.records import file_uri, record_id
+
+        id_ = record_id(file_uri(path))
+        return id_ if self.index.metadata([id_]) else None
 
     def thumbnail(self, id_: str, size: int = 256) -> ImageData:
         """A JPEG thumbnail (fits ``size`` x ``size``) of an indexed image, cached on disk.
