@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "train_cmds",
     "bench_cmd",
     "serve_cmd",
+    "mcp_cmd",
 )
 
 for _name in COMMAND_MODULES:
