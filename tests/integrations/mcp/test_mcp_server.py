@@ -170,7 +170,7 @@ async def test_similar_by_id_path_and_data_uri(service: QueryService, library: L
         ("search_photos", {"query": "cat", "colour": "red"}, "colour"),
         ("search_photos", {"query": "cat", "where": {"width": {"$bogus": 1}}}, "where operator"),
         ("search_photos", {"k": 3}, "query"),
-        ("get_photo", {"id": "0" * 32}, "no indexed image"),
+        ("get_photo", {"id": "0" * 32}, "is not indexed"),
         ("get_photo", {"id": "../../etc/passwd"}, "'..' is not allowed"),
         ("get_photo", {"id": "/etc/passwd"}, "not a photo id"),
         ("find_similar_photos", {"image": "http://example.com/cat.jpg"}, "URLs"),
@@ -245,7 +245,7 @@ async def test_photos_are_resources_listed_by_page_and_readable_as_images(
         photo = next(r for r in seen if r.name == "moon.jpg")
         read = await session.read_resource(photo.uri)
         index = await session.read_resource(types.AnyUrl(INDEX_URI))
-        with pytest.raises(McpError, match="no indexed image"):
+        with pytest.raises(McpError, match="is not indexed"):
             await session.read_resource(types.AnyUrl("imagevec://photo/" + "f" * 32))
         with pytest.raises(McpError, match="unknown resource"):
             await session.read_resource(types.AnyUrl("imagevec://elsewhere/x"))
