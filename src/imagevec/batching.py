@@ -23,7 +23,7 @@ import torch.nn.functional as F  # noqa: N812
 from tqdm.auto import tqdm
 
 from imagevec.errors import ConfigError, ImageLoadError, ImagevecError, describe_source
-from imagevec.io.decode import load_image
+from imagevec.io.decode import WARNING, load_image
 from imagevec.io.policy import SourcePolicy
 from imagevec.types import EncodedBatch, EncodeReport, Failure, SkippedImageWarning
 
@@ -34,9 +34,11 @@ ON_ERROR = ("raise", "skip", "warn")
 _log = logging.getLogger(__name__)
 
 
-def _prepare(source: Any, encoder: Encoder, policy: SourcePolicy | None) -> np.ndarray:
+def _prepare(
+    source: Any, encoder: Encoder, policy: SourcePolicy | None
+) -> tuple[np.ndarray, str | None]:
     image = load_image(source, policy=policy, draft_size=encoder.preprocess.draft_size)
-    return encoder.preprocess.to_array(image)
+    return encoder.preprocess.to_array(image), image.info.get(WARNING)
 
 
 def _forward(encoder: Encoder, arrays: list[np.ndarray]) -> np.ndarray:
@@ -86,12 +88,13 @@ def iter_encoded_batches(
         total = len(sources)
     workers = num_workers or min(8, os.cpu_count() or 1)
     bar = tqdm(total=total, unit="img", desc=f"embedding ({encoder.name})", disable=not progress)
-    pending: deque[tuple[int, Any, Future[np.ndarray]]] = deque()
+    pending: deque[tuple[int, Any, Future[tuple[np.ndarray, str | None]]]] = deque()
     window = batch_size * max(1, prefetch)
     arrays: list[np.ndarray] = []
     indices: list[int] = []
     kept: list[Any] = []
     failures: list[Failure] = []
+    notes: list[Failure] = []
     iterator = enumerate(sources)
     exhausted = False
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imagevec-load") as pool:
@@ -108,9 +111,12 @@ def iter_encoded_batches(
                     break
                 index, source, future = pending.popleft()
                 try:
-                    arrays.append(future.result())
+                    array, note = future.result()
+                    arrays.append(array)
                     indices.append(index)
                     kept.append(source)
+                    if note:
+                        notes.append(Failure(index, describe_source(source), note))
                 except Exception as exc:  # one input must not sink the others (MemoryError too)
                     if on_error == "raise" or _is_setup_error(exc):
                         raise
@@ -122,8 +128,8 @@ def iter_encoded_batches(
                 bar.update(1)
                 if len(arrays) >= batch_size or (exhausted and not pending):
                     vectors = _forward(encoder, arrays) if arrays else _empty(encoder.dim)
-                    yield EncodedBatch(indices, vectors, kept, failures)
-                    arrays, indices, kept, failures = [], [], [], []
+                    yield EncodedBatch(indices, vectors, kept, failures, notes)
+                    arrays, indices, kept, failures, notes = [], [], [], [], []
         finally:
             for _, _, future in pending:
                 future.cancel()
@@ -150,13 +156,14 @@ def _empty(dim: int) -> np.ndarray:
 
 def collect(batches: Iterable[EncodedBatch], dim: int) -> EncodeReport:
     """Concatenate streamed batches into one :class:`EncodeReport`."""
-    vectors, indices, failures = [], [], []
+    vectors, indices, failures, notes = [], [], [], []
     for batch in batches:
         vectors.append(batch.vectors)
         indices.extend(batch.indices)
         failures.extend(batch.failures)
+        notes.extend(batch.warnings)
     stacked = np.concatenate(vectors) if vectors else _empty(dim)
-    return EncodeReport(stacked.astype(np.float32, copy=False), indices, failures)
+    return EncodeReport(stacked.astype(np.float32, copy=False), indices, failures, notes)
 
 
 def encode_texts(

@@ -38,6 +38,8 @@ class EncodedBatch:
     vectors: np.ndarray
     sources: list[Any] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    warnings: list[Failure] = field(default_factory=list)
+    """Inputs embedded despite a problem (e.g. a truncated JPEG), with the reason."""
 
 
 @dataclass
@@ -47,6 +49,8 @@ class EncodeReport:
     vectors: np.ndarray
     indices: list[int]
     failures: list[Failure]
+    warnings: list[Failure] = field(default_factory=list)
+    """Inputs embedded despite a problem (e.g. a truncated JPEG), with the reason."""
 
     @property
     def ok(self) -> bool:
@@ -106,6 +110,8 @@ class AddReport:
         failed_earlier: files skipped because they failed before and have not changed since
             (``retry_failed=True`` / ``--retry-failed`` tries them again).
         pruned: records removed because their file is gone (``prune=True``).
+        warnings: files indexed despite a problem (e.g. a truncated JPEG), with the reason;
+            the record's ``warning`` metadata field says it too.
         embedded: images that went through the encoder (the rest were skipped or reused).
         seconds: wall time.
     """
@@ -116,6 +122,7 @@ class AddReport:
     failed: list[Failure] = field(default_factory=list)
     failed_earlier: list[Failure] = field(default_factory=list)
     pruned: int = 0
+    warnings: list[Failure] = field(default_factory=list)
     embedded: int = 0
     seconds: float = 0.0
 
@@ -149,6 +156,8 @@ class AddReport:
                 f"; {len(self.failed_earlier)} failed earlier, unchanged — "
                 "--retry-failed to try again"
             )
+        if self.warnings:
+            line += f"; {len(self.warnings)} indexed with a warning"
         if self.all_failed:
             line = f"NOTHING INDEXED: all {self.total} inputs failed; {line}"
         return line
@@ -163,6 +172,7 @@ class AddReport:
             "failed_earlier": [{"file": f.source, "reason": f.reason} for f in self.failed_earlier],
             "all_failed": self.all_failed,
             "pruned": self.pruned,
+            "warnings": [{"file": f.source, "reason": f.reason} for f in self.warnings],
             "embedded": self.embedded,
             "seconds": round(self.seconds, 3),
         }

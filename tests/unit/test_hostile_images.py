@@ -5,6 +5,8 @@ indexed with a warning, ICO frames checked against the pixel cap before decoding
 
 from __future__ import annotations
 
+import io
+import struct
 import subprocess
 import sys
 import textwrap
@@ -12,10 +14,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import skimage.data
 from PIL import Image
 from tests.support.color_encoder import ColorEncoder
 
 import imagevec.batching
+import imagevec.store.ingest
+from imagevec.cli import EXIT_OK, main
+from imagevec.errors import ImageTooLargeError
+from imagevec.index import ImageIndex
+from imagevec.io.decode import load_image
 from imagevec.preprocess import Preprocess
 
 
@@ -92,3 +100,87 @@ def test_no_exception_of_one_input_escapes_skip(
     assert "MemoryError" in reasons["sliver.png"] and "a decoder bug" in reasons["wide.png"]
     with pytest.raises(MemoryError):
         CropColour(device="cpu").encode_images(sources, on_error="raise")
+
+
+# --- giant sparse files, truncated JPEGs, icons ----------------------------------------------
+
+
+def test_a_sparse_giant_file_is_refused_before_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.new("RGB", (40, 30), (220, 10, 10)).save(folder / "red.png")
+    with open(folder / "huge.jpg", "wb") as handle:
+        handle.truncate(2 * 2**30)  # 2 GiB, no block on disk
+    hashed: list[str] = []
+    real = imagevec.store.ingest.sha256_file
+    monkeypatch.setattr(
+        imagevec.store.ingest, "sha256_file", lambda p: hashed.append(p.name) or real(p)
+    )
+    with ImageIndex(tmp_path / "db", encoder="test-color") as index:
+        report = index.add(folder)
+        assert report.indexed == 1 and hashed == ["red.png"]
+        assert [Path(f.source).name for f in report.failed] == ["huge.jpg"]
+        assert "over the 52428800-byte limit" in report.failed[0].reason
+        with pytest.raises(ImageTooLargeError):
+            index.add(folder / "huge.jpg", on_error="raise")
+
+
+def _truncated_jpeg(path: Path) -> Path:
+    """A real photo whose scan data stops at 60 % but still ends with an EOI marker."""
+    buffer = io.BytesIO()
+    Image.fromarray(skimage.data.astronaut()).save(buffer, "JPEG", quality=90)
+    data = buffer.getvalue()
+    path.write_bytes(data[: int(len(data) * 0.6)] + b"\xff\xd9")
+    return path
+
+
+def test_a_truncated_jpeg_is_indexed_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(skimage.data.coffee()).save(folder / "whole.jpg", quality=90)
+    Image.new("RGB", (300, 200), (128, 128, 128)).save(folder / "grey.jpg")  # truly grey
+    _truncated_jpeg(folder / "cut.jpg")
+    with ImageIndex(tmp_path / "db", encoder="test-color") as index:
+        report = index.add(folder)
+        assert report.indexed == 3 and report.ok
+        assert [Path(w.source).name for w in report.warnings] == ["cut.jpg"]
+        assert "truncated" in report.warnings[0].reason
+        assert "1 indexed with a warning" in report.summary()
+        records = dict(index.iter_metadata())
+    warned = {Path(m["uri"]).name: m.get("warning") for m in records.values()}
+    assert warned["whole.jpg"] is None and warned["grey.jpg"] is None
+    assert "the last" in warned["cut.jpg"] and "grey fill" in warned["cut.jpg"]
+    db = str(tmp_path / "db2")
+    assert main(["index", str(folder), "--db", db, "-m", "test-color"]) == EXIT_OK
+    assert f"warning: {folder / 'cut.jpg'}: possibly truncated JPEG" in capsys.readouterr().out
+
+
+def _icon_with_png_frame(side: int) -> bytes:
+    """An ICO of one PNG frame of ``side`` x ``side`` (a directory entry says 256 at most)."""
+    png = io.BytesIO()
+    Image.new("RGB", (side, side), (30, 60, 90)).save(png, "PNG")
+    frame = png.getvalue()
+    header = struct.pack("<HHH", 0, 1, 1)
+    said = side if side < 256 else 0  # 0 means 256
+    entry = struct.pack("<BBBBHHII", said, said, 0, 0, 1, 32, len(frame), 6 + 16)
+    return header + entry + frame
+
+
+def test_icon_frames_are_checked_against_the_pixel_cap_before_decoding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from PIL import IcoImagePlugin
+
+    decoded: list[int] = []
+    real = IcoImagePlugin.IcoFile.frame
+    monkeypatch.setattr(
+        IcoImagePlugin.IcoFile, "frame", lambda self, i: decoded.append(i) or real(self, i)
+    )
+    with pytest.raises(ImageTooLargeError, match="2000x2000"):
+        load_image(_icon_with_png_frame(2000), max_pixels=1_000_000)
+    assert decoded == []  # refused from the frame's own header, nothing decoded
+    assert load_image(_icon_with_png_frame(64)).size == (64, 64)

@@ -71,14 +71,17 @@ def hits_to_text(hits: Sequence[Hit]) -> str:
 
 
 def report_to_text(report: AddReport) -> str:
-    """The end-of-run summary, then each failure with its file and reason."""
+    """The end-of-run summary, then every file not indexed (and every warning), with its
+    reason."""
     lines = [report.summary()]
     if report.seconds > 0 and report.embedded:
         lines[0] += f"; {report.embedded} embedded at {report.embedded / report.seconds:.1f} img/s"
-    lines += [
-        f"  failed: {printable(failure.source)}: {printable(failure.reason)}"
-        for failure in report.failed
-    ]
+    for label, entries in (
+        ("failed", report.failed),
+        ("failed earlier", report.failed_earlier),
+        ("warning", report.warnings),
+    ):
+        lines += [f"  {label}: {printable(e.source)}: {printable(e.reason)}" for e in entries]
     return "\n".join(lines)
 
 

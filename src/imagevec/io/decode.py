@@ -38,15 +38,21 @@ from PIL import ExifTags, Image, UnidentifiedImageError
 from imagevec.errors import ConfigError, ImageLoadError, ImageTooLargeError
 from imagevec.io.pixels import BACKGROUND, array_to_rgb, image_to_rgb, not_an_image_reason
 from imagevec.io.policy import SourcePolicy
+from imagevec.io.probe import grey_fill_rows, ico_frame_sizes
 from imagevec.io.sources import read_source
 
 __all__ = [
     "BACKGROUND",
     "MAX_PIXELS",
+    "WARNING",
     "load_image",
 ]
 
 _log = logging.getLogger(__name__)
+
+WARNING = "imagevec.warning"
+"""Key of ``image.info`` where :func:`load_image` leaves a warning about a picture it kept
+(e.g. a truncated JPEG); the index records it as the ``warning`` metadata field."""
 
 MAX_PIXELS = 89_478_485
 """Default pixel cap (Pillow's default ``MAX_IMAGE_PIXELS``, ~ 9459 x 9459)."""
@@ -84,7 +90,9 @@ def load_image(
             at open time; that also surfaces as :class:`~imagevec.errors.ImageTooLargeError`.
 
     Returns:
-        A loaded ``RGB`` image, EXIF orientation applied, first frame of animations. A PIL
+        A loaded ``RGB`` image, EXIF orientation applied, first frame of animations. A picture
+        kept despite a problem (a JPEG whose data ends early) carries a warning in
+        ``image.info[WARNING]``. A PIL
         image passed in is treated like a file: its EXIF orientation tag, if any, is applied
         (as ``ImageOps.exif_transpose`` would; an image already transposed has no tag), and
         an RGB image that needs no change is returned as is (not copied). Its current frame
@@ -102,7 +110,7 @@ def load_image(
         return array_to_rgb(data, source, max_pixels)
     if isinstance(data, Image.Image):
         return _finish(data, source, max_pixels)
-    img = _open(data, source)
+    img = _open(data, source, max_pixels)
     _check_pixels(img.size, source, max_pixels)
     if draft_size and img.format == "JPEG":
         # JpegImageFile.draft picks the largest DCT scale s in (8, 4, 2, 1) with
@@ -113,8 +121,10 @@ def load_image(
     return _finish(img, source, max_pixels)
 
 
-def _open(data: bytes, source: object) -> Image.Image:
+def _open(data: bytes, source: object, max_pixels: int) -> Image.Image:
     """``Image.open`` (header only), with errors a user can read."""
+    for size in ico_frame_sizes(data):  # Pillow decodes an icon's largest frame at open
+        _check_pixels(size, source, max_pixels)
     try:
         return Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
@@ -151,8 +161,15 @@ def _finish(img: Image.Image, source: object, max_pixels: int) -> Image.Image:
     # Like ImageOps.exif_transpose: a tag still present means "not applied yet". This holds
     # for derived images too (``Image.open(p).convert("RGB")`` keeps the tag and the raw pixels).
     method = _TRANSPOSE.get(_orientation(img))
+    grey = grey_fill_rows(img)
     rgb = image_to_rgb(img, source)
-    return rgb.transpose(method) if method is not None else rgb
+    rgb = rgb.transpose(method) if method is not None else rgb
+    if grey:
+        rgb.info[WARNING] = (
+            f"possibly truncated JPEG: the last {grey} of {img.height} rows are the decoder's "
+            "grey fill (the data ends early)"
+        )
+    return rgb
 
 
 def _orientation(img: Image.Image) -> int:

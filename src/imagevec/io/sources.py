@@ -149,6 +149,7 @@ def _read_string(text: str, policy: SourcePolicy) -> bytes:
     if len(text) > _MAX_PATH_LEN or "\n" in text:
         reason = "not an existing file, an http(s) URL, a data: URI or base64 image data"
     else:
+        _check_path_allowed(Path(os.path.expanduser(text)), text, policy)
         reason = "no such file"
     raise ImageLoadError(text, reason)
 
@@ -198,11 +199,17 @@ def _read_data_uri(uri: str, policy: SourcePolicy) -> bytes:
     return _checked(data, uri, policy)
 
 
-def _read_path(path: Path, source: object, policy: SourcePolicy) -> bytes:
+def _check_path_allowed(path: Path, source: object, policy: SourcePolicy) -> None:
+    """Refuse a path the policy forbids, whether or not it exists: the answer for a path
+    outside ``path_roots`` never tells which files exist there."""
     if not policy.allow_paths:
         raise UnsafeSourceError(source, "local paths are disabled by the policy (allow_paths)")
     if policy.path_roots is not None:
         _check_roots(path, source, policy.path_roots)
+
+
+def _read_path(path: Path, source: object, policy: SourcePolicy) -> bytes:
+    _check_path_allowed(path, source, policy)
     try:
         info = path.stat()
     except FileNotFoundError:
@@ -228,9 +235,9 @@ def _read_path(path: Path, source: object, policy: SourcePolicy) -> bytes:
 
 
 def _check_roots(path: Path, source: object, roots: tuple[Any, ...]) -> None:
-    real = path.resolve()
+    real = Path(os.path.realpath(path))  # never raises, not even on a symlink loop
     for root in roots:
-        if real.is_relative_to(Path(root).resolve()):
+        if real.is_relative_to(Path(os.path.realpath(Path(root).expanduser()))):
             return
     raise UnsafeSourceError(source, "path is outside the allowed directories (path_roots)")
 

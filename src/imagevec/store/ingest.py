@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from imagevec.errors import ConfigError, ImageLoadError
+from imagevec.errors import ConfigError, ImageLoadError, ImageTooLargeError
+from imagevec.io.policy import DEFAULT_POLICY
 from imagevec.store.chroma import Store
 from imagevec.store.failed import FailedFiles
 from imagevec.store.records import (
@@ -77,11 +78,13 @@ class _Run:
         *,
         skip_known: bool = True,
         prepare: Callable[[], None] | None = None,
+        max_bytes: int = DEFAULT_POLICY.max_bytes,
     ) -> None:
         self.store, self.encoder, self.report, self.bar = store, encoder, report, bar
         self.on_error = on_error
         self.memory, self.skip_known = memory, skip_known
         self.prepare = prepare
+        self.max_bytes = max_bytes
         self.pending: dict[int, _Item] = {}
         self.hashes_in_run: set[str] = set()
         self.deferred: list[tuple[int, Path]] = []
@@ -135,6 +138,15 @@ class _Run:
                     if known:
                         self.report.failed_earlier.append(failure(position, str(path), known))
                         self.bar.update(1)
+                        continue
+                    if fresh["bytes"] > self.max_bytes:  # refused before a byte is read
+                        reason = (
+                            f"file has {fresh['bytes']} bytes, over the {self.max_bytes}-byte "
+                            "limit (max_bytes)"
+                        )
+                        if self.on_error == "raise":
+                            raise ImageTooLargeError(path, reason)
+                        self._fail(position, path, reason)
                         continue
                     digest = sha256_file(path)
                 except OSError as exc:
@@ -207,6 +219,10 @@ class _Run:
         for batch in encoder.iter_batches(
             sources(), batch_size=batch_size, on_error=self.on_error, **load
         ):
+            for note in batch.warnings:  # kept despite a problem: say so in the record
+                item = self.pending[note.index]
+                item.meta["warning"] = note.reason
+                self.report.warnings.append(failure(item.position, str(item.path), note.reason))
             if batch.indices:
                 self._write([self.pending.pop(i) for i in batch.indices], batch.vectors)
                 self.report.embedded += len(batch.indices)
@@ -252,11 +268,12 @@ def add_files(
     if isinstance(metadatas, Sequence) and len(metadatas) != len(sources):
         raise ConfigError(f"got {len(metadatas)} metadatas for {len(sources)} sources")
     memory = FailedFiles.load(store)
+    policy = load_options.get("policy") or DEFAULT_POLICY
     with tqdm(total=len(files), unit="img", desc="indexing", disable=not progress) as bar:
         while files:
             state = _Run(
                 store, encoder, report, bar, on_error, memory,
-                skip_known=not retry_failed, prepare=prepare,
+                skip_known=not retry_failed, prepare=prepare, max_bytes=policy.max_bytes,
             )  # fmt: skip
             state.run(state.plan(files, metadatas), batch_size, **load_options)
             files = state.deferred  # duplicates of content embedded in this pass: now reused

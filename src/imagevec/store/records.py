@@ -5,7 +5,8 @@
 * **id**: ``sha256(uri)[:32]`` — stable for a path, so re-indexing updates in place.
 * **metadata**: ``uri``, ``filename``, ``sha256`` (of the bytes), ``bytes``, ``mtime_ns``,
   ``width``/``height`` (after EXIF rotation), ``format``, plus the user's own scalar fields.
-  A path that is not valid UTF-8 is stored losslessly (:mod:`imagevec.store.uris`).
+  A path that is not valid UTF-8 is stored losslessly (:mod:`imagevec.store.uris`); a picture
+  indexed despite a problem (a truncated JPEG) has a ``warning``.
 * **change detection**: a record whose ``bytes``, ``mtime_ns`` and user fields match the file
   is unchanged (:func:`unchanged_by_stat`, the file is not read); one whose ``sha256`` matches
   was only touched (:func:`touched_metadata`); anything else is embedded
@@ -34,7 +35,8 @@ from imagevec.store.uris import PATH_B64, stored_path_fields, uri_from_metadata
 from imagevec.types import Failure, VectorRecord
 
 RESERVED = frozenset(
-    {"uri", "filename", "sha256", "bytes", "mtime_ns", "width", "height", "format", PATH_B64}
+    {"uri", "filename", "sha256", "bytes", "mtime_ns", "width", "height", "format", "warning"}
+    | {PATH_B64}
 )
 Metadatas = Mapping[str, Any] | Sequence[Mapping[str, Any]] | Callable[[Path], Mapping[str, Any]]
 
