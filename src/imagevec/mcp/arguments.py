@@ -11,9 +11,10 @@ Example:
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from imagevec.errors import ConfigError
 
@@ -33,8 +34,21 @@ _K = Annotated[
     int,
     Field(ge=1, le=MAX_K, description=f"How many photos to return, best first (1-{MAX_K})."),
 ]
+
+
+def _json_object(value: Any) -> Any:
+    """Some models send an object argument as JSON text: accept that too."""
+    if isinstance(value, str) and value.strip().startswith("{"):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value  # reported as "not a valid dictionary"
+    return value
+
+
 _WHERE = Annotated[
     dict[str, Any] | None,
+    BeforeValidator(_json_object),
     Field(
         description="Optional metadata filter (Chroma syntax) on the stored fields, e.g. "
         '{"format": "PNG"}, {"width": {"$gte": 2000}}, {"album": "2024"} for a field added '

@@ -260,3 +260,34 @@ async def test_photos_are_resources_listed_by_page_and_readable_as_images(
     assert max(picture.size) <= 200
     assert closest(picture, library.indexed) == "moon"
     assert json.loads(index.contents[0].text)["encoder"]["model"] == "test-color"
+
+
+async def test_filters_and_folders_narrow_the_results(
+    service: QueryService, library: Library
+) -> None:
+    png = {"format": "PNG"}  # the library holds JPEGs only
+    async with client(service) as session:
+        none = payload(await session.call_tool("search_photos", {"query": "red", "where": png}))
+        as_text = payload(
+            await session.call_tool(
+                "search_photos", {"query": "red", "k": 3, "where": '{"format": "JPEG"}'}
+            )
+        )
+        elsewhere = payload(
+            await session.call_tool(
+                "search_photos", {"query": "red", "folder": str(library.outside)}
+            )
+        )
+    assert none["count"] == 0 and none["results"] == []
+    assert [r["format"] for r in as_text["results"]] == ["JPEG"] * 3
+    assert elsewhere["count"] == 0
+
+
+async def test_urls_only_when_allowed_and_then_never_private(service: QueryService) -> None:
+    url = "http://127.0.0.1:9/photo.jpg"
+    async with client(service) as session:
+        off = await session.call_tool("find_similar_photos", {"image": url})
+    async with client(service, allow_urls=True) as session:
+        private = await session.call_tool("find_similar_photos", {"image": url})
+    assert "--allow-urls" in error_text(off)
+    assert "refused to prevent" in error_text(private)
