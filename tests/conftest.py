@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -52,3 +53,14 @@ def messy_dir(tmp_path: Path) -> Path:
 def color_encoder_instance() -> color_encoder.ColorEncoder:
     """The colour encoder (``create_encoder("test-color")``)."""
     return color_encoder.ColorEncoder(device="cpu")
+
+
+@pytest.fixture(scope="session")
+def default_encoder() -> Any:
+    """The bundled default encoder on CPU in float32, loaded once for the whole run.
+
+    Shared by every test that needs it: never change its weights or attributes.
+    """
+    import imagevec
+
+    return imagevec.create_encoder("default", device="cpu")

@@ -15,14 +15,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from imagevec.errors import (
+    CollectionNotFoundError,
     ConfigError,
     EncoderMismatchError,
     ImageLoadError,
     ImageTooLargeError,
     ImagevecError,
     ModelLoadError,
+    NoServerError,
+    NotFoundError,
     NotIndexedError,
     StoreLockedError,
+    StoreNotFoundError,
     UnsafeSourceError,
     UnsupportedModalityError,
 )
@@ -92,6 +96,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "AddReport",
     "AllInputsFailedWarning",
+    "CollectionNotFoundError",
     "ConfigError",
     "EncodeReport",
     "Encoder",
@@ -103,6 +108,8 @@ __all__ = [
     "ImageTooLargeError",
     "ImagevecError",
     "ModelLoadError",
+    "NoServerError",
+    "NotFoundError",
     "NotIndexedError",
     "Query",
     "RemoteIndex",
@@ -110,6 +117,7 @@ __all__ = [
     "SkippedImageWarning",
     "SourcePolicy",
     "StoreLockedError",
+    "StoreNotFoundError",
     "UnsafeSourceError",
     "UnsupportedModalityError",
     "VectorRecord",

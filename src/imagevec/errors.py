@@ -7,6 +7,8 @@ printable form (never megabytes of bytes or base64).
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,11 +91,58 @@ class ConfigError(ImagevecError, ValueError):
     """An option has an invalid value (unknown pooling, dtype, device...)."""
 
 
-class NotIndexedError(ConfigError, KeyError):
+class NotFoundError(ImagevecError, LookupError):
+    """Something asked for does not exist: a store, a collection, an indexed item."""
+
+    def __str__(self) -> str:  # KeyError (a LookupError) would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class StoreNotFoundError(NotFoundError):
+    """There is no imagevec store (index) at this folder.
+
+    Attributes:
+        path: the folder.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        super().__init__(
+            f"no index at {self.path}: create one with ImageIndex({self.path!r}).add(paths)"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path,))
+
+
+class CollectionNotFoundError(NotFoundError):
+    """The store has no collection of this name.
+
+    Attributes:
+        collection: the name asked for.
+        location: the store's folder or URL.
+        available: the collections there are.
+    """
+
+    def __init__(self, collection: str, location: str, available: Sequence[str] = ()) -> None:
+        self.collection, self.location = collection, location
+        self.available = tuple(available)
+        known = ", ".join(self.available) or "none"
+        super().__init__(
+            f"no collection {collection!r} in {location} (collections: {known}); add images "
+            "to it first, or open one of those with collection=NAME"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.collection, self.location, self.available))
+
+
+class NotIndexedError(NotFoundError, KeyError):
     """A search refers to an item (by id or path) that is not in the collection.
 
     Attributes:
         ref: the id or path as given.
+        collection: the collection searched.
     """
 
     def __init__(self, ref: object, collection: str) -> None:
@@ -101,30 +150,127 @@ class NotIndexedError(ConfigError, KeyError):
         self.collection = collection
         super().__init__(f"{self.ref!r} is not indexed in collection {collection!r}")
 
-    def __str__(self) -> str:  # KeyError would repr() the message
-        return str(self.args[0]) if self.args else ""
-
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.ref, self.collection))
 
 
+class NoServerError(ImagevecError, ConnectionError):
+    """No Chroma server answers at the URL.
+
+    Attributes:
+        url: the server URL.
+        reason: what the connection attempt said.
+    """
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url, self.reason = url, reason
+        super().__init__(f"no Chroma server answers at {url}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.url, self.reason))
+
+
+#: Identity fields compared between a collection's stamp and an encoder.
+IDENTITY_FIELDS = ("model", "name", "fingerprint", "dim", "pooling", "space")
+
+
 class EncoderMismatchError(ImagevecError):
-    """A collection was written by another encoder than the one used to open it."""
+    """A collection was written by another encoder than the one used to open it.
+
+    Attributes:
+        collection: the collection name.
+        location: the store's folder or URL.
+        expected: the identity stamped in the collection (``model``, ``name``,
+            ``fingerprint``, ``dim``, ``pooling``, ``space``), or None if imagevec did not
+            write it.
+        found: the identity of the encoder that tried to open it (possibly only ``model``).
+        differs: the identity fields that differ.
+    """
+
+    def __init__(
+        self,
+        collection: str,
+        location: str,
+        expected: Mapping[str, Any] | None,
+        found: Mapping[str, Any],
+    ) -> None:
+        self.collection, self.location = collection, location
+        self.expected = dict(expected) if expected is not None else None
+        self.found = dict(found)
+        where = f"collection {collection!r} in {location}"
+        if self.expected is None:
+            self.differs: tuple[str, ...] = ()
+            message = (
+                f"{where} has no imagevec encoder stamp (imagevec did not write it); "
+                "use another collection"
+            )
+        else:
+            self.differs = tuple(
+                k
+                for k in IDENTITY_FIELDS
+                if k in self.found and str(self.expected.get(k)) != str(self.found[k])
+            )
+            message = (
+                f"{where} was written by encoder {self.expected.get('model')!r} and cannot be "
+                f"searched with this one ({self.diff}). Open it without choosing an encoder (it "
+                f"loads {self.expected.get('model')!r} itself) or with encoder="
+                f"{self.expected.get('model')!r}, or write to another collection"
+            )
+            if "fingerprint" in self.differs and "model" not in self.differs:
+                message += (
+                    " (same model name, other weights or options: revision, pooling, "
+                    "projection or fine-tuned weights)"
+                )
+        super().__init__(message)
+
+    @property
+    def diff(self) -> str:
+        """The differing fields in words: ``fingerprint: stamped 'a', this encoder 'b'``."""
+        expected = self.expected or {}
+        return "; ".join(
+            f"{k}: stamped {expected.get(k)!r}, this encoder {self.found[k]!r}"
+            for k in self.differs
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.collection, self.location, self.expected, self.found))
 
 
 class StoreLockedError(ImagevecError):
-    """Another process is writing to the same embedded store."""
+    """Another process is writing to the same embedded store.
+
+    Attributes:
+        path: the store's folder.
+        holder: who holds it, in words (``process 123 is writing to it``).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], holder: str, *, write: bool = False) -> None:
+        self.path, self.holder, self.write = os.fspath(path), holder, write
+        what = "cannot write the index" if write else "the index"
+        extra = " (an embedded store has one writer and no concurrent readers)" if write else ""
+        super().__init__(
+            f"{what} at {self.path} is locked: {holder}{extra}. Wait for it to finish, or "
+            "serve the folder with `chroma run --path DIR` and open it with "
+            "ImageIndex(url=...) for concurrent access"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.holder), {"write": self.write})
 
 
 __all__ = [
+    "CollectionNotFoundError",
     "ConfigError",
     "EncoderMismatchError",
     "ImageLoadError",
     "ImageTooLargeError",
     "ImagevecError",
     "ModelLoadError",
+    "NoServerError",
+    "NotFoundError",
     "NotIndexedError",
     "StoreLockedError",
+    "StoreNotFoundError",
     "UnsafeSourceError",
     "UnsupportedModalityError",
     "describe_source",

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from imagevec.errors import ConfigError
+from imagevec.errors import ConfigError, StoreNotFoundError
 from imagevec.store.chroma import DEFAULT_COLLECTION, Store, check_collection_name, connect
 from imagevec.store.ingest import AddReport, add_files
 from imagevec.store.records import Metadatas, ids_for_paths, ids_of_missing_files
@@ -123,10 +123,7 @@ class ImageIndex(SearchIndex):
             assert self.path is not None
             if not is_store(self.path):
                 if not write:
-                    raise ConfigError(
-                        f"no index at {self.path}: create it with `imagevec index PHOTOS "
-                        f"--db {self.path}` (or ImageIndex(...).add)"
-                    )
+                    raise StoreNotFoundError(self.path)
                 self.path.mkdir(parents=True, exist_ok=True)
             self._lock = acquire(self.path, exclusive=write)
         try:
@@ -430,7 +427,7 @@ def list_collections(
 ) -> list[dict[str, Any]]:
     """Every collection of a store: ``{name, count, stamp}`` (stamp None if not imagevec's)."""
     if url is None and not is_store(Path(path or DEFAULT_DB).expanduser()):
-        raise ConfigError(f"no index at {path or DEFAULT_DB}")
+        raise StoreNotFoundError(Path(path or DEFAULT_DB))
     from imagevec.store.chroma import describe_collections
 
     with ImageIndex(path, url=url) as index:

@@ -74,7 +74,7 @@ def test_index_search_reindex_on_a_server(chroma_url: str, colour_dir: Path) -> 
         assert index.add(colour_dir).unchanged == 3 and index.count() == 3
     with ImageIndex(url=chroma_url, collection="colours") as again:  # encoder from the stamp
         assert Path(again.search(image=colour_dir / "blue.png", k=1)[0].uri).stem == "blue"
-    with pytest.raises(EncoderMismatchError, match="--model test-color"):
+    with pytest.raises(EncoderMismatchError, match="encoder='test-color'"):
         ImageIndex(url=chroma_url, collection="colours", encoder="default")
 
 

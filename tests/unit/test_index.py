@@ -16,7 +16,13 @@ from PIL import Image
 from tests.support.color_encoder import ColorEncoder
 
 import imagevec
-from imagevec.errors import ConfigError, EncoderMismatchError, ImageLoadError, StoreLockedError
+from imagevec.errors import (
+    ConfigError,
+    EncoderMismatchError,
+    ImageLoadError,
+    StoreLockedError,
+    StoreNotFoundError,
+)
 from imagevec.index import ImageIndex, list_collections
 
 
@@ -174,14 +180,16 @@ def test_other_encoder_is_a_mismatch_error(tmp_path: Path, colour_dir: Path) -> 
     with ImageIndex(tmp_path / "db", encoder="test-color") as first:
         first.add(colour_dir)
     started = time.monotonic()
-    with pytest.raises(EncoderMismatchError, match="--model test-color"):
+    with pytest.raises(EncoderMismatchError, match="encoder='test-color'") as caught:
         ImageIndex(tmp_path / "db", encoder="default")  # refused before loading a model
+    assert caught.value.expected["model"] == "test-color"  # type: ignore[index]
+    assert caught.value.found == {"model": "default"} and caught.value.differs == ("model",)
     assert time.monotonic() - started < 5
 
     class Renamed(ColorEncoder):
         name = "test-color-v2"
 
-    with pytest.raises(EncoderMismatchError, match="--collection"):
+    with pytest.raises(EncoderMismatchError, match="another collection"):
         ImageIndex(tmp_path / "db", encoder=Renamed(device="cpu"))
     with ImageIndex(
         tmp_path / "db", collection="colours-v2", encoder=Renamed(device="cpu")
@@ -208,12 +216,13 @@ def test_unstamped_collection_is_refused(tmp_path: Path, colour_dir: Path) -> No
 def test_reading_a_missing_store_creates_nothing(tmp_path: Path) -> None:
     index = ImageIndex(tmp_path / "nowhere", encoder="test-color")
     assert index.count() == 0
-    with pytest.raises(ConfigError, match="no index at"):
+    with pytest.raises(StoreNotFoundError, match="no index at") as caught:
         index.search("red")
+    assert caught.value.path == str(tmp_path / "nowhere") and "--" not in str(caught.value)
     assert not (tmp_path / "nowhere").exists()
     plain = tmp_path / "plain"  # an existing folder that holds no store: left untouched
     plain.mkdir()
-    with pytest.raises(ConfigError, match="no index at"):
+    with pytest.raises(StoreNotFoundError, match="no index at"):
         ImageIndex(plain).search("red")
     assert list(plain.iterdir()) == []
     with pytest.raises(ConfigError, match="either"):

@@ -10,7 +10,7 @@ import pytest
 from tests.support.edits import write_edited_copies
 
 from imagevec.cli import EXIT_ERROR, EXIT_OK, main
-from imagevec.errors import ConfigError, NotIndexedError
+from imagevec.errors import ConfigError, NotFoundError, NotIndexedError
 from imagevec.index import ImageIndex
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "china", "flower")
@@ -73,7 +73,7 @@ def test_like_by_id_equals_like_by_path_and_respects_where(
 def test_like_unknown_item_is_a_clear_error(index: ImageIndex, library: Path) -> None:
     with pytest.raises(NotIndexedError, match=r"nowhere\.jpg") as info:
         index.search(like=library / "nowhere.jpg")
-    assert isinstance(info.value, ConfigError) and info.value.collection == "images"
+    assert isinstance(info.value, NotFoundError) and info.value.collection == "images"
     with pytest.raises(ConfigError, match="exactly one"):
         index.search("red", like=library / "chelsea.jpg")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imagevec.errors import ConfigError
+from imagevec.errors import CollectionNotFoundError, ConfigError, NoServerError
 from imagevec.store import chroma as store_module
 from imagevec.store.chroma import Store, connect, describe_collections, distance_to_score
 from imagevec.store.stamp import make_stamp, read_stamp
@@ -137,8 +137,9 @@ def test_missing_collection_reads_as_empty_and_require_names_the_others(tmp_path
         missing = Store(client, "photos", location="db")
         assert not missing.exists and missing.count() == 0 and missing.stamp is None
         assert missing.query(np.ones(4, np.float32), k=3) == []
-        with pytest.raises(ConfigError, match="collections: other"):
+        with pytest.raises(CollectionNotFoundError, match="collections: other") as caught:
             missing.require()
+        assert (caught.value.collection, caught.value.available) == ("photos", ("other",))
         assert [c["name"] for c in describe_collections(client, "db")] == ["other"]
     finally:
         client.close()
@@ -160,7 +161,7 @@ def test_connect_rejects_bad_urls_and_dead_servers_quickly() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     started = time.monotonic()
-    with pytest.raises(ConfigError, match="no Chroma server"):
+    with pytest.raises(NoServerError, match="no Chroma server"):
         connect(url=f"http://127.0.0.1:{port}")
     assert time.monotonic() - started < 10
 

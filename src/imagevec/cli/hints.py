@@ -1,10 +1,50 @@
-"""Library errors as the command line says them: the error's words plus a flag to try."""
+"""Library errors as the command line says them: the facts, then the flag to try.
+
+Library messages speak Python (``ImageIndex(url=...)``, ``collection=NAME``); here the
+structured fields of each error are turned into ``--model``, ``--collection``, ``--db``...
+"""
 
 from __future__ import annotations
 
-from imagevec.errors import ImagevecError
+from imagevec.errors import (
+    CollectionNotFoundError,
+    EncoderMismatchError,
+    ImagevecError,
+    NoServerError,
+    StoreLockedError,
+    StoreNotFoundError,
+)
 
 
 def error_text(exc: ImagevecError) -> str:
-    """The error's message, then a hint in terms of this command's flags (if any)."""
+    """What ``imagevec`` prints after ``error:`` for a library error."""
+    if isinstance(exc, EncoderMismatchError):
+        where = f"collection {exc.collection!r} in {exc.location}"
+        if exc.expected is None:
+            return (
+                f"{where} has no imagevec encoder stamp (imagevec did not write it); "
+                "use another --collection"
+            )
+        model = exc.expected.get("model")
+        return (
+            f"{where} was written by encoder {model!r} ({exc.diff}). Open it with --model "
+            f"{model} (or without --model: the collection knows its encoder), or index into a "
+            "new collection with --collection NAME."
+        )
+    if isinstance(exc, StoreNotFoundError):
+        return f"no index at {exc.path}: create it with `imagevec index PHOTOS --db {exc.path}`"
+    if isinstance(exc, CollectionNotFoundError):
+        known = ", ".join(exc.available) or "none"
+        return (
+            f"no collection {exc.collection!r} in {exc.location} (collections: {known}); "
+            "index photos first, or pick one with --collection"
+        )
+    if isinstance(exc, NoServerError):
+        return f"{exc} (start one with `chroma run --path DIR`, or use --db DIR)"
+    if isinstance(exc, StoreLockedError):
+        what = "cannot write the index" if exc.write else "the index"
+        return (
+            f"{what} at {exc.path} is locked: {exc.holder}. Wait for it to finish, or serve "
+            "the folder with `chroma run --path DIR` and use --chroma-url URL."
+        )
     return str(exc)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +26,18 @@ from imagevec.preprocess import Preprocess
 
 OnError = Literal["raise", "skip", "warn"]
 IMAGE, TEXT = "image", "text"
+
+
+def weights_digest(modules: Mapping[str, nn.Module]) -> str:
+    """A hash of the modules' weights, each tensor widened to float32 (exact for any
+    stored precision), in a stable order."""
+    digest = hashlib.blake2b(digest_size=8)
+    for module_name, module in sorted(modules.items()):
+        digest.update(module_name.encode())
+        for key, tensor in sorted(module.state_dict().items()):
+            digest.update(key.encode())
+            digest.update(tensor.detach().to("cpu", torch.float32).numpy().tobytes())
+    return digest.hexdigest()
 
 
 class Encoder(ABC):
@@ -89,15 +101,31 @@ class Encoder(ABC):
 
     @cached_property
     def fingerprint(self) -> str:
-        """A short hash of the weights and the options that change the vectors."""
+        """A short hash of the weights and of the options that change what a vector means.
+
+        The weights are hashed as loaded (stored values, widened to float32), never after a
+        cast to the run's dtype, and neither dtype nor device takes part: an index written in
+        bfloat16 on a GPU opens with the same encoder in float32 on a CPU.
+        """
         digest = hashlib.blake2b(digest_size=8)
         digest.update(json.dumps(self.model_config(), sort_keys=True).encode())
-        for module_name, module in sorted(self.modules().items()):
-            digest.update(module_name.encode())
-            for key, tensor in sorted(module.state_dict().items()):
-                digest.update(key.encode())
-                digest.update(tensor.detach().to("cpu", torch.float32).numpy().tobytes())
+        pinned = self.__dict__.get("_weights_digest")
+        digest.update((pinned or weights_digest(self.modules())).encode())
         return digest.hexdigest()
+
+    def pin_fingerprint(self) -> None:
+        """Hash the weights now, before a cast to a lower precision changes their values.
+
+        Families call this after loading and before moving the modules to ``self.dtype``;
+        it costs nothing when the run's dtype is float32 (the hash is then taken lazily).
+        """
+        if self.dtype != torch.float32 and "_weights_digest" not in self.__dict__:
+            self.__dict__["_weights_digest"] = weights_digest(self.modules())
+
+    def weights_changed(self) -> None:
+        """Forget the fingerprint after the weights were trained (recomputed when asked)."""
+        self.__dict__.pop("fingerprint", None)
+        self.__dict__.pop("_weights_digest", None)
 
     @property
     def identity(self) -> dict[str, Any]:

@@ -79,12 +79,15 @@ class HFEncoder(Encoder):
         # a folder is named by its folder name; short names and "hf:" ids as typed
         self.name = Path(ref.model).name if ref.model == ref.location else ref.model
         self.pooling = self._pick_pooling(pooling)
-        self.backbone = self.load_backbone(ref).to(self.device).eval()
+        self.backbone = self.load_backbone(ref).eval()
         self.processor_config = load_processor_config(ref, self.default_processor)
         self.preprocess = Preprocess.from_hf(self.processor_config)
         in_dim = self.feature_dim()
         self.projection = self._load_projection(projection_dim, in_dim)
         self.dim = self.projection.out_dim if self.projection is not None else in_dim
+        self.pin_fingerprint()  # the weights as stored, before the cast to the run's dtype
+        for module in self.modules().values():
+            module.to(self.device, self.dtype)
 
     # ------------------------------------------------------------------ family hooks
     def load_backbone(self, ref: ModelRef) -> nn.Module:
@@ -113,7 +116,8 @@ class HFEncoder(Encoder):
 
     # ------------------------------------------------------------------ shared
     def load_pretrained(self, model_cls: Any, ref: ModelRef) -> nn.Module:
-        """``model_cls.from_pretrained`` through :mod:`imagevec.encoders.hub`, in ``self.dtype``.
+        """``model_cls.from_pretrained`` through :mod:`imagevec.encoders.hub`, in float32 (the
+        caller casts to the run's dtype after the fingerprint is taken).
 
         Weights the checkpoint lacks would be randomly initialised, giving random vectors: that
         is a :class:`~imagevec.ModelLoadError` (``ignore_missing`` lists unused modules).
@@ -123,7 +127,7 @@ class HFEncoder(Encoder):
             ref.location,
             revision=ref.revision,
             output_loading_info=True,
-            **dtype_kw(self.dtype),
+            **dtype_kw(torch.float32),
         )
         missing = sorted(
             k for k in info.get("missing_keys", ()) if not k.startswith(self.ignore_missing)
@@ -223,7 +227,7 @@ class HFEncoder(Encoder):
             head = seeded_projection(in_dim, projection_dim)
         else:
             return None
-        return head.to(self.device, self.dtype).eval()
+        return head.eval()
 
 
 def seeded_projection(in_dim: int, out_dim: int, hidden_dim: int | None = None) -> ProjectionHead:

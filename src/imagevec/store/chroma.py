@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from imagevec.errors import ConfigError
+from imagevec.errors import CollectionNotFoundError, ConfigError, NoServerError
 from imagevec.store.stamp import read_stamp
 from imagevec.store.uris import PATH_B64, uri_from_metadata
 from imagevec.types import Hit
@@ -70,7 +70,7 @@ def connect(path: str | os.PathLike[str] | None = None, *, url: str | None = Non
         client = chromadb.HttpClient(host=parts.hostname, port=port, ssl=ssl, settings=settings)
         client.heartbeat()
     except Exception as exc:  # connection refused, DNS, TLS, version mismatch...
-        raise ConfigError(f"no Chroma server answers at {url}: {exc}") from exc
+        raise NoServerError(url, str(exc)) from exc
     return client
 
 
@@ -125,13 +125,9 @@ class Store:
         return self._collection
 
     def require(self) -> Any:
-        """The collection; :class:`ConfigError` naming the ones there are if it is missing."""
+        """The collection; :class:`CollectionNotFoundError` naming the ones there are."""
         if self.collection is None:
-            known = ", ".join(collection_names(self.client)) or "none"
-            raise ConfigError(
-                f"no collection {self.name!r} in {self.location} (collections: {known}); "
-                "index photos first, or pick one with --collection"
-            )
+            raise CollectionNotFoundError(self.name, self.location, collection_names(self.client))
         return self.collection
 
     @property

@@ -14,7 +14,7 @@ Locks are never waited for: a conflicting process gets
 one. Inside one process, all indexes on the same folder share one lock handle (so a reader
 and a writer in the same process never block each other). The kernel releases the lock
 when a process dies, even by ``kill -9``. For concurrent access from several processes,
-serve the folder with ``chroma run --path DIR`` and connect with ``--chroma-url``.
+serve the folder with ``chroma run --path DIR`` and connect with ``ImageIndex(url=...)``.
 
 On platforms without ``fcntl`` (Windows) locking is a no-op.
 
@@ -38,10 +38,6 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 LOCK_NAME = "imagevec.lock"
-_HINT = (
-    "Wait for it to finish, or serve the folder with `chroma run --path DIR` and use "
-    "--chroma-url (ImageIndex(url=...)) for concurrent access."
-)
 _registry: dict[str, _FolderLock] = {}
 _registry_lock = threading.Lock()
 
@@ -80,9 +76,7 @@ class _FolderLock:
             self.shared += 1
             return
         if not self._flock(fcntl.LOCK_SH if fcntl else 0):
-            raise StoreLockedError(
-                f"the index at {self.folder} is locked: {self.holder()}. {_HINT}"
-            )
+            raise StoreLockedError(self.folder, self.holder())
         self.shared += 1
 
     def lock_exclusive(self) -> None:
@@ -95,10 +89,7 @@ class _FolderLock:
             who = self.holder()
             if self.shared and not self._flock(fcntl.LOCK_SH):
                 self.shared = 0
-            raise StoreLockedError(
-                f"cannot write the index at {self.folder}: {who} "
-                f"(an embedded store has one writer and no concurrent readers). {_HINT}"
-            )
+            raise StoreLockedError(self.folder, who, write=True)
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
         self.exclusive += 1
@@ -138,7 +129,7 @@ class LockHandle:
     def make_exclusive(self) -> None:
         """Become the writer; raises :class:`StoreLockedError` if another process has it open."""
         if self.released:
-            raise StoreLockedError(f"the lock on {self.folder} was released (index closed)")
+            raise StoreLockedError(self.folder, "this handle's lock was released (index closed)")
         if self.exclusive:
             return
         with _registry_lock:

@@ -53,37 +53,17 @@ def read_stamp(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return stamp
 
 
-def mismatch_message(
-    collection: str, location: str, stamp: Mapping[str, Any], mine: Mapping[str, Any]
-) -> str:
-    """What differs between a stamp and an encoder, and how to fix it."""
-    diff = ", ".join(
-        f"{k} {stamp.get(k)!r} != {mine[k]!r}"
-        for k in CHECKED
-        if k in mine and str(stamp.get(k)) != str(mine[k])
-    )
-    return (
-        f"collection {collection!r} in {location} was written by encoder {stamp.get('model')!r}"
-        f"{f' ({diff})' if diff else ''}, not by {mine['model']!r}. Open it with --model "
-        f"{stamp.get('model')} (or without --model: the collection knows its encoder), or "
-        f"index into a new collection with --collection NAME."
-    )
-
-
 def check_name(stamp: Mapping[str, Any], model: str, collection: str, location: str) -> None:
     """Cheap check before loading anything: the model name must be the stamped one."""
     if stamp.get("model") != model:
-        raise EncoderMismatchError(mismatch_message(collection, location, stamp, {"model": model}))
+        raise EncoderMismatchError(collection, location, stamp, {"model": model})
 
 
 def check(stamp: Mapping[str, Any] | None, encoder: Any, collection: str, location: str) -> None:
     """Raise :class:`EncoderMismatchError` unless ``encoder`` is the one that wrote the stamp."""
-    if stamp is None:
-        raise EncoderMismatchError(
-            f"collection {collection!r} in {location} has no imagevec encoder stamp (it was "
-            "not written by imagevec); use another --collection"
-        )
     mine = {**encoder.identity, "model": encoder.config.get("model", encoder.name)}
+    if stamp is None:
+        raise EncoderMismatchError(collection, location, None, mine)
     check_identity(stamp, mine, collection, location)
 
 
@@ -93,4 +73,4 @@ def check_identity(
     """Raise :class:`EncoderMismatchError` unless the identity ``mine`` (a read stamp, or an
     encoder's identity plus ``model``) is the one that wrote ``stamp``."""
     if any(str(stamp.get(k)) != str(mine[k]) for k in CHECKED):
-        raise EncoderMismatchError(mismatch_message(collection, location, stamp, mine))
+        raise EncoderMismatchError(collection, location, stamp, mine)

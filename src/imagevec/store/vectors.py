@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from imagevec.errors import ConfigError
-from imagevec.store.chroma import Store
+from imagevec.errors import CollectionNotFoundError, ConfigError
+from imagevec.store.chroma import Store, collection_names
 from imagevec.store.records import record_id
 from imagevec.store.stamp import check_identity, read_stamp
 from imagevec.store.uris import stored_path_fields, uri_from_metadata
@@ -80,7 +80,7 @@ def write_vectors(store: Store, records: Iterable[VectorRecord]) -> int:
     """
     stamp = store.stamp
     if stamp is None:
-        raise ConfigError(f"collection {store.name!r} in {store.location} does not exist")
+        raise CollectionNotFoundError(store.name, store.location, collection_names(store.client))
     ids, vectors, metas = prepare(records, int(stamp["dim"]))
     if ids:
         store.upsert(ids, vectors, metas)

@@ -73,7 +73,7 @@ def check_compatible(
     if state.get("objective") != objective or state.get("meta") != meta:
         raise ConfigError(
             f"the checkpoint in {out} is from another run ({state.get('objective')}, "
-            f"{state.get('meta')}); use another --out, or the same objective and model"
+            f"{state.get('meta')}); use another out folder, or the same objective and model"
         )
 
 

@@ -52,7 +52,7 @@ def finetune(
     out_dir = Path(out).expanduser().resolve()
     model_dir = Path(str(model)).expanduser()
     if model_dir.is_dir() and model_dir.resolve() == out_dir:
-        raise ConfigError("--out must differ from the model folder being fine-tuned")
+        raise ConfigError(f"out={str(out)!r} must differ from the model folder being fine-tuned")
     encoder = create_encoder(model, device=device, projection_dim=projection_dim)
     meta = {"model": str(model), "projection_dim": projection_dim}
     config = TrainConfig(out=out_dir, meta=meta, **loop_options)

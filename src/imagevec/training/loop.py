@@ -242,7 +242,7 @@ def fit(
             on_epoch_end(record)
     for module in encoder.modules().values():
         module.eval()
-    encoder.__dict__.pop("fingerprint", None)  # the weights changed: recompute when asked
+    encoder.weights_changed()
     _write_history(out, objective, config, history, best_epoch)
     before, best = history[0]["metrics"], history[best_epoch]["metrics"]
     return TrainResult(out, history, best_epoch, before, best, time.perf_counter() - started)

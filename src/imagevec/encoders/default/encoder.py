@@ -103,9 +103,11 @@ class LiteEncoder(Encoder):
         self.model, self.top_k, self.semantic_weight = model, top_k, float(semantic_weight)
         self.w_img = math.sqrt(1.0 - self.semantic_weight)
         self.w_sem = math.sqrt(self.semantic_weight)
-        self.image_tower = image_tower.to(self.device, self.dtype).eval()
+        self.image_tower, self.text_model = image_tower.eval(), text_model.eval()
+        self.pin_fingerprint()  # the weights as stored, before the cast to the run's dtype
+        self.image_tower.to(self.device, self.dtype)
         text_dtype = self.dtype if self.device.type == "cuda" else torch.float32
-        self.text_model = text_model.to(self.device, text_dtype).eval()
+        self.text_model.to(self.device, text_dtype)
         self.class_table = class_embeddings(self.text_model).to(self.device)
         self.pooling = image_tower.pooling
         self.image_dim = image_tower.dim
