@@ -155,19 +155,20 @@ class NotIndexedError(NotFoundError, KeyError):
 
 
 class NoServerError(ImagevecError, ConnectionError):
-    """No Chroma server answers at the URL.
+    """No server answers at the URL (a Chroma server, or an ``imagevec serve``).
 
     Attributes:
+        server: which kind of server was expected (``Chroma``, ``imagevec``).
         url: the server URL.
         reason: what the connection attempt said.
     """
 
-    def __init__(self, url: str, reason: str) -> None:
-        self.url, self.reason = url, reason
-        super().__init__(f"no Chroma server answers at {url}: {reason}")
+    def __init__(self, url: str, reason: str, server: str = "Chroma") -> None:
+        self.url, self.reason, self.server = url, reason, server
+        super().__init__(f"no {server} server answers at {url}: {reason}")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.url, self.reason))
+        return (type(self), (self.url, self.reason, self.server))
 
 
 #: Identity fields compared between a collection's stamp and an encoder.
@@ -244,18 +245,18 @@ class StoreLockedError(ImagevecError):
         holder: who holds it, in words (``process 123 is writing to it``).
     """
 
-    def __init__(self, path: str | os.PathLike[str], holder: str, *, write: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike[str], holder: str, write: bool = False) -> None:
         self.path, self.holder, self.write = os.fspath(path), holder, write
-        what = "cannot write the index" if write else "the index"
+        what = "cannot write the index at" if write else "the index at"
         extra = " (an embedded store has one writer and no concurrent readers)" if write else ""
         super().__init__(
-            f"{what} at {self.path} is locked: {holder}{extra}. Wait for it to finish, or "
-            "serve the folder with `chroma run --path DIR` and open it with "
-            "ImageIndex(url=...) for concurrent access"
+            f"{what} {self.path}: {holder}{extra}. Wait for it to finish, or "
+            "serve the folder with a Chroma server and open it with ImageIndex(url=...) for "
+            "concurrent access"
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.path, self.holder), {"write": self.write})
+        return (type(self), (self.path, self.holder, self.write))
 
 
 __all__ = [

@@ -27,6 +27,7 @@ from imagevec.errors import (
     ConfigError,
     ImageLoadError,
     ImageTooLargeError,
+    NoServerError,
     NotIndexedError,
     StoreLockedError,
     UnsafeSourceError,
@@ -79,7 +80,7 @@ class RemoteIndex(SearchIndex):
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise ConfigError(f"no imagevec server answers at {self.url}: {exc}") from exc
+            raise NoServerError(self.url, str(exc), server="imagevec") from exc
         if response.is_success:
             return (
                 response.json()

@@ -39,12 +39,12 @@ def error_text(exc: ImagevecError) -> str:
             f"no collection {exc.collection!r} in {exc.location} (collections: {known}); "
             "index photos first, or pick one with --collection"
         )
-    if isinstance(exc, NoServerError):
+    if isinstance(exc, NoServerError) and exc.server == "Chroma":
         return f"{exc} (start one with `chroma run --path DIR`, or use --db DIR)"
     if isinstance(exc, StoreLockedError):
-        what = "cannot write the index" if exc.write else "the index"
+        what = "cannot write the index at" if exc.write else "the index at"
         return (
-            f"{what} at {exc.path} is locked: {exc.holder}. Wait for it to finish, or serve "
+            f"{what} {exc.path}: {exc.holder}. Wait for it to finish, or serve "
             "the folder with `chroma run --path DIR` and use --chroma-url URL."
         )
     return str(exc)
