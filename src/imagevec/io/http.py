@@ -4,16 +4,20 @@ Used by :func:`imagevec.io.sources.read_source` when ``SourcePolicy(allow_urls=T
 the host is resolved once, every address is checked (private, loopback, link-local, multicast,
 reserved, unspecified, IPv4-mapped/6to4/NAT64 forms), and the connection goes to the checked
 address itself (no second DNS lookup, so no DNS rebinding). Redirects are followed by hand and
-re-checked; bodies are streamed under a byte cap and an overall deadline. Environment proxies
-are ignored on purpose.
+re-checked; bodies are streamed under a byte cap. One deadline (``policy.timeout``) covers the
+whole fetch, redirects, connect, headers and body included: a watchdog shuts the socket down
+when it passes, so a server that trickles one byte at a time cannot hold a fetch longer (only
+the DNS lookup is not covered). Environment proxies are ignored on purpose.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
@@ -83,8 +87,12 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
         self._address = address
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._raw = socket.create_connection((self._address, self.port), self.timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def abort(self) -> None:
+        """Shut the socket down from another thread: a blocked read returns at once."""
+        _shutdown(getattr(self, "_raw", None))
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
@@ -95,8 +103,18 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self._address = address
 
     def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
+        sock = self._raw = socket.create_connection((self._address, self.port), self.timeout)
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+    def abort(self) -> None:
+        """Shut the raw socket down from another thread: a blocked read returns at once."""
+        _shutdown(getattr(self, "_raw", None))
+
+
+def _shutdown(sock: socket.socket | None) -> None:
+    if sock is not None:
+        with contextlib.suppress(OSError):  # already closed
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _check_url(url: str, policy: SourcePolicy) -> tuple[str, str, int, str]:
@@ -134,8 +152,14 @@ def fetch_url(url: str, policy: SourcePolicy) -> bytes:
     for _hop in range(policy.max_redirects + 1):
         scheme, host, port, path = _check_url(current, policy)
         address = _resolve(host, port, current, policy)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _timed_out(url, policy)
         kind = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
-        conn = kind(host, port, address, timeout=policy.timeout)
+        conn = kind(host, port, address, timeout=left)
+        watchdog = threading.Timer(left, conn.abort)
+        watchdog.daemon = True
+        watchdog.start()
         try:
             conn.request(
                 "GET",
@@ -157,20 +181,26 @@ def fetch_url(url: str, policy: SourcePolicy) -> bytes:
                 raise ImageLoadError(
                     url, f"HTTP {response.status} {response.reason} from {current}"
                 )
-            return _read_capped(response, url, policy, deadline)
-        except TimeoutError as exc:
-            raise ImageLoadError(url, f"timed out after {policy.timeout:g} s") from exc
+            body = _read_capped(response, url, policy)
+            if time.monotonic() >= deadline:  # the watchdog may have cut the body short
+                raise _timed_out(url, policy)
+            return body
         except (OSError, http.client.HTTPException) as exc:
+            if isinstance(exc, TimeoutError) or time.monotonic() >= deadline:
+                raise _timed_out(url, policy) from exc
             raise ImageLoadError(url, f"network error ({type(exc).__name__}: {exc})") from exc
         finally:
+            watchdog.cancel()
             conn.close()
     raise ImageLoadError(url, f"more than {policy.max_redirects} redirects")
 
 
-def _read_capped(
-    response: http.client.HTTPResponse, url: str, policy: SourcePolicy, deadline: float
-) -> bytes:
-    """Read the body in chunks, stopping at the byte cap and the overall deadline."""
+def _timed_out(url: str, policy: SourcePolicy) -> ImageLoadError:
+    return ImageLoadError(url, f"timed out after {policy.timeout:g} s (the whole fetch)")
+
+
+def _read_capped(response: http.client.HTTPResponse, url: str, policy: SourcePolicy) -> bytes:
+    """Read the body in chunks, stopping at the byte cap (the watchdog keeps the deadline)."""
     length = response.getheader("Content-Length")
     if length is not None and length.strip().isdigit() and int(length) > policy.max_bytes:
         raise ImageTooLargeError(
@@ -182,7 +212,5 @@ def _read_capped(
         total += len(chunk)
         if total > policy.max_bytes:
             raise ImageTooLargeError(url, f"body exceeds the {policy.max_bytes}-byte limit")
-        if time.monotonic() > deadline:
-            raise ImageLoadError(url, f"timed out after {policy.timeout:g} s")
         chunks.append(chunk)
     return b"".join(chunks)

@@ -21,7 +21,7 @@ class SourcePolicy:
         allow_urls: fetch ``http(s)://`` URLs. Off by default: a URL in the input then raises
             :class:`~imagevec.errors.UnsafeSourceError`.
         max_bytes: cap on the encoded bytes read from any source (file, URL, bytes, base64).
-        timeout: seconds for a whole URL download (and for each network operation).
+        timeout: seconds for a whole URL download: redirects, connect, headers and body.
         max_redirects: redirects followed by hand, each hop re-checked.
         allow_private_addresses: let URLs reach loopback/private/link-local hosts. Only for
             tests and trusted intranets: it re-opens server-side request forgery.
