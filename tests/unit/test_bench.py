@@ -44,6 +44,18 @@ def test_bench_index_uses_rounds_and_measures_latency(
     assert 0 < result["vector_query_ms"]["median"] <= result["vector_query_ms"]["p95"]
 
 
+def test_bench_serve_times_the_api_through_a_real_server(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["bench", "serve", "-m", "test-color", "--device", "cpu", "--copies", "1"]
+    code, out = run(capsys, *args, "--repeats", "3", "-k", "5", "--browser", "none")
+    result = json.loads(out)
+    assert code == EXIT_OK and result["images"] >= 18 and result["k"] == 5
+    for kind in ("text_ms", "image_upload_ms", "like_ms", "remote_text_ms"):
+        assert 0 < result[kind]["p50"] <= result[kind]["p95"], kind
+    assert "grid_ms" not in result
+
+
 @pytest.mark.slow  # two short trainings and three evaluations: ~100 s on a loaded 2-core box
 def test_bench_finetune_reports_base_triplet_and_simclr(
     capsys: pytest.CaptureFixture[str], tmp_path: Path

@@ -1,4 +1,4 @@
-"""``imagevec bench forward | index | finetune``: the benchmark and evidence runners.
+"""``imagevec bench forward | index | finetune | serve``: the benchmark and evidence runners.
 
 Parsing and output only; the runners are :mod:`imagevec.bench.forward`,
 :mod:`imagevec.bench.index` and :mod:`imagevec.bench.finetune_evidence`.
@@ -192,6 +192,51 @@ def finetune_cmd(
         progress=want_progress(progress),
         log=click.echo,
     )
+    return EXIT_OK
+
+
+@bench.command("serve")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--model", "-m", default="default", show_default=True, metavar="MODEL")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps.")
+@click.option(
+    "--copies",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Edited variants per sample photo (when no PATHS are given).",
+)
+@click.option("--repeats", default=30, show_default=True, type=click.IntRange(1))
+@click.option("-k", default=24, show_default=True, type=click.IntRange(1, 200))
+@click.option(
+    "--browser",
+    default="/usr/bin/chromium",
+    show_default=True,
+    help="Chromium for the thumbnail-grid timing ('none' to skip).",
+)
+def serve_cmd(
+    paths: tuple[Path, ...],
+    model: str,
+    device: str,
+    copies: int,
+    repeats: int,
+    k: int,
+    browser: str,
+) -> int:
+    """Warm latency of `imagevec serve` (p50/p95, ms): text, image upload, more-like-this,
+    the remote client; and the page's k-thumbnail grid in a browser (JSON)."""
+    from imagevec.bench.serve import bench_serve
+
+    result = bench_serve(
+        list(paths) or None,
+        model=model,
+        device=device,
+        copies=copies,
+        repeats=repeats,
+        k=k,
+        browser=None if browser == "none" else browser,
+    )
+    click.echo(json.dumps(result, indent=2))
     return EXIT_OK
 
 
