@@ -46,6 +46,8 @@ _LAZY: dict[str, str] = {
     "SourcePolicy": "imagevec.io.policy",
     "ImageIndex": "imagevec.index",
     "Hit": "imagevec.types",
+    "hits_to_json": "imagevec.types",
+    "collection_space": "imagevec.store.chroma",
     "Query": "imagevec.search.query",
     "AddReport": "imagevec.types",
     "VectorRecord": "imagevec.types",
@@ -65,7 +67,7 @@ if TYPE_CHECKING:
     from imagevec.io.policy import SourcePolicy
     from imagevec.remote import RemoteIndex, connect
     from imagevec.search.query import Query
-    from imagevec.store.chroma import distance_to_score
+    from imagevec.store.chroma import collection_space, distance_to_score
     from imagevec.store.records import file_record
     from imagevec.store.stamp import encoder_stamp
     from imagevec.types import (
@@ -77,6 +79,7 @@ if TYPE_CHECKING:
         SearchIndex,
         SkippedImageWarning,
         VectorRecord,
+        hits_to_json,
     )
 
 
@@ -122,11 +125,13 @@ __all__ = [
     "UnsupportedModalityError",
     "VectorRecord",
     "__version__",
+    "collection_space",
     "connect",
     "create_encoder",
     "distance_to_score",
     "encoder_stamp",
     "file_record",
+    "hits_to_json",
     "is_image_file",
     "load_image",
 ]

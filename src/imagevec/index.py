@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imagevec.errors import ConfigError, StoreNotFoundError
-from imagevec.store.chroma import DEFAULT_COLLECTION, Store, check_collection_name, connect
+from imagevec.store.chroma import (
+    DEFAULT_COLLECTION,
+    DEFAULT_DB,
+    Store,
+    check_collection_name,
+    connect,
+)
 from imagevec.store.ingest import AddReport, add_files
 from imagevec.store.records import Metadatas, ids_for_paths, ids_of_missing_files
 from imagevec.store.stamp import check, check_name, make_stamp
@@ -40,8 +46,6 @@ if TYPE_CHECKING:
     from imagevec.store.locking import LockHandle
 
 __all__ = ["DEFAULT_DB", "AddReport", "Hit", "ImageIndex", "list_collections"]
-
-DEFAULT_DB = "imagevec-db"
 
 
 def expand(path: str | os.PathLike[str]) -> str:

@@ -7,6 +7,7 @@ Kept free of torch so that code which only reports (the index, the CLI) imports 
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,10 +93,36 @@ class Hit:
     score: float
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self, rank: int | None = None) -> dict[str, Any]:
-        """JSON-ready ``{rank, id, uri, score, metadata}`` (rank omitted when None)."""
-        data = {"id": self.id, "uri": self.uri, "score": self.score, "metadata": self.metadata}
+    def to_dict(self, rank: int | None = None, *, brief: bool = False) -> dict[str, Any]:
+        """JSON-ready ``{rank, id, uri, score, metadata}`` (rank omitted when None).
+
+        ``brief`` (for language models): score rounded to 4 digits, the bookkeeping
+        fields (:data:`BOOKKEEPING_FIELDS`) left out of ``metadata``.
+        """
+        score, metadata = self.score, self.metadata
+        if brief:
+            score = round(float(score), 4)
+            metadata = {k: v for k, v in metadata.items() if k not in BOOKKEEPING_FIELDS}
+        data = {"id": self.id, "uri": self.uri, "score": score, "metadata": metadata}
         return data if rank is None else {"rank": rank, **data}
+
+
+#: Stored metadata that only serves bookkeeping (change detection, exact paths); a hit's
+#: ``uri`` already says where the file is. Left out of brief results.
+BOOKKEEPING_FIELDS = frozenset({"uri", "sha256", "bytes", "mtime_ns", "path_b64"})
+
+
+def hits_to_json(hits: Sequence[Hit], *, brief: bool = False) -> list[dict[str, Any]]:
+    """Search results as JSON-ready rows, best first: ``[{rank, id, uri, score, metadata}]``.
+
+    The one shape of results everywhere: ``imagevec search --json``, the HTTP API and the
+    LangChain and LlamaIndex agent tools. ``score`` is the cosine similarity (higher is
+    better); ``brief=True`` (what agent tools return) rounds it and drops bookkeeping fields.
+
+    Example:
+        >>> json.dumps(imagevec.hits_to_json(index.search("a cat", k=3)))  # doctest: +SKIP
+    """
+    return [hit.to_dict(rank, brief=brief) for rank, hit in enumerate(hits, 1)]
 
 
 @dataclass

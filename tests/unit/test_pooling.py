@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from imagevec.encoders.hf import seeded_projection
-from imagevec.encoders.pooling import GEM_P, POOLINGS, ProjectionHead, pool
+from imagevec.encoders.pooling import GEM_P, POOLINGS, ProjectionHead, pool, seeded_projection
 from imagevec.errors import ConfigError
 
 

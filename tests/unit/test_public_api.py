@@ -41,6 +41,8 @@ PUBLIC = [
     "distance_to_score",
     "encoder_stamp",
     "file_record",
+    "hits_to_json",
+    "collection_space",
     "is_image_file",
     "load_image",
 ]

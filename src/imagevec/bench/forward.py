@@ -115,6 +115,7 @@ def run_benchmark(
     import imagevec
     from imagevec.bench.models import build_random_clip
     from imagevec.encoders.hub import infer_family
+    from imagevec.encoders.runtime import dtype_name
 
     work = Path(workdir or tempfile.mkdtemp(prefix="imagevec-bench-"))
     paths = make_camera_jpegs(work / f"jpegs-{long_side}", images, long_side=long_side)
@@ -136,7 +137,7 @@ def run_benchmark(
             rows.append(
                 {
                     "model": model,
-                    "dtype": str(encoder.dtype).removeprefix("torch."),
+                    "dtype": dtype_name(encoder.dtype),
                     "device": encoder.device.type,
                     "forward_img_s": round(forward, 1),
                     "end_to_end_img_s": round(end_to_end, 1),

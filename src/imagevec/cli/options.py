@@ -11,10 +11,9 @@ from typing import Any, TypeVar
 
 import click
 
-from imagevec.store.chroma import DEFAULT_COLLECTION
+from imagevec.store.chroma import DEFAULT_COLLECTION, DEFAULT_DB
 
 F = TypeVar("F", bound=Callable[..., Any])
-DEFAULT_DB = "imagevec-db"
 
 
 def _apply(func: F, options: list[Callable[[F], F]]) -> F:

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from imagevec import types
 from imagevec.store.ingest import AddReport
 from imagevec.types import Hit
 
@@ -51,8 +52,9 @@ def printable(text: object) -> str:
 
 
 def hits_to_json(hits: Sequence[Hit]) -> str:
-    """The documented JSON list ``[{rank, id, uri, score, metadata}]``."""
-    return json.dumps([hit.to_dict(rank) for rank, hit in enumerate(hits, 1)], indent=2)
+    """The documented JSON list ``[{rank, id, uri, score, metadata}]`` (see
+    :func:`imagevec.hits_to_json`)."""
+    return json.dumps(types.hits_to_json(hits), indent=2)
 
 
 def hits_to_text(hits: Sequence[Hit]) -> str:

@@ -31,15 +31,13 @@ from torch import nn
 
 from imagevec.encoders.base import Encoder
 from imagevec.encoders.hub import from_pretrained, read_json
-from imagevec.encoders.pooling import ProjectionHead
-from imagevec.encoders.registry import SAVED_CONFIG, ModelRef
+from imagevec.encoders.pooling import ProjectionHead, check_pooling, seeded_projection
+from imagevec.encoders.registry import PROJECTION_FILE, SAVED_CONFIG, ModelRef
 from imagevec.errors import ConfigError, ModelLoadError
 from imagevec.preprocess import Preprocess
 
 SAVE_FORMAT = 1
-PROJECTION_FILE = "projection.safetensors"
 PROCESSOR_FILE = "preprocessor_config.json"
-PROJECTION_SEED = 0
 
 
 class HFEncoder(Encoder):
@@ -204,12 +202,7 @@ class HFEncoder(Encoder):
                 pooling = self.ref.spec.pooling
             else:
                 pooling = self.poolings[0]
-        if pooling not in self.poolings:
-            raise ConfigError(
-                f"unknown pooling {pooling!r} for a {self.family} model: "
-                f"use one of {', '.join(self.poolings)}"
-            )
-        return pooling
+        return check_pooling(pooling, self.poolings, family=self.family)
 
     def _load_projection(self, projection_dim: int | None, in_dim: int) -> ProjectionHead | None:
         saved = self.ref.saved.get("projection")
@@ -222,22 +215,10 @@ class HFEncoder(Encoder):
             head = ProjectionHead(saved["in_dim"], saved["out_dim"], saved["hidden_dim"])
             _load_state(head, Path(self.ref.location) / PROJECTION_FILE)
         elif projection_dim is not None:
-            if not isinstance(projection_dim, int) or projection_dim < 1:
-                raise ConfigError(f"projection_dim must be a positive int, got {projection_dim!r}")
             head = seeded_projection(in_dim, projection_dim)
         else:
             return None
         return head.eval()
-
-
-def seeded_projection(in_dim: int, out_dim: int, hidden_dim: int | None = None) -> ProjectionHead:
-    """A fresh :class:`ProjectionHead` initialised from :data:`PROJECTION_SEED`.
-
-    The global RNG is left untouched, and the same sizes give the same weights in every process.
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(PROJECTION_SEED)
-        return ProjectionHead(in_dim, out_dim, hidden_dim)
 
 
 def _load_state(head: nn.Module, path: Path) -> None:

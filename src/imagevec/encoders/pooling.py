@@ -10,6 +10,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -17,6 +19,18 @@ from imagevec.errors import ConfigError
 
 POOLINGS = ("avg", "max", "gem", "attention")
 GEM_P = 3.0
+#: Seed of the initial weights of an untrained projection head (the same in every process).
+PROJECTION_SEED = 0
+
+
+def check_pooling(
+    pooling: str, allowed: Sequence[str] = POOLINGS, *, family: str | None = None
+) -> str:
+    """Return ``pooling`` if it is one of ``allowed``, else raise :class:`ConfigError`."""
+    if pooling not in allowed:
+        kind = f" for a {family} model" if family else ""
+        raise ConfigError(f"unknown pooling {pooling!r}{kind}: use one of {', '.join(allowed)}")
+    return pooling
 
 
 def _as_positions(features: torch.Tensor) -> torch.Tensor:
@@ -49,7 +63,8 @@ def pool(features: torch.Tensor, method: str = "avg") -> torch.Tensor:
     if method == "attention":
         weights = torch.softmax(x.float().mean(dim=2), dim=1).to(x.dtype)  # (B, positions)
         return torch.einsum("bp,bpc->bc", weights, x)
-    raise ConfigError(f"unknown pooling {method!r}: use one of {', '.join(POOLINGS)}")
+    check_pooling(method)
+    raise AssertionError(method)  # pragma: no cover - check_pooling raised
 
 
 class ProjectionHead(nn.Module):
@@ -74,3 +89,19 @@ class ProjectionHead(nn.Module):
     def spec(self) -> dict[str, int]:
         """The sizes needed to rebuild this head."""
         return {"in_dim": self.in_dim, "out_dim": self.out_dim, "hidden_dim": self.hidden_dim}
+
+
+def seeded_projection(in_dim: int, out_dim: int, hidden_dim: int | None = None) -> ProjectionHead:
+    """A fresh :class:`ProjectionHead` initialised from :data:`PROJECTION_SEED`.
+
+    The global RNG is left untouched, and the same sizes give the same weights in every
+    process (so the head is part of what the fingerprint names, not a random draw).
+
+    Raises:
+        ConfigError: ``out_dim`` is not a positive integer.
+    """
+    if not isinstance(out_dim, int) or isinstance(out_dim, bool) or out_dim < 1:
+        raise ConfigError(f"projection_dim must be a positive integer, got {out_dim!r}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(PROJECTION_SEED)
+        return ProjectionHead(in_dim, out_dim, hidden_dim)

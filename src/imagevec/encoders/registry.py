@@ -23,7 +23,10 @@ from imagevec.encoders.catalog import CATALOG, ModelSpec
 from imagevec.encoders.hub import MODEL_TYPE_TO_FAMILY, infer_family
 from imagevec.errors import ModelLoadError
 
+#: Files of a folder that imagevec saved (fine-tuned or exported): its settings, and the
+#: projection head's weights (when it has one).
 SAVED_CONFIG = "imagevec.json"
+PROJECTION_FILE = "projection.safetensors"
 #: Families that load Hugging Face checkpoints: names of models, never model names themselves.
 HF_FAMILIES = frozenset(MODEL_TYPE_TO_FAMILY.values())
 

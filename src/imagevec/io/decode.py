@@ -160,7 +160,7 @@ def _finish(img: Image.Image, source: object, max_pixels: int) -> Image.Image:
         ) from exc
     # Like ImageOps.exif_transpose: a tag still present means "not applied yet". This holds
     # for derived images too (``Image.open(p).convert("RGB")`` keeps the tag and the raw pixels).
-    method = _TRANSPOSE.get(_orientation(img))
+    method = _TRANSPOSE.get(exif_orientation(img))
     grey = grey_fill_rows(img)
     rgb = image_to_rgb(img, source)
     rgb = rgb.transpose(method) if method is not None else rgb
@@ -172,7 +172,9 @@ def _finish(img: Image.Image, source: object, max_pixels: int) -> Image.Image:
     return rgb
 
 
-def _orientation(img: Image.Image) -> int:
+def exif_orientation(img: Image.Image) -> int:
+    """The EXIF orientation tag (1-8; 1 when absent or unreadable). 5-8 swap width and
+    height once applied."""
     try:
         value = img.getexif().get(ExifTags.Base.Orientation, 1)
     except Exception:  # a broken EXIF block must not lose an otherwise good image

@@ -16,7 +16,7 @@ from imagevec.errors import ConfigError, NotIndexedError
 from imagevec.io.policy import SourcePolicy
 from imagevec.service.images import ImageData, ThumbnailCache, default_cache_dir, render_jpeg
 from imagevec.store.uris import uri_from_metadata
-from imagevec.types import Hit
+from imagevec.types import Hit, hits_to_json
 
 if TYPE_CHECKING:
     from imagevec.index import ImageIndex
@@ -285,8 +285,3 @@ class QueryService:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def hits_to_json(hits: Sequence[Hit]) -> list[dict[str, Any]]:
-    """``[{rank, id, uri, score, metadata}]``, best first (the ``--json`` shape)."""
-    return [hit.to_dict(rank) for rank, hit in enumerate(hits, 1)]

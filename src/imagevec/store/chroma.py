@@ -32,6 +32,8 @@ from imagevec.store.uris import PATH_B64, uri_from_metadata
 from imagevec.types import Hit
 
 DEFAULT_COLLECTION = "images"
+#: The embedded store's folder when none is given (``ImageIndex()``, ``imagevec --db``).
+DEFAULT_DB = "imagevec-db"
 _PAGE = 1000
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
 
@@ -45,6 +47,24 @@ def distance_to_score(distance: float, space: str = "cosine") -> float:
     if space == "l2":
         return 1.0 - float(distance) / 2.0
     return 1.0 - float(distance)
+
+
+def collection_space(collection: Any) -> str:
+    """The distance space (``cosine``, ``l2`` or ``ip``) of a Chroma collection: from its
+    configuration (``hnsw`` or ``spann`` index), else the legacy ``hnsw:space`` metadata,
+    else Chroma's default ``l2``.
+
+    Example:
+        >>> imagevec.collection_space(client.get_collection("images"))  # doctest: +SKIP
+        'cosine'
+    """
+    configuration = getattr(collection, "configuration", None) or {}
+    for key in ("hnsw", "spann"):
+        section = configuration.get(key) if isinstance(configuration, Mapping) else None
+        if isinstance(section, Mapping) and section.get("space"):
+            return str(section["space"])
+    metadata = getattr(collection, "metadata", None) or {}
+    return str(metadata.get("hnsw:space") or "l2")
 
 
 def connect(path: str | os.PathLike[str] | None = None, *, url: str | None = None) -> Any:
@@ -143,9 +163,7 @@ class Store:
     @property
     def space(self) -> str:
         """The collection's distance space (``cosine`` for collections imagevec made)."""
-        config = getattr(self.collection, "configuration", None) or {}
-        hnsw = config.get("hnsw") or {}
-        return str(hnsw.get("space") or self.collection.metadata.get("hnsw:space") or "l2")
+        return collection_space(self.collection)
 
     def create(self, stamp: Mapping[str, Any]) -> None:
         """Create the collection: cosine space, no embedding function, ``stamp`` as metadata."""

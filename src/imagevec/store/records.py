@@ -69,10 +69,12 @@ def header_metadata(path: Path) -> dict[str, Any]:
     """Width, height (after EXIF rotation) and format from the header; {} if unreadable."""
     from PIL import Image
 
+    from imagevec.io.decode import exif_orientation
+
     try:
         with Image.open(path) as img:
             width, height = img.size
-            if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+            if exif_orientation(img) in (5, 6, 7, 8):
                 width, height = height, width
             return {"width": width, "height": height, "format": img.format or ""}
     except Exception:  # the loader reports the real reason when it fails

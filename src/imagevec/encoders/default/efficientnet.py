@@ -17,13 +17,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from imagevec.encoders.pooling import POOLINGS, ProjectionHead, pool
-from imagevec.errors import ConfigError, ModelLoadError
+from imagevec.encoders.pooling import ProjectionHead, check_pooling, pool
+from imagevec.errors import ModelLoadError
 
 ARCH = "efficientnet-lite0"
 FEATURE_DIM = 1280
 INPUT_SIZE = 224
-PROJECTION_SEED = 0
 
 
 def efficientnet_lite0(state_dict: dict[str, torch.Tensor] | None = None) -> nn.Module:
@@ -47,15 +46,6 @@ def efficientnet_lite0(state_dict: dict[str, torch.Tensor] | None = None) -> nn.
             ) from exc
     model.load_state_dict(state_dict)
     return model.eval()
-
-
-def seeded_projection(in_dim: int, out_dim: int) -> ProjectionHead:
-    """A projection head with the same initial weights in every process (global RNG kept)."""
-    if not isinstance(out_dim, int) or isinstance(out_dim, bool) or out_dim < 1:
-        raise ConfigError(f"projection_dim must be a positive integer, got {out_dim!r}")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(PROJECTION_SEED)
-        return ProjectionHead(in_dim, out_dim)
 
 
 def cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -83,8 +73,7 @@ class ImageTower(nn.Module):
         self, backbone: nn.Module, pooling: str = "avg", projection: ProjectionHead | None = None
     ) -> None:
         super().__init__()
-        if pooling not in POOLINGS:
-            raise ConfigError(f"unknown pooling {pooling!r}: use one of {', '.join(POOLINGS)}")
+        check_pooling(pooling)
         self.backbone, self.pooling, self.projection = backbone, pooling, projection
         self.backbone.to(memory_format=torch.channels_last)
         self.dim = projection.out_dim if projection is not None else FEATURE_DIM

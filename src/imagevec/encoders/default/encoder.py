@@ -43,11 +43,11 @@ from imagevec.encoders.default.efficientnet import (
     ImageTower,
     cpu_state,
     efficientnet_lite0,
-    seeded_projection,
 )
 from imagevec.encoders.default.minilm import DIM as TEXT_DIM
 from imagevec.encoders.default.minilm import MiniLM
-from imagevec.encoders.pooling import POOLINGS, ProjectionHead
+from imagevec.encoders.pooling import ProjectionHead, check_pooling, seeded_projection
+from imagevec.encoders.registry import PROJECTION_FILE, SAVED_CONFIG
 from imagevec.errors import ConfigError, ModelLoadError
 from imagevec.preprocess import Preprocess
 
@@ -56,11 +56,7 @@ if TYPE_CHECKING:
 
 TOP_K = 20
 SEMANTIC_WEIGHT = 0.2
-TOWER_FILE, PROJECTION_FILE, SAVED_CONFIG = (
-    "image_tower.safetensors",
-    "projection.safetensors",
-    "imagevec.json",
-)
+TOWER_FILE = "image_tower.safetensors"
 #: TF-Lite training statistics (pixels scaled to [-1, 1], checked against the stem's BN
 #: running variance) and TF's eval crop (short side 256, centre 224, bicubic).
 PREPROCESS = Preprocess(
@@ -231,9 +227,7 @@ def load(
     if semantic_weight is None:
         semantic_weight = saved.get("semantic_weight", SEMANTIC_WEIGHT)
     check_options(top_k, semantic_weight)
-    pooling = pooling or saved.get("pooling", "avg")
-    if pooling not in POOLINGS:
-        raise ConfigError(f"unknown pooling {pooling!r}: use one of {', '.join(POOLINGS)}")
+    pooling = check_pooling(pooling or saved.get("pooling", "avg"))
     folder = Path(ref.location)
     state = _read_safetensors(folder / TOWER_FILE) if saved else None
     head: ProjectionHead | None = None
