@@ -174,3 +174,10 @@ def test_records_pages_and_id_for_path(service: QueryService, colour_dir: Path) 
     assert service.id_for_path(colour_dir / "missing.png") is None
     with pytest.raises(imagevec.ConfigError):
         service.records(-1, 10)
+
+
+def test_a_large_jpeg_query_is_decoded_at_a_reduced_scale(service: QueryService) -> None:
+    big = _jpeg(Image.new("RGB", (4032, 3024), (200, 20, 20)))
+    picture = service.load_query_image(big)
+    assert 512 <= min(picture.size) < 3024
+    assert Path(service.search_json(image=big, k=1)[0]["uri"]).stem == "red"

@@ -27,6 +27,7 @@ __all__ = ["MAX_K", "MAX_UPLOAD_BYTES", "NotIndexedError", "QueryService", "hits
 MAX_K = 200
 MAX_UPLOAD_BYTES = 20 * 2**20
 MAX_QUERY_PIXELS = 40_000_000
+QUERY_DRAFT = 512
 THUMBNAIL_SIZES = (64, 128, 256, 384, 512)
 _FOLDER_LIST_MAX = 200
 
@@ -176,12 +177,16 @@ class QueryService:
 
     def load_query_image(self, image: Any) -> Any:
         """Decode an image query safely: bytes/base64 under the upload cap, paths only under
-        the roots, never a URL; returns an RGB PIL image."""
+        the roots, never a URL; returns an RGB PIL image. A large JPEG is decoded at a
+        reduced scale (short side still >= 512 px: more than any encoder's input), so a
+        12 MP phone photo costs a fraction of a full decode."""
         from imagevec.io.decode import load_image
 
         is_path = isinstance(image, (str, os.PathLike)) and not str(image).startswith("data:")
         policy = self._query_policy if is_path else self._upload_policy
-        return load_image(image, policy=policy, max_pixels=self.max_query_pixels)
+        return load_image(
+            image, policy=policy, max_pixels=self.max_query_pixels, draft_size=QUERY_DRAFT
+        )
 
     def _with_folder(
         self, where: dict[str, Any] | None, folder: str | None
