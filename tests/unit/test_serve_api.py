@@ -211,3 +211,25 @@ def test_right_token_works_by_header_and_by_page_cookie(locked: str) -> None:
         assert "SameSite=Strict" in login.headers["set-cookie"]
         assert browser.get("/").status_code == 200
         assert browser.get("/api/search", params={"q": "red"}).status_code == 200
+
+
+def test_a_file_name_that_is_not_utf8_travels_exactly(tmp_path: Path) -> None:
+    import os
+
+    import imagevec
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    name = os.fsdecode(b"caf\xe9.png")  # Latin-1 bytes: a lone surrogate in Python
+    Image.new("RGB", (30, 30), (220, 10, 10)).save(photos / name)
+    build_colour_index(photos, tmp_path / "db")
+    with serving(tmp_path / "db", tmp_path / "cache", roots=[photos]) as (url, _):
+        response = httpx.get(f"{url}/api/search", params={"q": "red", "k": 1})
+        assert response.status_code == 200
+        hit = response.json()[0]
+        assert hit["uri"] == str(photos / name)
+        assert httpx.get(f"{url}/api/items/{hit['id']}").json()["uri"] == str(photos / name)
+        thumb = httpx.get(f"{url}/api/items/{hit['id']}/thumbnail")
+        assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+        with imagevec.connect(url) as remote:
+            assert remote.search("red", k=1)[0].uri == str(photos / name)

@@ -35,7 +35,7 @@ from importlib.resources import files
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from imagevec.errors import (
@@ -94,10 +94,20 @@ def create_app(
 
 
 def _handler(status: int) -> Any:
-    async def handle(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+    async def handle(request: Request, exc: Exception) -> Response:
+        return ExactJSON({"detail": str(exc)}, status_code=status)
 
     return handle
+
+
+class ExactJSON(Response):
+    """JSON with ASCII escapes: a file name that is not UTF-8 (a lone surrogate in Python,
+    see :mod:`imagevec.store.uris`) travels exactly, as ``imagevec search --json`` prints it."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, separators=(",", ":"), allow_nan=False).encode("ascii")
 
 
 def _picture(image: ImageData) -> Response:
@@ -147,9 +157,9 @@ def _routes(api: FastAPI, service: QueryService) -> None:
         return {"status": "ok"}
 
     @api.get("/api/info", response_model=InfoOut, tags=["info"])
-    def info() -> dict[str, Any]:
+    def info() -> Response:
         """The served index: store, collection, image count, encoder, folders, indexing."""
-        return service.info()
+        return ExactJSON(service.info())
 
     @api.get("/api/search", response_model=hits, tags=["search"])
     def search_text(
@@ -157,18 +167,25 @@ def _routes(api: FastAPI, service: QueryService) -> None:
         k: K = 10,
         where: Annotated[str | None, Query(description="Chroma filter as JSON.")] = None,
         folder: Folder = None,
-    ) -> list[dict[str, Any]]:
+    ) -> Response:
         """Search by text; best first, ``score`` = cosine similarity."""
-        return service.search_json(q, k=k, where=_where(where), folder=folder)
+        return ExactJSON(service.search_json(q, k=k, where=_where(where), folder=folder))
 
     @api.post("/api/search", response_model=hits, tags=["search"])
-    def search(body: SearchIn) -> list[dict[str, Any]]:
+    def search(body: SearchIn) -> Response:
         """Search by ``text``, ``like`` (an indexed id) or ``image`` (base64 / data URI)."""
         image: Any = None
         if body.image is not None:
             image = body.image if body.image.startswith("data:") else _base64(body.image)
-        return service.search_json(
-            body.text, image=image, like=body.like, k=body.k, where=body.where, folder=body.folder
+        return ExactJSON(
+            service.search_json(
+                body.text,
+                image=image,
+                like=body.like,
+                k=body.k,
+                where=body.where,
+                folder=body.folder,
+            )
         )
 
     @api.post(
@@ -184,28 +201,29 @@ def _routes(api: FastAPI, service: QueryService) -> None:
     )
     async def search_image(
         request: Request, k: K = 10, where: str | None = None, folder: Folder = None
-    ) -> Any:
+    ) -> Response:
         """Search by an uploaded picture: the request body is the image file itself."""
         data = await _read_body(request, service.max_upload_bytes)
         if not data:
             raise ImageLoadError("<upload>", "empty upload (send the image file as the body)")
         from starlette.concurrency import run_in_threadpool
 
-        return await run_in_threadpool(
+        hits = await run_in_threadpool(
             service.search_json, image=data, k=k, where=_where(where), folder=folder
         )
+        return ExactJSON(hits)
 
     @api.get("/api/items/{item_id}", response_model=RecordOut, tags=["items"])
-    def item(item_id: str) -> dict[str, Any]:
+    def item(item_id: str) -> Response:
         """An indexed image's id, file and metadata."""
-        return service.record(item_id)
+        return ExactJSON(service.record(item_id))
 
     @api.get("/api/items/{item_id}/similar", response_model=hits, tags=["search"])
     def similar(
         item_id: str, k: K = 10, where: str | None = None, folder: Folder = None
-    ) -> list[dict[str, Any]]:
+    ) -> Response:
         """More like this: the item's stored vector (not re-embedded); the item left out."""
-        return service.search_json(like=item_id, k=k, where=_where(where), folder=folder)
+        return ExactJSON(service.search_json(like=item_id, k=k, where=_where(where), folder=folder))
 
     @api.get("/api/items/{item_id}/thumbnail", tags=["items"], response_class=Response)
     def thumbnail(item_id: str, size: Annotated[int, Query(ge=16, le=512)] = 256) -> Response:
