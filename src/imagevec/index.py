@@ -368,6 +368,9 @@ class ImageIndex(SearchIndex):
         if vector is not None:
             return store.query(np.asarray(vector, dtype=np.float32), k=k, where=where)
         if text is not None:
+            light = self._light_text_vector(text)
+            if light is not None:  # the default's numpy text tower: no torch, no CNN
+                return store.query(light, k=k, where=where)
             query = Query.text(text)
         elif image is not None:
             query = Query.image(image)
@@ -381,6 +384,19 @@ class ImageIndex(SearchIndex):
         skip = set() if include_self else set(items)
         hits = store.query(vec, k=k + len(skip), where=where)
         return [hit for hit in hits if hit.id not in skip][:k]
+
+    def _light_text_vector(self, text: str) -> np.ndarray | None:
+        """A text query by the collection's light text path (the default's numpy MiniLM: no
+        torch, no image tower) while its encoder is not loaded; None when there is none."""
+        stamp = self.stamp
+        if self._encoder is not None or stamp is None or not isinstance(text, str):
+            return None
+        from imagevec.encoders.registry import text_query_embedder
+
+        embed = text_query_embedder(dict(stamp.get("config") or {}))
+        if embed is None or str(getattr(embed, "dim", "")) != str(stamp.get("dim")):
+            return None
+        return embed([text])[0]
 
     def metadata(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """``id -> stored metadata`` (``uri``, ``sha256``, ``width``...) for the ids indexed."""

@@ -88,7 +88,7 @@ def test_text_vectors_live_in_the_semantic_part() -> None:
     assert vectors.shape == (3, DIM) and vectors.dtype == np.float32
     assert not vectors[:, :1280].any()
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    reference = enc.text_model.embed(texts).numpy()  # sentence-transformers' recipe
+    reference = enc.text_model.embed(texts)  # sentence-transformers' recipe
     np.testing.assert_allclose(vectors[:, 1280:], reference, atol=1e-5)
     np.testing.assert_allclose(enc.embed_texts(texts[::-1])[::-1], vectors, atol=1e-5)
 
@@ -240,16 +240,46 @@ def test_semantic_embedding_mixes_the_class_embeddings() -> None:
 
 
 def test_a_stale_class_table_is_recomputed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from imagevec.encoders.default.minilm import MiniLM
+
     stale = F.normalize(torch.randn(1000, 384), dim=-1)
     fresh = F.normalize(torch.randn(1000, 384), dim=-1)
+    other = MiniLM()
+    other.__dict__["digest"] = "0" * 64  # weights the shipped table was not made from
     monkeypatch.setattr(bridge, "shipped_class_embeddings", lambda: stale)
     monkeypatch.setattr(bridge, "compute_class_embeddings", lambda model: fresh)
     monkeypatch.setattr(bridge, "_recomputed", {})
     with pytest.warns(UserWarning, match="recomputing"):
-        assert bridge.class_embeddings(encoder().text_model) is fresh
+        assert bridge.class_embeddings(other) is fresh
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # cached: no second warning, no second computation
-        assert bridge.class_embeddings(encoder().text_model) is fresh
+        assert bridge.class_embeddings(other) is fresh
+    assert bridge.class_embeddings(encoder().text_model) is stale  # the bundled weights
+
+
+def test_the_bundled_weights_are_the_ones_the_table_was_made_from() -> None:
+    import hashlib
+
+    text = encoder().text_model
+    assert text.digest == bridge.TABLE_WEIGHTS  # from pip's install record
+    data = (text.folder / "model.safetensors").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == bridge.TABLE_WEIGHTS  # and really so
+
+
+def test_numpy_minilm_equals_the_transformers_bert() -> None:
+    from transformers import AutoModel, AutoTokenizer
+
+    text = encoder().text_model
+    texts = ["a cat", "A Cup of COFFEE!", "naïve café déjà vu", " ".join(["dog"] * 300)]
+    tokenizer = AutoTokenizer.from_pretrained(str(text.folder))
+    bert = AutoModel.from_pretrained(str(text.folder)).eval()
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=256, return_tensors="pt")
+    with torch.inference_mode():
+        hidden = bert(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    reference = F.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1).numpy()
+    np.testing.assert_allclose(text.embed(texts), reference, atol=2e-6)
+    np.testing.assert_allclose(text.embed(texts[:1]), reference[:1], atol=2e-6)  # einsum path
 
 
 def test_the_shipped_class_table_matches_the_text_model() -> None:

@@ -139,3 +139,55 @@ def test_cli_refuses_db_with_chroma_url(capsys: pytest.CaptureFixture[str], tmp_
         capsys, "search", "a cat", "--db", tmp_path / "db", "--chroma-url", "http://127.0.0.1:9"
     )
     assert code == 2 and "not both" in err
+
+
+@pytest.fixture(scope="module")
+def default_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three real sample photos indexed with the bundled default encoder."""
+    from imagevec.samples import write_sample_photos
+
+    photos = tmp_path_factory.mktemp("default-photos")
+    written = write_sample_photos(photos)
+    keep = {"chelsea", "rocket", "coffee"}
+    for path in photos.iterdir():
+        if path.stem not in keep:
+            path.unlink()
+    db = tmp_path_factory.mktemp("default-db") / "db"
+    with ImageIndex(db, encoder="default") as index:
+        assert index.add(photos).indexed == len(keep), written
+    return db
+
+
+def test_text_search_on_the_default_needs_no_torch(default_db: Path) -> None:
+    import subprocess
+    import sys
+
+    code = f"""
+import json, sys
+from imagevec.index import ImageIndex
+with ImageIndex({str(default_db)!r}) as index:
+    hits = index.search("a cat", k=3)
+heavy = sorted(m for m in ("torch", "transformers") if m in sys.modules)
+print(json.dumps({{"heavy": heavy, "hits": [[h.uri, h.score] for h in hits]}}))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=240, check=True
+    )
+    import json
+
+    light = json.loads(result.stdout.strip().splitlines()[-1])
+    assert light["heavy"] == []  # neither torch nor transformers was imported
+    assert Path(light["hits"][0][0]).stem == "chelsea"
+    with ImageIndex(default_db) as index:
+        full = index.encoder.embed_texts(["a cat"])[0]  # the whole encoder, torch
+        reference = index.search(vector=full, k=3)
+    assert [Path(u).name for u, _ in light["hits"]] == [Path(h.uri).name for h in reference]
+    for (_, score), hit in zip(light["hits"], reference, strict=True):
+        assert score == pytest.approx(hit.score, abs=1e-5)
+
+
+def test_the_text_query_module_knows_the_cnn_size() -> None:
+    from imagevec.encoders.default.efficientnet import FEATURE_DIM
+    from imagevec.encoders.default.text_query import IMAGE_FEATURES
+
+    assert FEATURE_DIM == IMAGE_FEATURES

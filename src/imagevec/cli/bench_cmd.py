@@ -1,4 +1,4 @@
-"""``imagevec bench forward | index | finetune | serve``: the benchmark and evidence runners.
+"""``imagevec bench forward | index | cold | finetune | serve``: the benchmark and evidence runners.
 
 Parsing and output only; the runners are :mod:`imagevec.bench.forward`,
 :mod:`imagevec.bench.index` and :mod:`imagevec.bench.finetune_evidence`.
@@ -138,6 +138,37 @@ def index_cmd(
         rounds=rounds,
     )
     click.echo(json.dumps(result, indent=2))
+    return EXIT_OK
+
+
+@bench.command("cold")
+@click.option(
+    "--db",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="An existing index. [default: the sample photos, indexed in a temporary folder]",
+)
+@click.option("--collection", "-c", default="demo", show_default=True)
+@click.option("--text", default="a cat", show_default=True, help="The text query.")
+@click.option(
+    "--image",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The image query (needed with --db).",
+)
+@click.option("--rounds", default=3, show_default=True, type=click.IntRange(1))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def cold_cmd(
+    db: Path | None, collection: str, text: str, image: Path | None, rounds: int, as_json: bool
+) -> int:
+    """Seconds from command to result for `imagevec search` in a fresh process: text, image.
+
+    Wall and CPU time of each run (imports, model and store loading included).
+    """
+    from imagevec.bench.cold import bench_cold, format_cold
+
+    if db is not None and image is None:
+        raise click.UsageError("with --db, give the image query with --image")
+    result = bench_cold(db, collection=collection, text=text, image=image, rounds=rounds)
+    click.echo(json.dumps(result, indent=2) if as_json else format_cold(result))
     return EXIT_OK
 
 

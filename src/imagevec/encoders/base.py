@@ -84,6 +84,11 @@ class Encoder(ABC):
         training and :meth:`save`)."""
         return {}
 
+    def external_weights(self) -> str:
+        """Weights not held in :meth:`modules` (e.g. a numpy text tower), named by a digest
+        that goes into the fingerprint; empty by default."""
+        return ""
+
     def layer_groups(self) -> list[nn.Module]:
         """The trainable image-path blocks, input to output (fine-tuning freezes the lower
         ones); empty for encoders that cannot be fine-tuned."""
@@ -109,6 +114,7 @@ class Encoder(ABC):
         """
         digest = hashlib.blake2b(digest_size=8)
         digest.update(json.dumps(self.model_config(), sort_keys=True).encode())
+        digest.update(self.external_weights().encode())
         pinned = self.__dict__.get("_weights_digest")
         digest.update((pinned or weights_digest(self.modules())).encode())
         return digest.hexdigest()

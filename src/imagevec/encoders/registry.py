@@ -16,12 +16,16 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from imagevec.encoders.base import Encoder
 from imagevec.encoders.catalog import CATALOG, ModelSpec
 from imagevec.encoders.hub import MODEL_TYPE_TO_FAMILY, infer_family
 from imagevec.errors import ModelLoadError
+
+if TYPE_CHECKING:  # importing the registry must not import torch (text queries don't need it)
+    import numpy as np
+
+    from imagevec.encoders.base import Encoder
 
 #: Files of a folder that imagevec saved (fine-tuned or exported): its settings, and the
 #: projection head's weights (when it has one).
@@ -36,6 +40,12 @@ FAMILIES: dict[str, str | Callable[..., Encoder]] = {
     "clip": "imagevec.encoders.clip:load",
     "vit": "imagevec.encoders.vit:load",
     "resnet": "imagevec.encoders.resnet:load",
+}
+
+#: family -> "module:function" returning a torch-free ``texts -> vectors`` for text queries
+#: (``function(ref, config)``); families not listed load the whole encoder for a text.
+TEXT_QUERY: dict[str, str] = {
+    "default": "imagevec.encoders.default.text_query:text_embedder",
 }
 
 
@@ -146,3 +156,26 @@ def create_encoder(
 def create_encoder_from_config(config: dict[str, Any]) -> Encoder:
     """Rebuild an encoder from :attr:`Encoder.config` (e.g. in a worker process)."""
     return create_encoder(**config)
+
+
+def text_query_embedder(config: dict[str, Any]) -> Callable[[list[str]], np.ndarray] | None:
+    """A light ``texts -> vectors`` for an encoder's config, or None when the family has none.
+
+    Used by :meth:`imagevec.ImageIndex.search` for text queries on a collection whose
+    encoder is not loaded yet: the default's text tower runs without torch. The function
+    has a ``dim`` attribute, checked against the stamp by the caller.
+    """
+    options = {k: v for k, v in config.items() if k not in ("device", "dtype")}
+    model = options.get("model") or "default"
+    try:
+        ref = resolve(str(model), revision=options.get("revision"))
+    except ModelLoadError:
+        return None
+    target = TEXT_QUERY.get(ref.family)
+    if target is None or FAMILIES.get(ref.family) != _DEFAULT_LOADERS.get(ref.family):
+        return None  # a re-registered family may embed texts differently
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)(ref, options)
+
+
+_DEFAULT_LOADERS = dict(FAMILIES)

@@ -9,8 +9,10 @@ even for words that are not ImageNet classes ("a cat" is close to "tabby" and "t
 The 1000 class-name embeddings are a pure function of the pinned MiniLM weights and the fixed
 prompt :data:`PROMPT`, so they ship precomputed (float16, 768 KB) in ``imagevec/data``: loading
 costs nothing, nothing is written to the user's disk and every process (a Ray worker, a data
-loader) gets the same table. :func:`class_embeddings` checks a few rows against the live text
-model and recomputes the table (once per process) if the weights ever differ.
+loader) gets the same table. :func:`class_embeddings` uses it as is when the text model's
+weights file is the one the table was made from (:data:`TABLE_WEIGHTS`, the sha256 pip
+recorded at install: no text model is loaded, so an image query never loads MiniLM); for
+other weights it checks a few rows and recomputes the table (once per process) if they differ.
 
 Example:
     >>> table = class_embeddings(MiniLM())                          # doctest: +SKIP
@@ -43,6 +45,8 @@ TABLE_FILE = "imagenet_class_text_minilm.npy"
 CLASSES_FILE = "imagenet_classes.txt"
 CHECK_ROWS = (0, 281, 417, 999)  # tench, tabby, balloon, toilet tissue
 _TOLERANCE = 1e-3  # float16 storage keeps cosines within ~1e-4 of the float32 table
+TABLE_WEIGHTS = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+"""sha256 of the all-MiniLM-L6-v2 ``model.safetensors`` the shipped table was computed with."""
 
 _lock = threading.Lock()
 _recomputed: dict[str, torch.Tensor] = {}
@@ -77,7 +81,7 @@ def class_prompt(name: str) -> str:
 
 def compute_class_embeddings(text_model: MiniLM) -> torch.Tensor:
     """Embed the prompts of all 1000 classes: ``(1000, 384)`` float32, L2-normalised."""
-    return text_model.embed([class_prompt(name) for name in class_names()])
+    return torch.from_numpy(text_model.embed([class_prompt(name) for name in class_names()]))
 
 
 def shipped_class_embeddings() -> torch.Tensor:
@@ -90,12 +94,15 @@ def shipped_class_embeddings() -> torch.Tensor:
 def class_embeddings(text_model: MiniLM) -> torch.Tensor:
     """The class table for ``text_model``: the shipped one when it matches, else recomputed.
 
-    The check embeds :data:`CHECK_ROWS` (a few milliseconds). A mismatch (other MiniLM
-    weights) recomputes all 1000 rows once per process and warns.
+    The bundled weights (:data:`TABLE_WEIGHTS`) take the table as is. Other weights embed
+    :data:`CHECK_ROWS` (a few milliseconds); a mismatch recomputes all 1000 rows once per
+    process and warns.
     """
     table = shipped_class_embeddings()
+    if text_model.digest == TABLE_WEIGHTS:
+        return table
     names = class_names()
-    fresh = text_model.embed([class_prompt(names[row]) for row in CHECK_ROWS])
+    fresh = torch.from_numpy(text_model.embed([class_prompt(names[row]) for row in CHECK_ROWS]))
     agreement = (fresh * table[list(CHECK_ROWS)]).sum(dim=-1)
     if bool((agreement > 1 - _TOLERANCE).all()):
         return table

@@ -73,7 +73,8 @@ class LiteEncoder(Encoder):
 
     Attributes:
         image_tower: the :class:`ImageTower` (what fine-tuning trains).
-        text_model: the :class:`~imagevec.encoders.default.minilm.MiniLM` text tower (frozen).
+        text_model: the :class:`~imagevec.encoders.default.minilm.MiniLM` text tower (frozen,
+            numpy; its weights are read on the first text).
         top_k: classes mixed by ConSE.
         semantic_weight: ``w_sem²``, the share of an image-image cosine from the semantics.
         image_dim: size of the CNN part (1280, or the projection size).
@@ -99,11 +100,9 @@ class LiteEncoder(Encoder):
         self.model, self.top_k, self.semantic_weight = model, top_k, float(semantic_weight)
         self.w_img = math.sqrt(1.0 - self.semantic_weight)
         self.w_sem = math.sqrt(self.semantic_weight)
-        self.image_tower, self.text_model = image_tower.eval(), text_model.eval()
+        self.image_tower, self.text_model = image_tower.eval(), text_model
         self.pin_fingerprint()  # the weights as stored, before the cast to the run's dtype
         self.image_tower.to(self.device, self.dtype)
-        text_dtype = self.dtype if self.device.type == "cuda" else torch.float32
-        self.text_model.to(self.device, text_dtype)
         self.class_table = class_embeddings(self.text_model).to(self.device)
         self.pooling = image_tower.pooling
         self.image_dim = image_tower.dim
@@ -121,7 +120,7 @@ class LiteEncoder(Encoder):
 
     def forward_texts(self, texts: list[str]) -> torch.Tensor:
         """``[0, MiniLM(text)]``: text queries match the semantic part only."""
-        text = self.text_model(texts)
+        text = torch.from_numpy(self.text_model.embed(list(texts))).to(self.device)
         zeros = text.new_zeros(text.shape[0], self.image_dim)
         return torch.cat([zeros, text], dim=-1)
 
@@ -149,14 +148,16 @@ class LiteEncoder(Encoder):
         }
 
     def modules(self) -> dict[str, nn.Module]:
-        """``{"image": EfficientNet, "text": MiniLM, "projection": head (if any)}``."""
-        found: dict[str, nn.Module] = {
-            "image": self.image_tower.backbone,
-            "text": self.text_model,
-        }
+        """``{"image": EfficientNet, "projection": head (if any)}`` (the frozen numpy text
+        tower is named in the fingerprint by its weights' digest)."""
+        found: dict[str, nn.Module] = {"image": self.image_tower.backbone}
         if self.image_tower.projection is not None:
             found["projection"] = self.image_tower.projection
         return found
+
+    def external_weights(self) -> str:
+        """The MiniLM weights, by sha256 (part of the fingerprint; no text model is loaded)."""
+        return f"minilm:{self.text_model.digest}"
 
     # ------------------------------------------------------------------ training
     def layer_groups(self) -> list[nn.Module]:
