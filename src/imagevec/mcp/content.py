@@ -25,7 +25,7 @@ from imagevec.types import Hit
 __all__ = ["KEY_METADATA", "hit_record", "image_content", "text_content"]
 
 #: Stored fields that mean nothing to a model (or are bulky); everything else is shown.
-_HIDDEN = frozenset({"uri", "sha256", "bytes", "mtime_ns"})
+_HIDDEN = frozenset({"uri", "path_b64", "sha256", "bytes", "mtime_ns"})
 #: Stored fields every record has, shown first.
 KEY_METADATA = ("filename", "width", "height", "format")
 

@@ -229,7 +229,7 @@ class QueryService:
             raise ConfigError(f"need offset >= 0 and 1 <= limit <= 1000, got {offset}, {limit}")
         page = itertools.islice(self._iter_metadata(), offset, offset + limit)
         return [
-            {"id": id_, "uri": str(meta.get("uri", "")), "metadata": dict(sorted(meta.items()))}
+            {"id": id_, "uri": uri_from_metadata(meta), "metadata": dict(sorted(meta.items()))}
             for id_, meta in page
         ]
 
