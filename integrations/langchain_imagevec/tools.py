@@ -177,15 +177,24 @@ def create_similar_image_tool(
     policy = imagevec.SourcePolicy(allow_urls=allow_urls, path_roots=roots)
 
     def search(image: str, k: int = 4) -> str:
-        hits = index.search(image=image, k=k, where=where, policy=policy)
-        return _results(hits, score_threshold)
+        hits = index.search(image=image, k=k + 1, where=where, policy=policy)
+        itself = _as_file_uri(image)  # an indexed photo is not its own "similar" photo
+        return _results([hit for hit in hits if hit.uri != itself][:k], score_threshold)
 
     description = description or (
         "Find photos in the user's collection that look like a given image (a path or uri "
-        "from an earlier result, or a data URI). Returns JSON with uri, score (similarity, "
-        "higher is better) and metadata."
+        "from an earlier result, or a data URI). The query photo itself is left out of the "
+        "results. Returns JSON with uri, score (similarity, higher is better) and metadata."
     )
     return _make_tool(search, name, description, SimilarImageInput)
+
+
+def _as_file_uri(image: str) -> str | None:
+    """The absolute path an image argument names (the form hits carry), or None."""
+    if not isinstance(image, str) or image.startswith(("data:", "http://", "https://")):
+        return None
+    path = image[len("file://") :] if image.startswith("file://") else image
+    return os.path.abspath(os.path.expanduser(path)) if len(path) < 4096 else None
 
 
 def _check_index(index: Any) -> None:

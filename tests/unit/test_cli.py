@@ -84,6 +84,18 @@ def test_search_html_is_self_contained_and_escaped(
     assert html.count("data:image/jpeg;base64,") == 3 and 'href="file:///' in html
 
 
+def test_search_html_of_an_image_query_shows_the_query(
+    capsys: pytest.CaptureFixture[str], indexed: Path, tmp_path: Path, colour_dir: Path
+) -> None:
+    page = tmp_path / "like.html"
+    code, _, _ = run(
+        capsys, "search", "--image", colour_dir / "red.png", "--db", indexed, "--html", page
+    )
+    html = page.read_text()
+    assert code == EXIT_OK and 'class="query"' in html and "red.png" in html
+    assert html.count("data:image/jpeg;base64,") == 4  # the query, then the 3 results
+
+
 def test_search_where_filter(
     capsys: pytest.CaptureFixture[str], db: Path, colour_dir: Path
 ) -> None:

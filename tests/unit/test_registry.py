@@ -110,7 +110,7 @@ def test_uncached_hub_id_offline_is_a_clear_error(hub_cache: Path) -> None:
     message = str(info.value)
     assert "org/not-cached" in message
     assert "Tried: Hugging Face cache" in message and "hub: not tried (HF_HUB_OFFLINE" in message
-    assert "How to fix" in message and "huggingface-cli download org/not-cached" in message
+    assert "How to fix" in message and "`hf download org/not-cached`" in message
 
 
 def test_cached_config_without_weights_is_a_clear_error(hub_cache: Path) -> None:

@@ -123,6 +123,7 @@ _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 h1{font-size:1.3em} .grid{display:flex;flex-wrap:wrap;gap:1em}
 figure{margin:0;width:180px;border:1px solid #ddd;border-radius:6px;padding:8px}
+figure.query{border:2px solid #36c}
 figure img{max-width:160px;max-height:160px;display:block;margin:auto}
 .missing{width:160px;height:100px;background:#eee;display:flex;align-items:center;
 justify-content:center;color:#888} figcaption{font-size:.8em;word-break:break-all}
@@ -130,9 +131,19 @@ justify-content:center;color:#888} figcaption{font-size:.8em;word-break:break-al
 """
 
 
-def hits_to_html(hits: Sequence[Hit], title: str) -> str:
-    """A self-contained HTML page of thumbnails with rank, score and path (all escaped)."""
+def hits_to_html(hits: Sequence[Hit], title: str, query_images: Sequence[str] = ()) -> str:
+    """A self-contained HTML page of thumbnails with rank, score and path (all escaped),
+    after the query's own pictures (``query_images``: paths; unreadable ones are named)."""
     esc = html.escape
+    shown = []
+    for source in query_images:
+        thumb = _thumbnail(str(Path(source).expanduser()))
+        picture = f'<img src="{thumb}" alt="query">' if thumb else ""
+        shown.append(
+            f'<figure class="query">{picture}<figcaption><div class="score">query</div>'
+            f"<div>{esc(source)}</div></figcaption></figure>"
+        )
+    query_block = f'<div class="grid">{"".join(shown)}</div>' if shown else ""
     cards = []
     for rank, hit in enumerate(hits, 1):
         thumb = _thumbnail(hit.uri)
@@ -156,6 +167,6 @@ def hits_to_html(hits: Sequence[Hit], title: str) -> str:
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{esc(title)}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>{esc(title)}</h1><p>score = cosine similarity, higher is better</p>"
+        f"<h1>{esc(title)}</h1>{query_block}<p>score = cosine similarity, higher is better</p>"
         f'<div class="grid">{body}</div></body></html>\n'
     )

@@ -139,7 +139,9 @@ def search_cmd(
         click.echo(output.hits_to_json(hits) if as_json else output.hits_to_text(hits))
     if html_path is not None:
         title = f"imagevec: {combined.describe()}"
-        html_path.write_text(output.hits_to_html(hits, title), encoding="utf-8")
+        pictures = [str(p.value) for p in combined.parts if p.kind in ("image", "like")]
+        page = output.hits_to_html(hits, title, query_images=pictures)
+        html_path.write_text(page, encoding="utf-8")
         click.echo(f"wrote {html_path}", err=True)
     return EXIT_OK
 

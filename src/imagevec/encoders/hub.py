@@ -31,8 +31,9 @@ def _fix_hint(location: str) -> str:
     return (
         f"How to fix: (1) pass a local folder that holds the model "
         f"(create_encoder('/path/to/folder'), saved with save_pretrained); (2) fill the Hugging "
-        f"Face cache on a machine with network (`huggingface-cli download {location}`) and copy "
-        f"~/.cache/huggingface; or (3) allow network access (HF_HUB_OFFLINE unset)."
+        f"Face cache on a machine with network (`hf download {location}`; `hf` comes with "
+        f"huggingface-hub) and copy ~/.cache/huggingface; or (3) allow network access "
+        f"(HF_HUB_OFFLINE unset)."
     )
 
 

@@ -100,9 +100,11 @@ def test_schemas_describe_every_argument(colour_index: Any) -> None:
 def test_similar_tool_chains_from_a_search_result(colour_index: Any) -> None:
     found = json.loads(create_image_search_tool(colour_index).invoke({"query": "yellow"}))
     uri = found["results"][0]["uri"]
-    similar = json.loads(create_similar_image_tool(colour_index).invoke({"image": uri, "k": 1}))
-    assert similar["results"][0]["uri"] == uri
-    assert similar["results"][0]["score"] == pytest.approx(1.0, abs=1e-3)
+    similar = json.loads(create_similar_image_tool(colour_index).invoke({"image": uri, "k": 2}))
+    uris = [hit["uri"] for hit in similar["results"]]
+    assert uri not in uris and len(uris) == 2  # the query photo is not its own result
+    assert all(hit["score"] < 0.999 for hit in similar["results"])
+    assert "left out" in create_similar_image_tool(colour_index).description
 
 
 def test_similar_tool_takes_a_data_uri(colour_index: Any, colour_photos: Path) -> None:
