@@ -181,3 +181,10 @@ def test_a_large_jpeg_query_is_decoded_at_a_reduced_scale(service: QueryService)
     picture = service.load_query_image(big)
     assert 512 <= min(picture.size) < 3024
     assert Path(service.search_json(image=big, k=1)[0]["uri"]).stem == "red"
+
+
+def test_fetch_query_image_refuses_private_addresses(service: QueryService) -> None:
+    with pytest.raises(imagevec.UnsafeSourceError, match="refused to prevent"):
+        service.fetch_query_image("http://127.0.0.1:9/photo.jpg")
+    with pytest.raises(imagevec.UnsafeSourceError):
+        service.fetch_query_image("file:///etc/passwd")

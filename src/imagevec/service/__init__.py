@@ -20,7 +20,8 @@ and turns requests into searches and pictures. Its API is the contract for ``ser
   full size). :class:`ImageData` is ``(data: bytes, mime: str)``.
 * ``records(offset=0, limit=100) -> [{id, uri, metadata}]`` (a page, for listings);
   ``id_for_path(path) -> id | None`` (the record indexed under that path; reads no file).
-* ``load_query_image(source) -> PIL.Image``: the safe decode used for image queries.
+* ``load_query_image(source) -> PIL.Image``: the safe decode used for image queries;
+  ``fetch_query_image(url) -> bytes`` for callers that accept URLs (public addresses only).
 * ``watch(folders, interval=10.0)``: index folders in the background (see
   :mod:`imagevec.service.watch`); ``close()`` stops it and closes the index.
 

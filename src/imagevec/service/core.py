@@ -188,6 +188,18 @@ class QueryService:
             image, policy=policy, max_pixels=self.max_query_pixels, draft_size=QUERY_DRAFT
         )
 
+    def fetch_query_image(self, url: str) -> bytes:
+        """Download an image query (for callers that let users give URLs): ``http(s)`` to
+        public addresses only, redirects re-checked, capped at ``max_upload_bytes``.
+
+        Raises:
+            UnsafeSourceError: private address, other scheme; ImageLoadError: fetch failed.
+        """
+        from imagevec.io.sources import read_source
+
+        policy = SourcePolicy(allow_urls=True, allow_paths=False, max_bytes=self.max_upload_bytes)
+        return bytes(read_source(url, policy))  # type: ignore[arg-type]  # never PIL/array
+
     def _with_folder(
         self, where: dict[str, Any] | None, folder: str | None
     ) -> dict[str, Any] | None:
