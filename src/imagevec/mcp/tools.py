@@ -193,7 +193,7 @@ class PhotoTools:
             query = {"like": ref.value}
             hits = self.service.search(like=ref.value, **options)
         elif ref.kind == "url":
-            hits = self.service.search(image=self._fetch(ref.value), **options)
+            hits = self.service.search(image=self.service.fetch_query_image(ref.value), **options)
         else:
             hits = self.service.search(image=ref.value, **options)
         return self._results(query, hits, a.thumbnails)
@@ -246,17 +246,6 @@ class PhotoTools:
         if len(picture.data) > self.options.max_image_bytes:
             raise ConfigError(f"photo {id_!r} does not fit in {self.options.max_image_bytes} bytes")
         return picture.data, picture.mime, side
-
-    def _fetch(self, url: str) -> bytes:
-        from imagevec.io.policy import SourcePolicy
-        from imagevec.io.sources import read_source
-
-        policy = SourcePolicy(
-            allow_urls=True, allow_paths=False, max_bytes=self.service.max_upload_bytes
-        )
-        data = read_source(url, policy)
-        assert isinstance(data, bytes)
-        return data
 
     def _results(self, query: dict[str, Any], hits: list[Hit], thumbnails: bool) -> Content:
         payload = results_payload(query, hits)
