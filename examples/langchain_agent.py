@@ -65,7 +65,7 @@ class ScriptedToolModel(BaseChatModel):
             question = next(m for m in messages if isinstance(m, HumanMessage)).content
             reply = self._call("image_search", {"query": question, "k": 3}, 1)
         elif len(tool_results) == 1 and tool_results[0].status == "success":
-            best = json.loads(tool_results[0].content)["results"][0]["uri"]
+            best = json.loads(tool_results[0].content)[0]["uri"]
             reply = self._call("similar_images", {"image": best, "k": 3}, 2)
         else:
             found = [json.loads(m.content) for m in tool_results]
@@ -108,7 +108,10 @@ def main(argv: list[str] | None = None, *, encoder: Any = "default") -> list[Bas
             write_sample_photos(photos)
         with imagevec.ImageIndex(Path(tmp) / "db", collection="photos", encoder=encoder) as index:
             print(index.add(photos).summary())
-            tools = [create_image_search_tool(index), create_similar_image_tool(index)]
+            tools = [
+                create_image_search_tool(index),
+                create_similar_image_tool(index, path_roots=[photos]),  # reads only there
+            ]
             messages = run_agent(ScriptedToolModel(), tools, args.question)
     for message in messages:
         calls = getattr(message, "tool_calls", None)

@@ -23,11 +23,9 @@ import chromadb
 from llama_index.core import StorageContext
 from llama_index.core.indices import MultiModalVectorStoreIndex
 
-from llama_index.embeddings.imagevec import (
-    ImagevecEmbedding,
-    cosine_chroma_store,
-    load_image_documents,
-)
+from llama_index.embeddings.imagevec import ImagevecEmbedding
+from llama_index.readers.imagevec import load_image_documents
+from llama_index.vector_stores.imagevec import cosine_chroma_store
 
 
 def sample_folder(workdir: Path) -> tuple[Path, Path]:

@@ -1,10 +1,12 @@
 """Agent tools over an :class:`imagevec.ImageIndex`: find images by words, or by another image.
 
-Both tools return compact JSON (``{"results": [{"uri", "score", "metadata"}, ...]}``, score =
-cosine similarity) that a model reads easily and can pass on (a ``uri`` from one call is a
-valid ``image`` for the similar-image tool). Failures -- a missing file, a refused URL, a bad
-argument -- come back as ``{"error": "..."}`` tool messages (``status="error"``), never as
-exceptions that end the agent run.
+Both tools return compact JSON, a list best first of ``{"rank", "id", "uri", "score",
+"metadata"}`` (:func:`imagevec.hits_to_json` with ``brief=True``, as the LlamaIndex tool; score
+= cosine similarity) that a model reads easily and can pass on (a ``uri`` from one call is a
+valid ``image`` for the similar-image tool). The similar-image tool reads a model-chosen
+local file only under the ``path_roots`` it is given (none by default). Failures -- a missing
+file, a refused URL, a bad argument -- come back as ``{"error": "..."}`` tool messages
+(``status="error"``), never as exceptions that end the agent run.
 
 Example:
     >>> import imagevec
@@ -14,7 +16,7 @@ Example:
     >>> tools = [search, create_similar_image_tool(index)]                  # doctest: +SKIP
     >>> agent_model = chat_model.bind_tools(tools)                          # doctest: +SKIP
     >>> tools[0].invoke({"query": "a red car", "k": 3})                     # doctest: +SKIP
-    '{"results":[{"uri":"/home/me/photos/car.jpg","score":0.4123,"metadata":{...}}]}'
+    '[{"rank":1,"id":"...","uri":"/home/me/photos/car.jpg","score":0.4123,"metadata":{...}}]'
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, Field, ValidationError
 
 import imagevec
-from langchain_imagevec.retrievers import FILE_FIELDS
 
 __all__ = [
     "ImageSearchInput",
@@ -38,7 +39,8 @@ __all__ = [
 ]
 
 MAX_K = 20
-_KEPT_FILE_FIELDS = ("filename", "width", "height")
+#: Results when the model does not ask for a number (the LlamaIndex tool's default too).
+DEFAULT_K = 4
 
 
 class ImageSearchInput(BaseModel):
@@ -47,7 +49,7 @@ class ImageSearchInput(BaseModel):
     query: str = Field(
         description="What the images should show, in plain words, e.g. 'a red car at night'."
     )
-    k: int = Field(default=4, ge=1, le=MAX_K, description="How many images to return.")
+    k: int = Field(default=DEFAULT_K, ge=1, le=MAX_K, description="How many images to return.")
 
 
 class SimilarImageInput(BaseModel):
@@ -59,18 +61,13 @@ class SimilarImageInput(BaseModel):
             "data:image/...;base64 URI."
         )
     )
-    k: int = Field(default=4, ge=1, le=MAX_K, description="How many images to return.")
-
-
-def _hit_json(hit: Any) -> dict[str, Any]:
-    meta = {k: v for k, v in hit.metadata.items() if k not in FILE_FIELDS}
-    meta.update({k: hit.metadata[k] for k in _KEPT_FILE_FIELDS if k in hit.metadata})
-    return {"uri": hit.uri, "score": round(float(hit.score), 4), "metadata": meta}
+    k: int = Field(default=DEFAULT_K, ge=1, le=MAX_K, description="How many images to return.")
 
 
 def _results(hits: Sequence[Any], threshold: float | None) -> str:
-    kept = [_hit_json(h) for h in hits if threshold is None or h.score >= threshold]
-    return json.dumps({"results": kept}, separators=(",", ":"), ensure_ascii=False, default=str)
+    kept = [h for h in hits if threshold is None or h.score >= threshold]
+    rows = imagevec.hits_to_json(kept, brief=True)
+    return json.dumps(rows, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def _error(message: str) -> str:
@@ -132,7 +129,7 @@ def create_image_search_tool(
     """
     _check_index(index)
 
-    def search(query: str, k: int = 4) -> str:
+    def search(query: str, k: int = DEFAULT_K) -> str:
         return _results(index.search(text=query, k=k, where=where), score_threshold)
 
     description = description or (
@@ -155,9 +152,10 @@ def create_similar_image_tool(
 ) -> BaseTool:
     """A tool that finds images in ``index`` that look like a given image.
 
-    The image argument comes from a model, so it is read under a source policy: URLs only with
-    ``allow_urls=True``; local paths anywhere unless ``path_roots`` limits them (recommended
-    when end users can steer the agent).
+    The image argument comes from a model, so it is read under
+    :meth:`imagevec.SourcePolicy.for_agent`: local files only under ``path_roots`` (none by
+    default: pass the folders of your photos to allow them), URLs only with
+    ``allow_urls=True``; data URIs always work.
 
     Args:
         index: an :class:`imagevec.ImageIndex`, or a served index (:func:`imagevec.connect`).
@@ -166,17 +164,16 @@ def create_similar_image_tool(
         where: a fixed Chroma metadata filter.
         score_threshold: leave out results below this cosine similarity.
         allow_urls: fetch http(s) image URLs.
-        path_roots: folders that local image paths must lie in.
+        path_roots: folders a model-chosen image file may be read from.
 
     Example:
         >>> tool = create_similar_image_tool(index, path_roots=["/srv/photos"])  # doctest: +SKIP
         >>> tool.invoke({"image": "/srv/photos/cat.jpg", "k": 3})                 # doctest: +SKIP
     """
     _check_index(index)
-    roots = tuple(path_roots) if path_roots is not None else None
-    policy = imagevec.SourcePolicy(allow_urls=allow_urls, path_roots=roots)
+    policy = imagevec.SourcePolicy.for_agent(path_roots, allow_urls=allow_urls)
 
-    def search(image: str, k: int = 4) -> str:
+    def search(image: str, k: int = DEFAULT_K) -> str:
         hits = index.search(image=image, k=k + 1, where=where, policy=policy)
         itself = _as_file_uri(image)  # an indexed photo is not its own "similar" photo
         return _results([hit for hit in hits if hit.uri != itself][:k], score_threshold)

@@ -388,7 +388,7 @@ def test_path_policy(tmp_path: Path, jpeg: bytes) -> None:
     for escape in (tmp_path / "out.jpg", tmp_path / "in" / "link.jpg", tmp_path / "in/../out.jpg"):
         with pytest.raises(UnsafeSourceError, match="path_roots"):
             load_image(escape, policy=roots)
-    with pytest.raises(UnsafeSourceError, match="allow_paths"):
+    with pytest.raises(UnsafeSourceError, match="path_roots"):
         load_image(tmp_path / "in" / "a.jpg", policy=SourcePolicy(allow_paths=False))
 
 

@@ -6,6 +6,7 @@ URLs are off by default; ``path_roots`` confines local reads (agent tools, serve
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from imagevec.errors import ConfigError
@@ -55,6 +56,27 @@ class SourcePolicy:
         if self.path_roots is not None:
             roots = (os.path.expanduser(os.fspath(root)) for root in self.path_roots)
             object.__setattr__(self, "path_roots", tuple(roots))
+
+    @classmethod
+    def for_agent(
+        cls,
+        path_roots: Sequence[str | os.PathLike[str]] | None = None,
+        *,
+        allow_urls: bool = False,
+    ) -> SourcePolicy:
+        """The policy for an image that a language model chooses (agent tools).
+
+        Local files are read only under ``path_roots``; with none, no local file is read at
+        all (data URIs still work). URLs only with ``allow_urls``.
+
+        Example:
+            >>> SourcePolicy.for_agent(["/srv/photos"]).allow_paths
+            True
+            >>> SourcePolicy.for_agent().allow_paths
+            False
+        """
+        roots = tuple(path_roots) if path_roots else None
+        return cls(allow_urls=allow_urls, allow_paths=roots is not None, path_roots=roots)
 
 
 DEFAULT_POLICY = SourcePolicy()

@@ -203,7 +203,11 @@ def _check_path_allowed(path: Path, source: object, policy: SourcePolicy) -> Non
     """Refuse a path the policy forbids, whether or not it exists: the answer for a path
     outside ``path_roots`` never tells which files exist there."""
     if not policy.allow_paths:
-        raise UnsafeSourceError(source, "local paths are disabled by the policy (allow_paths)")
+        raise UnsafeSourceError(
+            source,
+            "local files are not readable under this source policy; allow a folder with "
+            "path_roots=[folder] (an agent tool's path_roots=, or SourcePolicy(path_roots=...))",
+        )
     if policy.path_roots is not None:
         _check_roots(path, source, policy.path_roots)
 

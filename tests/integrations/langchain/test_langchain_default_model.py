@@ -61,9 +61,9 @@ def test_edited_chelsea_finds_chelsea(photo_index: Any, edited_chelsea: Path) ->
     for query in (str(edited_chelsea), Image.open(edited_chelsea)):
         docs = retriever.invoke(query)
         assert Path(docs[0].metadata["uri"]).stem == "chelsea"
-    tool = create_similar_image_tool(photo_index)
+    tool = create_similar_image_tool(photo_index, path_roots=[edited_chelsea.parent])
     result = json.loads(tool.invoke({"image": str(edited_chelsea), "k": 1}))
-    assert Path(result["results"][0]["uri"]).stem == "chelsea"
+    assert Path(result[0]["uri"]).stem == "chelsea"
 
 
 def test_embeddings_match_the_index(default_encoder: Any, photo_dir: Path) -> None:

@@ -73,15 +73,16 @@ def test_search_tool_returns_compact_json(colour_index: Any, colour_photos: Path
     message = call(tool, query="something blue", k=2)
     assert message.status == "success"
     assert ": " not in message.content  # compact separators
-    results = json.loads(message.content)["results"]
+    results = json.loads(message.content)
     assert len(results) == 2
     top = results[0]
     assert top["uri"] == str(colour_photos / "blue.png")
-    assert set(top) == {"uri", "score", "metadata"}
+    assert set(top) == {"rank", "id", "uri", "score", "metadata"} and top["rank"] == 1
     assert top["metadata"] == {
         "album": "cool",
         "caption": "a blue square",
         "filename": "blue.png",
+        "format": "PNG",
         "width": 64,
         "height": 48,
     }
@@ -99,11 +100,12 @@ def test_schemas_describe_every_argument(colour_index: Any) -> None:
 
 def test_similar_tool_chains_from_a_search_result(colour_index: Any) -> None:
     found = json.loads(create_image_search_tool(colour_index).invoke({"query": "yellow"}))
-    uri = found["results"][0]["uri"]
-    similar = json.loads(create_similar_image_tool(colour_index).invoke({"image": uri, "k": 2}))
-    uris = [hit["uri"] for hit in similar["results"]]
+    uri = found[0]["uri"]
+    tool = create_similar_image_tool(colour_index, path_roots=[Path(uri).parent])
+    similar = json.loads(tool.invoke({"image": uri, "k": 2}))
+    uris = [hit["uri"] for hit in similar]
     assert uri not in uris and len(uris) == 2  # the query photo is not its own result
-    assert all(hit["score"] < 0.999 for hit in similar["results"])
+    assert all(hit["score"] < 0.999 for hit in similar)
     assert "left out" in create_similar_image_tool(colour_index).description
 
 
@@ -111,11 +113,11 @@ def test_similar_tool_takes_a_data_uri(colour_index: Any, colour_photos: Path) -
     data = base64.b64encode((colour_photos / "green.png").read_bytes()).decode()
     tool = create_similar_image_tool(colour_index)
     result = json.loads(tool.invoke({"image": f"data:image/png;base64,{data}", "k": 1}))
-    assert Path(result["results"][0]["uri"]).name == "green.png"
+    assert Path(result[0]["uri"]).name == "green.png"
 
 
 def test_errors_come_back_as_tool_messages(colour_index: Any, tmp_path: Path) -> None:
-    similar = create_similar_image_tool(colour_index)
+    similar = create_similar_image_tool(colour_index, path_roots=[tmp_path])
     missing = call(similar, image=str(tmp_path / "nope.jpg"))
     assert missing.status == "error"
     assert "no such file" in json.loads(missing.content)["error"]
@@ -133,9 +135,13 @@ def test_path_roots_limit_what_the_model_can_read(
     outside = tmp_path / "outside.png"
     outside.write_bytes((colour_photos / "red.png").read_bytes())
     tool = create_similar_image_tool(colour_index, path_roots=[colour_photos])
-    assert json.loads(tool.invoke({"image": str(colour_photos / "red.png")}))["results"]
+    assert json.loads(tool.invoke({"image": str(colour_photos / "red.png")}))
     refused = call(tool, image=str(outside))
     assert refused.status == "error" and "path_roots" in json.loads(refused.content)["error"]
+    # the default: no folder given, no local file read at all (a clear error says how)
+    closed = call(create_similar_image_tool(colour_index), image=str(colour_photos / "red.png"))
+    error = json.loads(closed.content)["error"]
+    assert closed.status == "error" and "path_roots=[folder]" in error
 
 
 def test_fixed_filter_threshold_and_names(colour_index: Any) -> None:
@@ -143,7 +149,7 @@ def test_fixed_filter_threshold_and_names(colour_index: Any) -> None:
         colour_index, name="find_photos", where={"album": "warm"}, score_threshold=0.5
     )
     assert tool.name == "find_photos"
-    results = json.loads(tool.invoke({"query": "red", "k": 4}))["results"]
+    results = json.loads(tool.invoke({"query": "red", "k": 4}))
     assert [Path(r["uri"]).stem for r in results] == ["red"]
     with pytest.raises(TypeError, match="ImageIndex"):
         create_image_search_tool(object())
@@ -152,4 +158,4 @@ def test_fixed_filter_threshold_and_names(colour_index: Any) -> None:
 async def test_tools_async(colour_index: Any) -> None:
     tool = create_image_search_tool(colour_index)
     result = json.loads(await tool.ainvoke({"query": "green", "k": 1}))
-    assert Path(result["results"][0]["uri"]).stem == "green"
+    assert Path(result[0]["uri"]).stem == "green"

@@ -15,11 +15,9 @@ from llama_index.core.indices import MultiModalVectorStoreIndex
 from llama_index.core.schema import ImageDocument
 from PIL import Image
 
-from llama_index.embeddings.imagevec import (
-    ImagevecEmbedding,
-    cosine_chroma_store,
-    load_image_documents,
-)
+from llama_index.embeddings.imagevec import ImagevecEmbedding
+from llama_index.readers.imagevec import load_image_documents
+from llama_index.vector_stores.imagevec import cosine_chroma_store
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +49,8 @@ import chromadb
 from llama_index.core import Settings, StorageContext, load_index_from_storage
 from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.llms import MockLLM
-from llama_index.embeddings.imagevec import ImagevecEmbedding, cosine_chroma_store
+from llama_index.embeddings.imagevec import ImagevecEmbedding
+from llama_index.vector_stores.imagevec import cosine_chroma_store
 
 Settings.embed_model = MockEmbedding(embed_dim=1)
 Settings.llm = MockLLM()

@@ -32,15 +32,18 @@ def test_namespace_package_layout() -> None:
 def test_public_names_are_pinned() -> None:
     import llama_index.embeddings.imagevec as package
 
-    assert sorted(package.__all__) == [
-        "CosineChromaVectorStore",
-        "ImagevecEmbedding",
-        "ImagevecRetriever",
-        "check_image_documents",
-        "cosine_chroma_store",
-        "create_image_search_tool",
-        "load_image_documents",
-    ]
+    assert package.__all__ == ["ImagevecEmbedding"]
+    import llama_index.readers.imagevec as readers
+    import llama_index.retrievers.imagevec as retrievers
+    import llama_index.tools.imagevec as tools
+    import llama_index.vector_stores.imagevec as stores
+
+    assert retrievers.__all__ == ["ImagevecRetriever"]
+    assert tools.__all__ == ["create_image_search_tool"]
+    assert readers.__all__ == ["check_image_documents", "load_image_documents"]
+    assert stores.__all__ == ["CosineChromaVectorStore", "cosine_chroma_store"]
+    with pytest.warns(DeprecationWarning, match="llama_index.retrievers.imagevec"):
+        assert package.ImagevecRetriever is retrievers.ImagevecRetriever
 
 
 def test_config_is_serialisable_and_rebuilds_lazily() -> None:

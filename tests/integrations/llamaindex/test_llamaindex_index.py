@@ -20,13 +20,9 @@ from llama_index.core.schema import ImageDocument, ImageNode
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
 import imagevec
-from llama_index.embeddings.imagevec import (
-    CosineChromaVectorStore,
-    ImagevecEmbedding,
-    check_image_documents,
-    cosine_chroma_store,
-    load_image_documents,
-)
+from llama_index.embeddings.imagevec import ImagevecEmbedding
+from llama_index.readers.imagevec import check_image_documents, load_image_documents
+from llama_index.vector_stores.imagevec import CosineChromaVectorStore, cosine_chroma_store
 
 ROOT = Path(__file__).resolve().parents[3]
 

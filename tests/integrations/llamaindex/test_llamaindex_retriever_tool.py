@@ -16,7 +16,8 @@ from PIL import Image
 from tests.support.color_encoder import ColorEncoder
 
 import imagevec
-from llama_index.embeddings.imagevec import ImagevecRetriever, create_image_search_tool
+from llama_index.retrievers.imagevec import ImagevecRetriever
+from llama_index.tools.imagevec import create_image_search_tool
 
 
 @pytest.fixture
@@ -107,15 +108,14 @@ def test_tool_returns_json_hits(index: imagevec.ImageIndex) -> None:
     assert Path(async_rows[0]["uri"]).name == "green.png"
 
 
-def test_tool_image_queries_need_a_policy(index: imagevec.ImageIndex, colour_dir: Path) -> None:
+def test_tool_image_queries_need_roots(index: imagevec.ImageIndex, colour_dir: Path) -> None:
     text_only = create_image_search_tool(index)
     assert "image" not in text_only.metadata.get_parameters_dict()["properties"]
-    policy = imagevec.SourcePolicy(path_roots=(str(colour_dir),))
-    tool = create_image_search_tool(index, k=1, image_policy=policy)
+    tool = create_image_search_tool(index, k=1, path_roots=[colour_dir])
     assert "image" in tool.metadata.get_parameters_dict()["properties"]
     rows = tool.call(image=str(colour_dir / "green.png")).raw_output
     assert Path(rows[0]["uri"]).name == "green.png"
-    with pytest.raises(imagevec.UnsafeSourceError):
+    with pytest.raises(imagevec.UnsafeSourceError, match="path_roots"):
         tool.call(image="/etc/hostname")
     with pytest.raises(imagevec.ConfigError):
         tool.call(query="")

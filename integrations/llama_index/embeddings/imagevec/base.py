@@ -37,20 +37,9 @@ if TYPE_CHECKING:
 _SHOWN_FAILURES = 5
 
 
-class _Lock:
-    """A lock that survives pickling (as a new lock), for the lazy encoder load."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-
-    def __enter__(self) -> bool:
-        return self._lock.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self._lock.release()
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_Lock, ())
+# Guards the lazy model load when several threads (async calls) ask for it at once; the same
+# pattern as the LangChain adapter. A module-level lock keeps instances picklable.
+_LOAD_LOCK = threading.Lock()
 
 
 class ImagevecEmbedding(MultiModalEmbedding):
@@ -64,7 +53,7 @@ class ImagevecEmbedding(MultiModalEmbedding):
     ``allow_urls=True``, ``http(s)`` URLs. An image that cannot be read raises
     :class:`imagevec.ImageLoadError` naming it: LlamaIndex needs one vector per node, so a
     bad file cannot be silently dropped here. Read folders with
-    :func:`~llama_index.embeddings.imagevec.load_image_documents`, which leaves unreadable
+    :func:`~llama_index.readers.imagevec.load_image_documents`, which leaves unreadable
     images out before indexing.
 
     Example:
@@ -104,7 +93,6 @@ class ImagevecEmbedding(MultiModalEmbedding):
     )
 
     _encoder: Encoder | None = PrivateAttr(default=None)
-    _lock: _Lock = PrivateAttr(default_factory=_Lock)
 
     def __init__(self, encoder: Encoder | None = None, **data: Any) -> None:
         """Create the embedding; with ``encoder=`` the config fields are taken from it."""
@@ -127,7 +115,7 @@ class ImagevecEmbedding(MultiModalEmbedding):
     def encoder(self) -> Encoder:
         """The imagevec encoder, created on first use (thread-safe)."""
         if self._encoder is None:
-            with self._lock:
+            with _LOAD_LOCK:
                 if self._encoder is None:
                     self._encoder = imagevec.create_encoder(
                         self.model_name,

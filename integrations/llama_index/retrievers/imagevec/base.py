@@ -9,7 +9,7 @@ returns them.
 
 Example:
     >>> import imagevec
-    >>> from llama_index.embeddings.imagevec import ImagevecRetriever
+    >>> from llama_index.retrievers.imagevec import ImagevecRetriever
     >>> index = imagevec.ImageIndex("imagevec-db")                              # doctest: +SKIP
     >>> retriever = ImagevecRetriever(index, k=3)                               # doctest: +SKIP
     >>> retriever.retrieve("a cat on a sofa")                                   # doctest: +SKIP
@@ -54,7 +54,7 @@ class ImagevecRetriever(BaseRetriever):
         callback_manager: LlamaIndex callbacks.
 
     Example:
-        >>> retriever = ImagevecRetriever(index, k=5, where={"album": "2024"})  # doctest: +SKIP
+        >>> retriever = ImagevecRetriever(index, k=4, where={"album": "2024"})  # doctest: +SKIP
         >>> [(n.node.image_path, n.score) for n in retriever.retrieve("red")]  # doctest: +SKIP
     """
 
@@ -62,7 +62,7 @@ class ImagevecRetriever(BaseRetriever):
         self,
         index: imagevec.SearchIndex,
         *,
-        k: int = 5,
+        k: int = 4,
         where: dict[str, Any] | None = None,
         allow_urls: bool = False,
         callback_manager: CallbackManager | None = None,

@@ -12,7 +12,7 @@ Two traps this avoids:
   documents (LlamaIndex does not embed them again) and leaves unreadable images out.
 
 Example:
-    >>> from llama_index.embeddings.imagevec import ImagevecEmbedding, load_image_documents
+    >>> from llama_index.readers.imagevec import load_image_documents
     >>> emb = ImagevecEmbedding()                                              # doctest: +SKIP
     >>> docs = load_image_documents("photos/", embed_model=emb)               # doctest: +SKIP
     >>> index = MultiModalVectorStoreIndex.from_documents(

@@ -1,17 +1,20 @@
 """``create_image_search_tool``: an :class:`imagevec.ImageIndex` as a LlamaIndex agent tool.
 
 The tool takes a text description (and, when you allow it, an example image) and returns a
-JSON list of ``{"rank", "uri", "score", "metadata"}`` (score = cosine similarity, higher is
-better). ``ToolOutput.raw_output`` is that list; ``ToolOutput.content`` is its JSON text, so
+JSON list of ``{"rank", "id", "uri", "score", "metadata"}`` (:func:`imagevec.hits_to_json`
+with ``brief=True``, as the LangChain tools; score = cosine similarity, higher is better).
+An example image chosen by the model is read only under the ``path_roots`` you give (or
+fetched with ``allow_urls=True``); with neither, the tool searches by text only.
+``ToolOutput.raw_output`` is that list; ``ToolOutput.content`` is its JSON text, so
 the model reads real JSON instead of a Python repr.
 
 Example:
     >>> import imagevec
     >>> from llama_index.core.agent.workflow import FunctionAgent
-    >>> from llama_index.embeddings.imagevec import create_image_search_tool
+    >>> from llama_index.tools.imagevec import create_image_search_tool
     >>> tool = create_image_search_tool(imagevec.ImageIndex("imagevec-db"))      # doctest: +SKIP
     >>> tool.call(query="a cat on a sofa").content                              # doctest: +SKIP
-    '[{"rank": 1, "uri": "/photos/cat.jpg", "score": 0.41, "metadata": {...}}]'
+    '[{"rank": 1, "id": "...", "uri": "/photos/cat.jpg", "score": 0.41, "metadata": {...}}]'
     >>> agent = FunctionAgent(tools=[tool], llm=llm)                           # doctest: +SKIP
 """
 
@@ -19,14 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+from collections.abc import Sequence
 from typing import Any
 
 from llama_index.core.tools import FunctionTool
 
 import imagevec
 
-#: Bookkeeping fields of the index that only cost the model tokens.
-_HIDDEN = frozenset({"sha256", "mtime_ns", "bytes"})
+#: Results when the agent does not ask for a number (the LangChain tools' default too).
+DEFAULT_K = 4
 
 DEFAULT_DESCRIPTION = (
     "Search a collection of photos by describing what is in them (objects, scenes, "
@@ -40,41 +45,30 @@ IMAGE_DESCRIPTION = (
 )
 
 
-def _rows(hits: list[imagevec.Hit]) -> list[dict[str, Any]]:
-    return [
-        {
-            "rank": rank,
-            "uri": hit.uri,
-            "score": round(float(hit.score), 4),
-            "metadata": {k: v for k, v in hit.metadata.items() if k not in _HIDDEN},
-        }
-        for rank, hit in enumerate(hits, start=1)
-    ]
-
-
 def create_image_search_tool(
     index: imagevec.SearchIndex,
     *,
-    k: int = 5,
+    k: int = DEFAULT_K,
     max_k: int = 20,
     where: dict[str, Any] | None = None,
     name: str = "image_search",
     description: str | None = None,
-    image_policy: imagevec.SourcePolicy | None = None,
+    path_roots: Sequence[str | os.PathLike[str]] | None = None,
+    allow_urls: bool = False,
 ) -> FunctionTool:
     """Wrap an image index as a ``FunctionTool`` for LlamaIndex agents.
 
     Args:
-        index: the :class:`imagevec.ImageIndex` to search.
+        index: the :class:`imagevec.ImageIndex` to search (or :func:`imagevec.connect`).
         k: results when the agent does not ask for a number.
         max_k: the most results one call may return.
         where: a Chroma metadata filter applied to every search.
         name: the tool name the model sees.
         description: override the description the model sees.
-        image_policy: allow searching by an example image, read under this
-            :class:`imagevec.SourcePolicy` (e.g. ``SourcePolicy(allow_paths=True,
-            path_roots=("uploads",))``). Off by default: the agent's input is untrusted and
-            could otherwise make the tool read any local file.
+        path_roots: folders an example image chosen by the model may be read from. With
+            neither this nor ``allow_urls`` the tool searches by text only: the agent's
+            input is untrusted and could otherwise make the tool read any local file.
+        allow_urls: let the model pass an http(s) image URL (fetched with the SSRF guard).
 
     Returns:
         A ``FunctionTool`` (sync and async) whose output is a JSON list of hits.
@@ -83,6 +77,11 @@ def create_image_search_tool(
         raise imagevec.ConfigError(
             f"need an imagevec.ImageIndex (or imagevec.connect), got {type(index).__name__}"
         )
+    image_policy = (
+        imagevec.SourcePolicy.for_agent(path_roots, allow_urls=allow_urls)
+        if path_roots or allow_urls
+        else None
+    )
 
     def run(query: str | None, image: str | None, count: int) -> list[dict[str, Any]]:
         count = max(1, min(int(count), max_k))
@@ -92,7 +91,7 @@ def create_image_search_tool(
             hits = index.search(text=query, k=count, where=where)
         else:
             raise imagevec.ConfigError("give a text `query` describing the photos")
-        return _rows(hits)
+        return imagevec.hits_to_json(hits, brief=True)
 
     if image_policy is None:
 

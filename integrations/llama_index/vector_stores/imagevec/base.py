@@ -9,7 +9,7 @@ retrievers report the cosine similarity imagevec uses everywhere (higher is bett
 
 Example:
     >>> import chromadb
-    >>> from llama_index.embeddings.imagevec import cosine_chroma_store
+    >>> from llama_index.vector_stores.imagevec import cosine_chroma_store
     >>> client = chromadb.PersistentClient(path="llamaindex-db")               # doctest: +SKIP
     >>> image_store = cosine_chroma_store(client, "images")                    # doctest: +SKIP
     >>> storage = StorageContext.from_defaults(image_store=image_store)        # doctest: +SKIP
@@ -29,17 +29,6 @@ import imagevec
 
 #: The Chroma spaces whose distances ``imagevec.distance_to_score`` converts.
 _SPACES = ("cosine", "ip", "l2")
-
-
-def collection_space(collection: Any) -> str:
-    """The distance space of a Chroma collection (``cosine``, ``l2`` or ``ip``)."""
-    configuration = getattr(collection, "configuration", None) or {}
-    for key in ("hnsw", "spann"):
-        section = configuration.get(key) if isinstance(configuration, dict) else None
-        if isinstance(section, dict) and section.get("space"):
-            return str(section["space"])
-    metadata = getattr(collection, "metadata", None) or {}
-    return str(metadata.get("hnsw:space", "l2"))
 
 
 def score_to_cosine(score: float, space: str) -> float:
@@ -63,7 +52,7 @@ class CosineChromaVectorStore(ChromaVectorStore):
     def __init__(self, **kwargs: Any) -> None:
         """Same arguments as ``ChromaVectorStore``."""
         super().__init__(**kwargs)
-        self._space = collection_space(self._collection)
+        self._space = imagevec.collection_space(self._collection)
         if self._space not in _SPACES:
             raise ValueError(f"unknown Chroma space {self._space!r}")
 
