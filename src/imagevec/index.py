@@ -42,6 +42,7 @@ from imagevec.types import AllInputsFailedWarning, Hit, SearchIndex, VectorRecor
 
 if TYPE_CHECKING:
     from imagevec.encoders.base import Encoder
+    from imagevec.search.dupes import DupeGroup
     from imagevec.search.query import Query
     from imagevec.store.locking import LockHandle
 
@@ -397,6 +398,29 @@ class ImageIndex(SearchIndex):
         if embed is None or str(getattr(embed, "dim", "")) != str(stamp.get("dim")):
             return None
         return embed([text])[0]
+
+    def duplicates(
+        self, *, threshold: float | None = None, where: dict[str, Any] | None = None
+    ) -> list[DupeGroup]:
+        """Groups of near-identical photos (re-saves, resizes, crops, bursts) from the stored
+        vectors, largest first; ``members[0]`` of each is the suggested keeper.
+
+        Args:
+            threshold: cosine similarity that makes two photos duplicates (default
+                :data:`imagevec.search.dupes.DEFAULT_THRESHOLD`, chosen for the default
+                encoder).
+            where: only photos matching this filter.
+
+        Example:
+            >>> for group in index.duplicates(threshold=0.92):          # doctest: +SKIP
+            ...     print([hit.uri for hit in group.members])
+        """
+        from imagevec.search.dupes import DEFAULT_THRESHOLD, find_duplicates
+
+        store = self._open(write=False)
+        store.require()
+        chosen = DEFAULT_THRESHOLD if threshold is None else threshold
+        return find_duplicates(store, threshold=chosen, where=where)
 
     def metadata(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """``id -> stored metadata`` (``uri``, ``sha256``, ``width``...) for the ids indexed."""

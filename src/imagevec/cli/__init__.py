@@ -24,6 +24,7 @@ from imagevec.cli.app import (
 COMMAND_MODULES = (
     "index_cmds",
     "search_cmds",
+    "dupes_cmd",
     "models_cmd",
     "demo_cmd",
     "train_cmds",

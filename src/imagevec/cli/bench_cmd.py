@@ -1,4 +1,5 @@
-"""``imagevec bench forward | index | cold | finetune | serve``: the benchmark and evidence runners.
+"""``imagevec bench forward | index | cold | finetune | serve | dupes``: benchmark and evidence
+runners.
 
 Parsing and output only; the runners are :mod:`imagevec.bench.forward`,
 :mod:`imagevec.bench.index` and :mod:`imagevec.bench.finetune_evidence`.
@@ -267,6 +268,33 @@ def serve_cmd(
         k=k,
         browser=None if browser == "none" else browser,
     )
+    click.echo(json.dumps(result, indent=2))
+    return EXIT_OK
+
+
+@bench.command("dupes")
+@click.option(
+    "--vectors",
+    "sizes",
+    default="10000",
+    show_default=True,
+    help="Comma-separated numbers of synthetic vectors to time, e.g. 10000,100000.",
+)
+@click.option("--dim", default=1664, show_default=True, type=click.IntRange(2))
+@click.option(
+    "--evidence",
+    is_flag=True,
+    help="Also embed the sample photos and edited copies and print precision/recall of "
+    "each threshold (needs the samples extra; a few minutes on 2 cores).",
+)
+@click.option("--model", "-m", default="default", show_default=True, metavar="MODEL")
+def dupes_cmd(sizes: str, dim: int, evidence: bool, model: str) -> int:
+    """Near-duplicate search: photos/s on synthetic vectors, and threshold evidence (JSON)."""
+    from imagevec.bench.dupes import bench_speed, threshold_evidence
+
+    result: dict = {"speed": [bench_speed(int(n), dim=dim) for n in _names(sizes)]}
+    if evidence:
+        result["evidence"] = threshold_evidence(model)
     click.echo(json.dumps(result, indent=2))
     return EXIT_OK
 

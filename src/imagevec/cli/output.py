@@ -21,11 +21,14 @@ import json
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imagevec import types
 from imagevec.store.ingest import AddReport
 from imagevec.types import Hit
+
+if TYPE_CHECKING:
+    from imagevec.search.dupes import DupeGroup
 
 THUMBNAIL = 160
 
@@ -169,4 +172,38 @@ def hits_to_html(hits: Sequence[Hit], title: str, query_images: Sequence[str] = 
         f"<title>{esc(title)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>{esc(title)}</h1>{query_block}<p>score = cosine similarity, higher is better</p>"
         f'<div class="grid">{body}</div></body></html>\n'
+    )
+
+
+def groups_to_html(groups: Sequence[DupeGroup], title: str) -> str:
+    """A self-contained HTML page: one row of thumbnails per duplicate group, keeper first."""
+    esc = html.escape
+    rows = []
+    for number, group in enumerate(groups, 1):
+        cards = []
+        for position, hit in enumerate(group.members):
+            thumb = _thumbnail(hit.uri)
+            picture = (
+                f'<img src="{thumb}" alt="{esc(Path(hit.uri).name)}">'
+                if thumb
+                else '<div class="missing">file missing</div>'
+            )
+            meta = hit.metadata
+            size = f"{meta.get('width', '?')}x{meta.get('height', '?')}, {meta.get('bytes', '?')} B"
+            label = "keeper" if position == 0 else f"{hit.score:.3f}"
+            cards.append(
+                f'<figure><a href="{esc(_file_href(hit.uri))}">{picture}</a><figcaption>'
+                f'<div class="score">{label}</div><div>{esc(hit.uri)}</div>'
+                f"<div>{esc(size)}</div></figcaption></figure>"
+            )
+        rows.append(
+            f"<h2>group {number} &middot; {len(group.members)} photos</h2>"
+            f'<div class="grid">{"".join(cards)}</div>'
+        )
+    body = "".join(rows) or "<p>no duplicates</p>"
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{esc(title)}</title><style>{_STYLE}</style></head><body>"
+        f"<h1>{esc(title)}</h1><p>keeper = most pixels, then most bytes; other photos show "
+        f"their cosine similarity to it</p>{body}</body></html>\n"
     )

@@ -227,6 +227,33 @@ class Store:
                 out.setdefault(str(meta["sha256"]), np.asarray(vector, dtype=np.float32))
         return out
 
+    def iter_vectors(
+        self, where: dict[str, Any] | None = None, page: int = _PAGE
+    ) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
+        """Every record as pages of ``(ids, vectors (n, dim) float32, metadatas)``."""
+        if not self.exists:
+            return
+        from chromadb.errors import ChromaError
+
+        offset = 0
+        while True:
+            try:
+                got = self.collection.get(
+                    where=where,
+                    limit=page,
+                    offset=offset,
+                    include=["metadatas", "embeddings"],
+                )
+            except (ValueError, ChromaError) as exc:  # a bad where filter
+                raise ConfigError(f"cannot read collection {self.name!r}: {exc}") from exc
+            ids = list(got["ids"])
+            if ids:
+                vectors = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(ids), -1)
+                yield ids, vectors, [dict(m or {}) for m in got["metadatas"]]
+            if len(ids) < page:
+                return
+            offset += page
+
     def iter_metadata(self, where: dict[str, Any] | None = None) -> Iterator[tuple[str, dict]]:
         """Every ``(id, metadata)`` of the collection, page by page."""
         if not self.exists:

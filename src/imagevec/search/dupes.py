@@ -1,0 +1,154 @@
+"""Near-duplicate photos (re-saves, resizes, crops, light edits, bursts) from stored vectors.
+
+Nothing is re-embedded: the vectors are read from the collection page by page, then compared
+tile by tile (``block x block`` cosine similarities at a time, the upper triangle only), so
+memory is the vectors plus one tile, never ``n x n``. Pairs at or above ``threshold`` are
+joined into groups (connected components). Each group lists a suggested *keeper* first (most
+pixels, then most bytes) and every other member with its cosine similarity to the keeper.
+
+The default threshold suits the bundled default encoder; it was chosen on real photos and
+edited copies of them (see the note of issue 17): at 0.90 edited copies (resize, crop 83 %,
+brightness, blur, JPEG) are found and distinct photos are not grouped. Another encoder has
+another scale: check a few groups and pass ``threshold``.
+
+Example:
+    >>> groups = find_duplicates(store, threshold=0.9)                 # doctest: +SKIP
+    >>> [hit.uri for hit in groups[0].members]
+    ['/photos/a.jpg', '/photos/a (1).jpg']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from imagevec.errors import ConfigError
+from imagevec.store.chroma import Store
+from imagevec.store.uris import uri_from_metadata
+from imagevec.types import Hit
+
+__all__ = ["DEFAULT_THRESHOLD", "DupeGroup", "duplicate_pairs", "find_duplicates", "group_pairs"]
+
+DEFAULT_THRESHOLD = 0.90
+BLOCK = 2048
+
+
+@dataclass(frozen=True)
+class DupeGroup:
+    """Photos that look the same: ``members[0]`` is the suggested keeper (score 1.0), the
+    others carry their cosine similarity to it."""
+
+    members: list[Hit]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready ``{keeper, size, members: [{id, uri, score, metadata}]}``."""
+        return {
+            "keeper": self.members[0].uri,
+            "size": len(self.members),
+            "members": [hit.to_dict() for hit in self.members],
+        }
+
+
+def check_threshold(threshold: float) -> float:
+    """``threshold`` if it is a cosine similarity in (0, 1], else :class:`ConfigError`."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        raise ConfigError(f"threshold must be a number in (0, 1], got {threshold!r}")
+    if not 0.0 < float(threshold) <= 1.0:
+        raise ConfigError(f"threshold must be in (0, 1], got {threshold!r}")
+    return float(threshold)
+
+
+def duplicate_pairs(
+    vectors: np.ndarray, threshold: float, block: int = BLOCK
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Index pairs ``i < j`` with ``cos(v_i, v_j) >= threshold``, tile by tile.
+
+    Yields ``(rows, cols, similarities)`` arrays for each tile that has any. Memory: one
+    ``block x block`` float32 tile besides ``vectors``.
+    """
+    check_threshold(threshold)
+    n = len(vectors)
+    for start in range(0, n, block):
+        left = vectors[start : start + block]
+        for other in range(start, n, block):
+            tile = left @ vectors[other : other + block].T
+            if other == start:
+                tile = np.triu(tile, k=1)
+            rows, cols = np.nonzero(tile >= threshold)
+            if len(rows):
+                yield rows + start, cols + other, tile[rows, cols]
+
+
+def group_pairs(
+    n: int, pairs: Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]
+) -> list[list[int]]:
+    """Connected components (of size >= 2) of the pairs, by union-find; sorted, largest first."""
+    parent = np.arange(n)
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = int(parent[i])
+        return i
+
+    for rows, cols, _ in pairs:
+        for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
+            a, b = root(i), root(j)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(root(i), []).append(i)
+    found = [members for members in groups.values() if len(members) > 1]
+    return sorted(found, key=lambda members: (-len(members), members[0]))
+
+
+def _keeper_key(meta: dict[str, Any]) -> tuple[int, int]:
+    pixels = int(meta.get("width") or 0) * int(meta.get("height") or 0)
+    return pixels, int(meta.get("bytes") or 0)
+
+
+def find_duplicates(
+    store: Store,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    where: dict[str, Any] | None = None,
+    block: int = BLOCK,
+) -> list[DupeGroup]:
+    """Groups of near-identical photos of a collection (optionally only those matching
+    ``where``), largest group first.
+
+    Raises:
+        ConfigError: a threshold outside (0, 1], or a bad ``where``.
+    """
+    threshold = check_threshold(threshold)
+    ids: list[str] = []
+    metas: list[dict[str, Any]] = []
+    chunks: list[np.ndarray] = []
+    for page_ids, vectors, page_metas in store.iter_vectors(where):
+        ids += page_ids
+        metas += page_metas
+        chunks.append(vectors)
+    if len(ids) < 2:
+        return []
+    matrix = np.concatenate(chunks)
+    del chunks
+    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    groups = []
+    for members in group_pairs(len(ids), duplicate_pairs(matrix, threshold, block)):
+        members = sorted(members, key=lambda i: _keeper_key(metas[i]), reverse=True)
+        scores = matrix[members] @ matrix[members[0]]
+        hits = [
+            Hit(
+                ids[i],
+                uri_from_metadata(metas[i]),
+                float(s),
+                dict(sorted(metas[i].items())),
+            )
+            for i, s in zip(members, scores, strict=True)
+        ]
+        groups.append(DupeGroup(hits))
+    return groups
