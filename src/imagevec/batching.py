@@ -35,9 +35,10 @@ _log = logging.getLogger(__name__)
 
 
 def _prepare(
-    source: Any, encoder: Encoder, policy: SourcePolicy | None
+    source: Any, encoder: Encoder, policy: SourcePolicy | None, max_pixels: int | None = None
 ) -> tuple[np.ndarray, str | None]:
-    image = load_image(source, policy=policy, draft_size=encoder.preprocess.draft_size)
+    limit = {} if max_pixels is None else {"max_pixels": max_pixels}
+    image = load_image(source, policy=policy, draft_size=encoder.preprocess.draft_size, **limit)
     return encoder.preprocess.to_array(image), image.info.get(WARNING)
 
 
@@ -64,6 +65,7 @@ def iter_encoded_batches(
     num_workers: int | None = None,
     prefetch: int = 2,
     total: int | None = None,
+    max_pixels: int | None = None,
 ) -> Iterator[EncodedBatch]:
     """Stream embedded batches of images, in input order.
 
@@ -79,6 +81,8 @@ def iter_encoded_batches(
         num_workers: decode threads (default: CPU count, at most 8).
         prefetch: batches decoded ahead of the model.
         total: the number of inputs, for the progress bar when ``sources`` has no ``len``.
+        max_pixels: refuse (as a failed input) images with more pixels than this
+            (default :data:`imagevec.io.decode.MAX_PIXELS`).
     """
     if on_error not in ON_ERROR:
         raise ConfigError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
@@ -106,7 +110,9 @@ def iter_encoded_batches(
                     except StopIteration:
                         exhausted = True
                         break
-                    pending.append((index, source, pool.submit(_prepare, source, encoder, policy)))
+                    pending.append(
+                        (index, source, pool.submit(_prepare, source, encoder, policy, max_pixels))
+                    )
                 if not pending:
                     break
                 index, source, future = pending.popleft()

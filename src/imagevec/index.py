@@ -22,12 +22,14 @@ import shutil
 import threading
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from imagevec.errors import ConfigError, StoreNotFoundError
+from imagevec.io.files import WalkRules
 from imagevec.store.chroma import (
     DEFAULT_COLLECTION,
     DEFAULT_DB,
@@ -191,6 +193,10 @@ class ImageIndex(SearchIndex):
         prune: bool = False,
         progress: bool = False,
         retry_failed: bool = False,
+        include_hidden: bool = False,
+        exclude: Sequence[str] = (),
+        max_megapixels: float | None = None,
+        exif_gps: bool = False,
         **load_options: Any,
     ) -> AddReport:
         """Index image files and folders; unchanged files are skipped, changed ones updated.
@@ -208,6 +214,16 @@ class ImageIndex(SearchIndex):
             progress: show a progress bar.
             retry_failed: try again the files that failed in an earlier run and have not
                 changed since (by default they are skipped: ``report.failed_earlier``).
+            include_hidden: also walk hidden files and folders (``.name``). Junk folders
+                (``.git``, ``node_modules``, ``@eaDir``, ``__MACOSX``, ``.Trashes``...) are
+                never walked; a RAW file whose JPEG/HEIC sibling is there is left out.
+            exclude: glob patterns of names or relative paths to leave out (``"*.png"``,
+                ``"drafts"``, ``"2019/*"``).
+            max_megapixels: images larger than this fail (named in the report) instead of
+                being decoded.
+            exif_gps: also store GPS coordinates (``gps_lat``, ``gps_lon``). EXIF date taken,
+                camera, lens, orientation and ``has_gps`` are always stored; coordinates only
+                when asked (privacy).
             **load_options: passed to the loader (``policy``, ``num_workers``).
 
         Paths may start with ``~``. When not one input could be indexed
@@ -218,6 +234,13 @@ class ImageIndex(SearchIndex):
         if not all(isinstance(source, (str, os.PathLike)) for source in sources):
             raise ConfigError("add() takes file and folder paths (records are stored by path)")
         sources = [expand(source) for source in sources]
+        if isinstance(exclude, str):
+            exclude = [exclude]
+        rules = WalkRules(include_hidden=include_hidden, exclude=tuple(exclude))
+        if max_megapixels is not None:
+            if not max_megapixels > 0:
+                raise ConfigError(f"max_megapixels must be > 0, got {max_megapixels!r}")
+            load_options["max_pixels"] = int(max_megapixels * 1_000_000)
         new_folder = self.path is not None and not self.path.exists()
         store = self._open(write=True)
         try:
@@ -232,6 +255,8 @@ class ImageIndex(SearchIndex):
                 progress=progress,
                 retry_failed=retry_failed,
                 prepare=self._writable,  # the collection is created at the first write
+                rules=rules,
+                exif_gps=exif_gps,
                 **load_options,
             )
         except BaseException:
@@ -327,6 +352,10 @@ class ImageIndex(SearchIndex):
         include_self: bool = False,
         k: int = 10,
         where: dict[str, Any] | None = None,
+        since: str | date | None = None,
+        until: str | date | None = None,
+        camera: str | None = None,
+        folder: str | os.PathLike[str] | None = None,
         **load_options: Any,
     ) -> list[Hit]:
         """The ``k`` best matches for a text, an image, a vector, an indexed item or a
@@ -345,6 +374,10 @@ class ImageIndex(SearchIndex):
                 the results.
             k: number of results.
             where: a Chroma metadata filter.
+            since: only photos taken on or after this date (``"2024-06-01"``, EXIF date).
+            until: only photos taken on or before this date (the whole day included).
+            camera: only photos whose camera make/model contains this text (any case).
+            folder: only photos under this folder.
             **load_options: for image parts (``policy``...).
 
         Returns:
@@ -359,6 +392,7 @@ class ImageIndex(SearchIndex):
             >>> index.search(query="2:golden retriever + ./pool.jpg - night")  # doctest: +SKIP
         """
         from imagevec.search.combine import query_vector
+        from imagevec.search.filters import photo_filter
         from imagevec.search.query import Query, parse_query
 
         given = (text, image, vector, like, query)
@@ -366,6 +400,9 @@ class ImageIndex(SearchIndex):
             raise ConfigError("search takes exactly one of text=, image=, vector=, like= or query=")
         store = self._open(write=False)
         store.require()
+        where = photo_filter(
+            store, where=where, since=since, until=until, camera=camera, folder=folder
+        )
         if vector is not None:
             return store.query(np.asarray(vector, dtype=np.float32), k=k, where=where)
         if text is not None:
@@ -400,7 +437,11 @@ class ImageIndex(SearchIndex):
         return embed([text])[0]
 
     def duplicates(
-        self, *, threshold: float | None = None, where: dict[str, Any] | None = None
+        self,
+        *,
+        threshold: float | None = None,
+        where: dict[str, Any] | None = None,
+        **filters: Any,
     ) -> list[DupeGroup]:
         """Groups of near-identical photos (re-saves, resizes, crops, bursts) from the stored
         vectors, largest first; ``members[0]`` of each is the suggested keeper.
@@ -410,15 +451,18 @@ class ImageIndex(SearchIndex):
                 :data:`imagevec.search.dupes.DEFAULT_THRESHOLD`, chosen for the default
                 encoder).
             where: only photos matching this filter.
+            **filters: ``since``, ``until``, ``camera``, ``folder`` as in :meth:`search`.
 
         Example:
             >>> for group in index.duplicates(threshold=0.92):          # doctest: +SKIP
             ...     print([hit.uri for hit in group.members])
         """
         from imagevec.search.dupes import DEFAULT_THRESHOLD, find_duplicates
+        from imagevec.search.filters import photo_filter
 
         store = self._open(write=False)
         store.require()
+        where = photo_filter(store, where=where, **filters)
         chosen = DEFAULT_THRESHOLD if threshold is None else threshold
         return find_duplicates(store, threshold=chosen, where=where)
 

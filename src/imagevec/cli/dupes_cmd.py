@@ -16,10 +16,16 @@ from imagevec.cli.options import open_index, parse_where, store_options
     "--threshold",
     "-t",
     type=click.FloatRange(0.0, 1.0, min_open=True),
-    help="Cosine similarity from which two photos are duplicates. [default: 0.90, chosen for "
+    help="Cosine similarity from which two photos are duplicates. [default: 0.80, chosen for "
     "the default encoder on edited copies; other encoders: check a few groups]",
 )
 @click.option("--where", metavar="JSON", help="Only photos matching this metadata filter.")
+@click.option("--since", metavar="DATE", help="Only photos taken on or after DATE (EXIF).")
+@click.option("--until", metavar="DATE", help="Only photos taken on or before DATE.")
+@click.option("--camera", metavar="TEXT", help="Only photos whose camera make/model has TEXT.")
+@click.option(
+    "--folder", type=click.Path(file_okay=False, path_type=Path), help="Only under this folder."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the groups as JSON.")
 @click.option(
     "--html",
@@ -31,6 +37,10 @@ from imagevec.cli.options import open_index, parse_where, store_options
 def dupes_cmd(
     threshold: float | None,
     where: str | None,
+    since: str | None,
+    until: str | None,
+    camera: str | None,
+    folder: Path | None,
     as_json: bool,
     html_path: Path | None,
     db: Path,
@@ -56,7 +66,14 @@ def dupes_cmd(
     chosen = DEFAULT_THRESHOLD if threshold is None else threshold
     filters = parse_where(where)
     with open_index(db, chroma_url, collection) as index:
-        groups = index.duplicates(threshold=chosen, where=filters)
+        groups = index.duplicates(
+            threshold=chosen,
+            where=filters,
+            since=since,
+            until=until,
+            camera=camera,
+            folder=folder,
+        )
     if as_json:
         data = {"threshold": chosen, "groups": [group.to_dict() for group in groups]}
         click.echo(json.dumps(data, indent=2))

@@ -53,6 +53,29 @@ from imagevec.types import AllInputsFailedWarning
     help="Add a metadata field (a string) to every file; repeatable. "
     "Filter on it with `search --where`.",
 )
+@click.option(
+    "--include-hidden",
+    is_flag=True,
+    help="Also walk hidden files and folders (.name). Junk folders (.git, node_modules, "
+    "@eaDir, __MACOSX, .Trashes...) are never walked.",
+)
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="GLOB",
+    help="Leave out files and folders whose name or relative path matches; repeatable "
+    "(e.g. --exclude '*.png' --exclude drafts).",
+)
+@click.option(
+    "--max-megapixels",
+    type=click.FloatRange(0.0, min_open=True),
+    help="Images larger than this fail (listed) instead of being decoded.",
+)
+@click.option(
+    "--exif-gps",
+    is_flag=True,
+    help="Also store GPS coordinates from EXIF (by default only whether a photo has them).",
+)
 @output_options
 def index_cmd(
     paths: tuple[Path, ...],
@@ -67,6 +90,10 @@ def index_cmd(
     prune: bool,
     retry_failed: bool,
     meta: tuple[str, ...],
+    include_hidden: bool,
+    exclude: tuple[str, ...],
+    max_megapixels: float | None,
+    exif_gps: bool,
     as_json: bool,
     progress: bool | None,
     verbose: bool,
@@ -77,11 +104,16 @@ def index_cmd(
     are updated. Bad files (corrupt, not images) are skipped and listed at the end; the exit
     code is then 1. An interrupted run loses nothing already written and resumes.
 
+    HEIC/HEIF photos are read; camera RAW (dng, cr2, nef, arw...) with the raw extra, and a
+    RAW whose JPEG/HEIC sibling is there is left out. EXIF date taken, camera, lens,
+    orientation and whether there is a GPS position are stored, for search --since/--camera.
+
     \b
     Examples:
       imagevec index ~/Photos
       imagevec index ~/Photos --model clip-vit-b32 --collection photos
       imagevec index ~/Photos --prune --meta album=2024
+      imagevec index ~/Photos --exclude '*.png' --exclude Screenshots --max-megapixels 50
     """
     setup_logging(verbose)
     user = parse_meta(meta) or None
@@ -98,6 +130,10 @@ def index_cmd(
             prune=prune,
             progress=want_progress(progress),
             retry_failed=retry_failed,
+            include_hidden=include_hidden,
+            exclude=exclude,
+            max_megapixels=max_megapixels,
+            exif_gps=exif_gps,
         )
         location = index.location
     if as_json:

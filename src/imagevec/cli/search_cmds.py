@@ -55,6 +55,16 @@ if TYPE_CHECKING:
     help="Subtract a part (push photos like it down); same forms as --add; repeatable.",
 )
 @click.option(
+    "--since", metavar="DATE", help="Only photos taken on or after DATE (YYYY-MM-DD, EXIF)."
+)
+@click.option("--until", metavar="DATE", help="Only photos taken on or before DATE (inclusive).")
+@click.option("--camera", metavar="TEXT", help="Only photos whose camera make/model has TEXT.")
+@click.option(
+    "--folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Only photos under this folder.",
+)
+@click.option(
     "--paths-only",
     is_flag=True,
     help="Print only the paths (exact bytes), one per line, for pipes: | xargs ...",
@@ -89,6 +99,10 @@ def search_cmd(
     include_self: bool,
     add: tuple[str, ...],
     sub: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    camera: str | None,
+    folder: Path | None,
     paths_only: bool,
     k: int,
     where: str | None,
@@ -122,6 +136,7 @@ def search_cmd(
       imagevec search "2:golden retriever" --add ./pool.jpg --sub night
       imagevec search "beach + 0.5:like:~/Photos/cat.jpg - people"
       imagevec search cat --paths-only | xargs -I{} cp {} ~/cats/
+      imagevec search beach --since 2024-06-01 --until 2024-08-31 --camera iphone
       imagevec search "red shoes" --json
       imagevec search "red shoes" --html results.html
     """
@@ -129,7 +144,16 @@ def search_cmd(
     combined = _build_query(query, image, like, add, sub)
     filters = parse_where(where)
     with open_index(db, chroma_url, collection, model, device, dtype) as index:
-        hits = index.search(query=combined, include_self=include_self, k=k, where=filters)
+        hits = index.search(
+            query=combined,
+            include_self=include_self,
+            k=k,
+            where=filters,
+            since=since,
+            until=until,
+            camera=camera,
+            folder=folder,
+        )
     from imagevec.cli import output
 
     if paths_only:

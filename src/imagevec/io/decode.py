@@ -36,6 +36,7 @@ import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from imagevec.errors import ConfigError, ImageLoadError, ImageTooLargeError
+from imagevec.io.formats import ensure_plugins, is_raw_source, open_raw
 from imagevec.io.pixels import BACKGROUND, array_to_rgb, image_to_rgb, not_an_image_reason
 from imagevec.io.policy import SourcePolicy
 from imagevec.io.probe import grey_fill_rows, ico_frame_sizes
@@ -110,7 +111,8 @@ def load_image(
         return array_to_rgb(data, source, max_pixels)
     if isinstance(data, Image.Image):
         return _finish(data, source, max_pixels)
-    img = _open(data, source, max_pixels)
+    ensure_plugins()
+    img = open_raw(data, source) if is_raw_source(source) else _open(data, source, max_pixels)
     _check_pixels(img.size, source, max_pixels)
     if draft_size and img.format == "JPEG":
         # JpegImageFile.draft picks the largest DCT scale s in (8, 4, 2, 1) with

@@ -19,14 +19,18 @@ import os
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 
 from imagevec.errors import ImageLoadError
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "JUNK_NAMES",
+    "RAW_EXTENSIONS",
     "UNSUPPORTED_IMAGE_EXTENSIONS",
     "Skipped",
+    "WalkRules",
     "is_image_file",
     "iter_image_files",
     "scan_image_files",
@@ -38,18 +42,54 @@ IMAGE_EXTENSIONS = frozenset(
     {
         ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".gif", ".webp", ".bmp", ".dib",
         ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm", ".ico", ".tga", ".avif", ".jp2",
-        ".j2k", ".qoi",
+        ".j2k", ".qoi", ".heic", ".heif", ".hif",
+        ".dng", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".orf", ".rw2", ".raf", ".srw", ".pef",
     }
 )  # fmt: skip
-"""Lower-case file extensions :func:`is_image_file` accepts."""
+"""Lower-case file extensions :func:`is_image_file` accepts (HEIC/HEIF through pillow-heif,
+camera RAW through the ``raw`` extra)."""
 
-UNSUPPORTED_IMAGE_EXTENSIONS = frozenset(
+RAW_EXTENSIONS = frozenset(
+    {".dng", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".orf", ".rw2", ".raf", ".srw", ".pef"}
+)
+"""Camera RAW formats, decoded with ``rawpy`` (``pip install "imagevec[raw]"``)."""
+
+UNSUPPORTED_IMAGE_EXTENSIONS = frozenset({".jxl", ".svg", ".psd"})
+"""Image-like extensions that are not decoded: walking reports them as :class:`Skipped`."""
+
+JUNK_NAMES = frozenset(
     {
-        ".heic", ".heif", ".jxl", ".svg", ".psd", ".dng", ".cr2", ".cr3", ".nef", ".arw",
-        ".orf", ".rw2", ".raf", ".srw", ".pef",
+        ".git", ".hg", ".svn", "node_modules", "@eaDir", "__MACOSX", ".Trashes", ".Trash",
+        "$RECYCLE.BIN", "System Volume Information", ".Spotlight-V100", ".fseventsd",
+        ".thumbnails", "__pycache__", ".venv",
     }
 )  # fmt: skip
-"""Image-like extensions that are not decoded: walking reports them as :class:`Skipped`."""
+"""Folders never walked into (version control, package caches, NAS/OS thumbnails, trash)."""
+
+_SIBLING_PREFERRED = (".jpg", ".jpeg", ".heic", ".heif")
+
+
+@dataclass(frozen=True)
+class WalkRules:
+    """What a folder walk leaves out (files named explicitly are always taken).
+
+    Attributes:
+        include_hidden: also walk hidden entries (``.name``); :data:`JUNK_NAMES` stay out.
+        exclude: glob patterns matched against each entry's name and its path relative to
+            the folder given (``"*.png"``, ``"drafts"``, ``"2019/*"``).
+        raw_siblings: also take a RAW file whose JPEG/HEIC sibling (same stem, same folder)
+            is there; by default the sibling stands for it.
+    """
+
+    include_hidden: bool = False
+    exclude: tuple[str, ...] = ()
+    raw_siblings: bool = False
+
+    def skips(self, name: str, relative: str) -> bool:
+        """Whether an entry of a walk is left out by these rules."""
+        if name in JUNK_NAMES or (name.startswith(".") and not self.include_hidden):
+            return True
+        return any(fnmatch(name, p) or fnmatch(relative, p) for p in self.exclude)
 
 
 @dataclass(frozen=True)
@@ -85,7 +125,9 @@ def _looks_like_image(name: str) -> bool:
 
 
 def iter_image_files(
-    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], recursive: bool = True
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    recursive: bool = True,
+    rules: WalkRules | None = None,
 ) -> Iterator[Path]:
     """Yield image files from a mix of files and directories, in a deterministic order.
 
@@ -97,7 +139,7 @@ def iter_image_files(
     Example:
         >>> files = list(iter_image_files(["photos/", "extra/cat.png"]))  # doctest: +SKIP
     """
-    for entry in scan_image_files(paths, recursive):
+    for entry in scan_image_files(paths, recursive, rules):
         if isinstance(entry, Skipped):
             _log.info("skipped %s: %s", entry.path, entry.reason)
         else:
@@ -105,16 +147,20 @@ def iter_image_files(
 
 
 def scan_image_files(
-    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], recursive: bool = True
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    recursive: bool = True,
+    rules: WalkRules | None = None,
 ) -> Iterator[Path | Skipped]:
     """Yield image files, and image-like entries that cannot be indexed, in a deterministic order.
 
     Arguments are taken in the order given; each directory is walked with entries sorted by
     name, keeping regular files with an image extension (:func:`is_image_file`). Files named
-    explicitly are yielded whatever their extension. Hidden entries (``.name``) inside
-    directories are skipped silently, directory symlinks are followed but a directory is never
-    walked twice (no symlink loops), and a file reached twice is yielded once. Nothing is
-    opened: a FIFO is recognised from its ``stat`` and never blocks the walk.
+    explicitly are yielded whatever their extension. Hidden entries (``.name``), junk folders
+    (:data:`JUNK_NAMES`), entries matching ``rules.exclude`` and RAW files whose JPEG/HEIC
+    sibling is there are left out silently (see :class:`WalkRules`), directory symlinks are
+    followed but a directory is never walked twice (no symlink loops), and a file reached
+    twice is yielded once. Nothing is opened: a FIFO is recognised from its ``stat`` and never
+    blocks the walk.
 
     Entries with an image-like name (or named explicitly) that are not regular files, cannot be
     reached (dangling symlink, symlink loop, permission) or have a format imagevec does not
@@ -124,6 +170,7 @@ def scan_image_files(
     Args:
         paths: one path or an iterable of paths.
         recursive: descend into sub-directories.
+        rules: what to leave out (default :class:`WalkRules()`).
 
     Raises:
         ImageLoadError: an argument does not exist.
@@ -136,7 +183,9 @@ def scan_image_files(
         path = Path(os.fsdecode(arg)).expanduser()
         kind, info = _classify(path)
         if kind == "dir":
-            candidates: Iterable[Path | Skipped] = _walk(path, recursive, seen_dirs)
+            candidates: Iterable[Path | Skipped] = _walk(
+                path, recursive, seen_dirs, rules or WalkRules(), path
+            )
         elif kind == "file":
             candidates = (path,)
         elif kind == "missing":
@@ -183,8 +232,19 @@ def _classify(path: Path) -> tuple[str, str]:
     return "skip", f"not a regular file ({kind})"
 
 
+def _raw_with_sibling(name: str, names: set[str]) -> bool:
+    stem, ext = os.path.splitext(name)
+    if ext.lower() not in RAW_EXTENSIONS:
+        return False
+    return any(stem + e in names or stem + e.upper() in names for e in _SIBLING_PREFERRED)
+
+
 def _walk(
-    directory: Path, recursive: bool, seen_dirs: set[tuple[int, int]]
+    directory: Path,
+    recursive: bool,
+    seen_dirs: set[tuple[int, int]],
+    rules: WalkRules,
+    root: Path,
 ) -> Iterator[Path | Skipped]:
     try:
         info = directory.stat()
@@ -198,8 +258,13 @@ def _walk(
         _log.warning("skipping unreadable directory %s: %s", directory, exc)
         yield Skipped(directory, f"unreadable directory: {exc.strerror or exc}")
         return
+    names = {entry.name for entry in entries}
     for entry in entries:
-        if entry.name.startswith("."):
+        relative = Path(entry.path).relative_to(root).as_posix()
+        if rules.skips(entry.name, relative):
+            continue
+        if not rules.raw_siblings and _raw_with_sibling(entry.name, names):
+            _log.debug("skipped %s: its JPEG/HEIC sibling is indexed instead", entry.path)
             continue
         image_like = _looks_like_image(entry.name)
         try:
@@ -210,12 +275,12 @@ def _walk(
             is_dir = False
         if is_dir:
             if recursive:
-                yield from _walk(Path(entry.path), recursive, seen_dirs)
+                yield from _walk(Path(entry.path), recursive, seen_dirs, rules, root)
         elif image_like:
             kind, reason = _classify(Path(entry.path))
             if kind == "file":
                 yield Path(entry.path)
             elif kind == "dir" and recursive:  # appeared since the listing
-                yield from _walk(Path(entry.path), recursive, seen_dirs)
+                yield from _walk(Path(entry.path), recursive, seen_dirs, rules, root)
             elif kind != "dir":
                 yield Skipped(Path(entry.path), reason)

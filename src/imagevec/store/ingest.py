@@ -32,6 +32,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from imagevec.errors import ConfigError, ImageLoadError, ImageTooLargeError
+from imagevec.io.files import WalkRules
 from imagevec.io.policy import DEFAULT_POLICY
 from imagevec.store.chroma import Store
 from imagevec.store.failed import FailedFiles
@@ -79,8 +80,10 @@ class _Run:
         skip_known: bool = True,
         prepare: Callable[[], None] | None = None,
         max_bytes: int = DEFAULT_POLICY.max_bytes,
+        gps: bool = False,
     ) -> None:
         self.store, self.encoder, self.report, self.bar = store, encoder, report, bar
+        self.gps = gps
         self.on_error = on_error
         self.memory, self.skip_known = memory, skip_known
         self.prepare = prepare
@@ -161,7 +164,7 @@ class _Run:
                     self.deferred.append((arg, path))
                     continue
                 self.hashes_in_run.add(digest)
-                meta = new_metadata(path, digest, fresh)
+                meta = new_metadata(path, digest, fresh, gps=self.gps)
                 reason = unstorable(meta)
                 if reason is not None:
                     self._fail(position, path, reason)
@@ -242,6 +245,8 @@ def add_files(
     progress: bool = False,
     retry_failed: bool = False,
     prepare: Callable[[], None] | None = None,
+    rules: WalkRules | None = None,
+    exif_gps: bool = False,
     **load_options: Any,
 ) -> AddReport:
     """Index image files and folders into ``store`` (see the module doc).
@@ -260,11 +265,15 @@ def add_files(
             default they are skipped and counted in ``report.failed_earlier``).
         prepare: called once before the first write (creates the collection), so that a run
             that writes nothing creates nothing.
+        rules: what the folder walk leaves out (hidden, junk, ``exclude`` globs, RAW files
+            with a JPEG sibling): :class:`~imagevec.io.files.WalkRules`.
+        exif_gps: also store GPS coordinates from EXIF (``gps_lat``, ``gps_lon``); by
+            default only ``has_gps`` is stored.
         **load_options: passed to the loader (``policy``, ``num_workers``).
     """
     started = time.perf_counter()
     report = AddReport()
-    files, report.failed = walk(sources, recursive, on_error)
+    files, report.failed = walk(sources, recursive, on_error, rules)
     if isinstance(metadatas, Sequence) and len(metadatas) != len(sources):
         raise ConfigError(f"got {len(metadatas)} metadatas for {len(sources)} sources")
     memory = FailedFiles.load(store)
@@ -274,6 +283,7 @@ def add_files(
             state = _Run(
                 store, encoder, report, bar, on_error, memory,
                 skip_known=not retry_failed, prepare=prepare, max_bytes=policy.max_bytes,
+                gps=exif_gps,
             )  # fmt: skip
             state.run(state.plan(files, metadatas), batch_size, **load_options)
             files = state.deferred  # duplicates of content embedded in this pass: now reused

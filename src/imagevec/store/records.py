@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from imagevec.errors import ConfigError, ImageLoadError
-from imagevec.io.files import Skipped, scan_image_files
+from imagevec.io.exif import EXIF_FIELDS
+from imagevec.io.files import Skipped, WalkRules, scan_image_files
 from imagevec.store.chroma import Store
 from imagevec.store.uris import PATH_B64, stored_path_fields, uri_from_metadata
 from imagevec.types import Failure, VectorRecord
@@ -37,6 +38,7 @@ from imagevec.types import Failure, VectorRecord
 RESERVED = frozenset(
     {"uri", "filename", "sha256", "bytes", "mtime_ns", "width", "height", "format", "warning"}
     | {PATH_B64}
+    | EXIF_FIELDS
 )
 Metadatas = Mapping[str, Any] | Sequence[Mapping[str, Any]] | Callable[[Path], Mapping[str, Any]]
 
@@ -65,18 +67,24 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def header_metadata(path: Path) -> dict[str, Any]:
-    """Width, height (after EXIF rotation) and format from the header; {} if unreadable."""
+def header_metadata(path: Path, *, gps: bool = False) -> dict[str, Any]:
+    """Width, height (after EXIF rotation), format and the EXIF fields people filter by
+    (:func:`~imagevec.io.exif.photo_fields`; coordinates only with ``gps``), from the header;
+    {} if unreadable."""
     from PIL import Image
 
     from imagevec.io.decode import exif_orientation
+    from imagevec.io.exif import photo_fields
+    from imagevec.io.formats import ensure_plugins
 
+    ensure_plugins()
     try:
         with Image.open(path) as img:
             width, height = img.size
+            fields = photo_fields(img, gps=gps)
             if exif_orientation(img) in (5, 6, 7, 8):
                 width, height = height, width
-            return {"width": width, "height": height, "format": img.format or ""}
+            return {"width": width, "height": height, "format": img.format or "", **fields}
     except Exception:  # the loader reports the real reason when it fails
         return {}
 
@@ -101,10 +109,13 @@ def touched_metadata(previous: Mapping[str, Any], fresh: Mapping[str, Any]) -> d
     return {**previous, **fresh}
 
 
-def new_metadata(path: Path, digest: str, fresh: Mapping[str, Any]) -> dict[str, Any]:
-    """The full metadata of a file to (re-)embed: URI, name, hash, stat and user fields, header."""
+def new_metadata(
+    path: Path, digest: str, fresh: Mapping[str, Any], *, gps: bool = False
+) -> dict[str, Any]:
+    """The full metadata of a file to (re-)embed: URI, name, hash, stat and user fields,
+    header and EXIF (coordinates only with ``gps``)."""
     meta = {**stored_path_fields(file_uri(path)), "sha256": digest, **fresh}
-    meta.update(header_metadata(path))
+    meta.update(header_metadata(path, gps=gps))
     return meta
 
 
@@ -150,7 +161,10 @@ def user_metadata(metadatas: Metadatas | None, arg: int, path: Path) -> dict[str
 
 
 def walk(
-    sources: Sequence[str | os.PathLike[str]], recursive: bool, on_error: str
+    sources: Sequence[str | os.PathLike[str]],
+    recursive: bool,
+    on_error: str,
+    rules: WalkRules | None = None,
 ) -> tuple[list[tuple[int, Path]], list[Failure]]:
     """``(source number, file)`` for every image file under ``sources`` (each once), and a
     failure for each source that does not exist and for each image-like entry that cannot be
@@ -162,7 +176,7 @@ def walk(
     seen: set[str] = set()
     for arg, source in enumerate(sources):
         try:
-            found = list(scan_image_files(source, recursive=recursive))
+            found = list(scan_image_files(source, recursive=recursive, rules=rules))
         except ImageLoadError as exc:
             if on_error == "raise":
                 raise
