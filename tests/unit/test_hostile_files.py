@@ -29,7 +29,7 @@ def hostile_dir(tmp_path: Path) -> Path:
     (folder / "loop_a.jpg").symlink_to(folder / "loop_b.jpg")
     (folder / "loop_b.jpg").symlink_to(folder / "loop_a.jpg")
     (folder / "null.jpg").symlink_to(os.devnull)
-    (folder / "phone.heic").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(16))
+    (folder / "drawing.psd").write_bytes(b"8BPS" + bytes(16))
     (folder / "notes.txt").write_text("not image-like: neither indexed nor reported")
     os.mkfifo(folder / "plain_fifo")  # not image-like either
     return folder
@@ -41,7 +41,7 @@ EXPECTED = {
     "loop_a.jpg": "symlink loop",
     "loop_b.jpg": "symlink loop",
     "null.jpg": "character device",
-    "phone.heic": "unsupported image format",
+    "drawing.psd": "unsupported image format",
 }
 
 
