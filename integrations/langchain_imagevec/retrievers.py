@@ -47,11 +47,13 @@ import imagevec
 
 __all__ = ["ImagevecRetriever", "describe_image_record", "guess_query_mode"]
 
-Mode = Literal["auto", "text", "image"]
+Mode = Literal["auto", "text", "image", "like", "query"]
+_MODES = ("auto", "text", "image", "like", "query")
 
 #: Metadata the index records about the file itself; left out of ``page_content``.
 FILE_FIELDS = frozenset(
     {"uri", "filename", "sha256", "bytes", "mtime_ns", "width", "height", "format"}
+    | {"path_b64", "taken_ts", "orientation", "camera_make", "camera_model"}
 )
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_\-]{64,}={0,2}")
 _MAX_DESCRIPTION = 300
@@ -116,7 +118,10 @@ class ImagevecRetriever(BaseRetriever):
     ``score`` (cosine similarity, higher is better) and ``id``.
 
     Per-call keyword arguments override the fields: ``k``, ``where``, ``mode``,
-    ``score_threshold``.
+    ``score_threshold``. ``mode="like"`` takes an indexed id or path ("more like this", the
+    item itself left out); ``mode="query"`` takes a combined :class:`imagevec.Query` or a
+    string in its syntax (``"2:golden retriever + ./pool.jpg - night"``); a ``Query`` object
+    is recognised in ``auto`` mode.
 
     Example:
         >>> retriever = ImagevecRetriever(index=index, k=3, score_threshold=0.2)  # doctest: +SKIP
@@ -130,7 +135,11 @@ class ImagevecRetriever(BaseRetriever):
         description="The imagevec.ImageIndex, or a served index from imagevec.connect(url)."
     )
     k: int = Field(default=4, ge=1, description="Number of images to return.")
-    mode: Mode = Field(default="auto", description="'auto' (guess), 'text' or 'image'.")
+    mode: Mode = Field(
+        default="auto",
+        description="'auto' (guess), 'text', 'image', 'like' (an indexed id or path) or "
+        "'query' (a combined imagevec.Query or its string syntax).",
+    )
     where: dict[str, Any] | None = Field(default=None, description="Chroma metadata filter.")
     score_threshold: float | None = Field(
         default=None, description="Drop hits whose cosine similarity is below this."
@@ -160,12 +169,18 @@ class ImagevecRetriever(BaseRetriever):
     ) -> list[Document]:
         """Run one search; the keyword arguments override the retriever's fields."""
         mode = mode or self.mode
-        if mode not in ("auto", "text", "image"):
-            raise imagevec.ConfigError(f"mode must be 'auto', 'text' or 'image', got {mode!r}")
+        if mode not in _MODES:
+            raise imagevec.ConfigError(f"mode must be one of {_MODES}, got {mode!r}")
         if mode == "auto":
-            mode = guess_query_mode(query, allow_urls=self.allow_urls)
+            is_combined = isinstance(query, imagevec.Query)
+            mode = "query" if is_combined else guess_query_mode(query, allow_urls=self.allow_urls)
         options: dict[str, Any] = {"k": k or self.k, "where": where or self.where}
-        if mode == "text":
+        if mode == "like":
+            hits = self.index.search(like=query, **options)
+        elif mode == "query":
+            policy = imagevec.SourcePolicy(allow_urls=self.allow_urls)
+            hits = self.index.search(query=query, policy=policy, **options)
+        elif mode == "text":
             if not isinstance(query, str):
                 raise imagevec.ConfigError("mode='text' needs a string query")
             hits = self.index.search(text=query, **options)

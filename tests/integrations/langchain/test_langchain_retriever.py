@@ -133,6 +133,8 @@ def test_allowed_urls_are_image_queries_under_the_policy(colour_index: Any) -> N
     [
         ("a red car", False, "text"),
         ("photos/car.jpg", False, "image"),
+        ("IMG_0001.HEIC", False, "image"),
+        ("DSC_0002.NEF", False, "image"),
         ("CAR.JPEG", False, "image"),
         ("file:///tmp/x", False, "image"),
         ("data:image/png;base64,iVBOR", False, "image"),
@@ -188,3 +190,17 @@ async def test_async_queries(retriever: ImagevecRetriever, colour_photos: Path) 
     assert stems(text_docs) == ["yellow"] and stems(image_docs) == ["green"]
     batch = await retriever.abatch(["red", "blue"])
     assert [stems(docs)[0] for docs in batch] == ["red", "blue"]
+
+
+def test_like_and_combined_queries(retriever: ImagevecRetriever, colour_photos: Path) -> None:
+    red = colour_photos / "red.png"
+    like = retriever.invoke(str(red), mode="like")
+    assert "red" not in stems(like) and len(like) == 3
+    combined = imagevec.Query.like(str(red)) + 3 * imagevec.Query.text("green")
+    assert stems(retriever.invoke(combined)) == ["green", "yellow", "blue"]  # red left out
+    assert stems(retriever.invoke(f"like:{red} + 3:green", mode="query")) == stems(
+        retriever.invoke(combined)
+    )
+    assert stems(retriever.invoke(f"{red} - green", mode="query"))[0] == "red"
+    with pytest.raises(imagevec.NotIndexedError):
+        retriever.invoke("no-such-id", mode="like")

@@ -119,3 +119,14 @@ def test_tool_image_queries_need_roots(index: imagevec.ImageIndex, colour_dir: P
         tool.call(image="/etc/hostname")
     with pytest.raises(imagevec.ConfigError):
         tool.call(query="")
+
+
+def test_more_like_this_and_combined_queries(index: imagevec.ImageIndex, colour_dir: Path) -> None:
+    retriever = ImagevecRetriever(index, k=3)
+    red = colour_dir / "red.png"
+    like = retriever.retrieve_like(str(red))
+    assert len(like) == 2 and "red.png" not in {_name(n) for n in like}
+    assert _name(retriever.retrieve_like(str(red), include_self=True)[0]) == "red.png"
+    assert _name(retriever.retrieve_query(f"like:{red} + 3:blue")[0]) == "blue.png"
+    query = imagevec.Query.text("green") - imagevec.Query.like(str(red))
+    assert _name(retriever.retrieve_query(query)[0]) == "green.png"

@@ -107,6 +107,31 @@ class ImagevecRetriever(BaseRetriever):
             return self.retrieve(QueryBundle(query_str="", image_path=image))
         return self._by_image(image)
 
+    def retrieve_like(self, ref: str, *, include_self: bool = False) -> list[NodeWithScore]:
+        """More like this: search by an indexed item's stored vector (its id or path).
+
+        Example:
+            >>> retriever.retrieve_like("photos/cat.jpg")                      # doctest: +SKIP
+        """
+        hits = self.index.search(like=ref, k=self.k, where=self.where, include_self=include_self)
+        return [hit_to_node(hit) for hit in hits]
+
+    def retrieve_query(self, query: imagevec.Query | str) -> list[NodeWithScore]:
+        """Search by a combined, weighted :class:`imagevec.Query` (or a string in its syntax,
+        ``"2:golden retriever + ./pool.jpg - night"``).
+
+        Example:
+            >>> q = imagevec.Query.text("beach") + imagevec.Query.like("cat.jpg")  # doctest: +SKIP
+            >>> retriever.retrieve_query(q)                                      # doctest: +SKIP
+        """
+        hits = self.index.search(
+            query=query,
+            k=self.k,
+            where=self.where,
+            policy=imagevec.SourcePolicy(allow_urls=self.allow_urls),
+        )
+        return [hit_to_node(hit) for hit in hits]
+
     async def aretrieve_image(self, image: Any) -> list[NodeWithScore]:
         """Async :meth:`retrieve_image` (runs in a worker thread)."""
         return await asyncio.to_thread(self.retrieve_image, image)
