@@ -67,3 +67,17 @@ def test_bench_finetune_reports_base_triplet_and_simclr(
     assert code == EXIT_OK and set(evidence["results"]) == {"base", "triplet", "simclr"}
     assert all(0 <= m["recall@1"] <= 1 for m in evidence["results"].values())
     assert "+ triplet fine-tuning" in out and "test images" in out
+
+
+def test_bench_dupes_speed_and_threshold_evidence(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["bench", "dupes", "--vectors", "1000,2000", "--dim", "32", "--evidence"]
+    code, out = run(capsys, *args, "-m", "test-color")
+    result = json.loads(out)
+    assert code == EXIT_OK and [r["vectors"] for r in result["speed"]] == [1000, 2000]
+    assert all(r["groups"] == r["planted"] for r in result["speed"])
+    evidence = result["evidence"]
+    assert evidence["images"] == 8 * evidence["photos"] >= 8 * 18
+    for row in evidence["rows"]:
+        assert 0 <= row["precision_all"] <= 1 and 0 <= row["recall_all"] <= 1
+    recalls = [row["recall_all"] for row in evidence["rows"]]
+    assert recalls == sorted(recalls, reverse=True)  # a higher threshold finds fewer pairs
