@@ -15,7 +15,7 @@ import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -25,24 +25,51 @@ from tqdm.auto import tqdm
 from imagevec.errors import ConfigError, ImageLoadError, ImagevecError, describe_source
 from imagevec.io.decode import WARNING, load_image
 from imagevec.io.policy import SourcePolicy
+from imagevec.preprocess import Preprocess
 from imagevec.types import EncodedBatch, EncodeReport, Failure, SkippedImageWarning
 
-if TYPE_CHECKING:
-    from imagevec.encoders.base import Encoder
+
+class ImageModel(Protocol):
+    """What the loop needs of an encoder to embed images (every :class:`~imagevec.Encoder`).
+
+    Typing the loop against this, not the ``Encoder`` class, keeps the arrow one way:
+    encoders call the loop; the loop knows nothing of encoders.
+    """
+
+    name: str
+    dim: int
+    device: torch.device
+    dtype: torch.dtype
+    preprocess: Preprocess
+
+    def forward_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` normalised pixels -> ``(B, dim)`` features."""
+        ...
+
+
+class TextModel(Protocol):
+    """What :func:`encode_texts` needs of an encoder."""
+
+    dim: int
+
+    def forward_texts(self, texts: list[str]) -> torch.Tensor:
+        """Texts -> ``(B, dim)`` features."""
+        ...
+
 
 ON_ERROR = ("raise", "skip", "warn")
 _log = logging.getLogger(__name__)
 
 
 def _prepare(
-    source: Any, encoder: Encoder, policy: SourcePolicy | None, max_pixels: int | None = None
+    source: Any, encoder: ImageModel, policy: SourcePolicy | None, max_pixels: int | None = None
 ) -> tuple[np.ndarray, str | None]:
     limit = {} if max_pixels is None else {"max_pixels": max_pixels}
     image = load_image(source, policy=policy, draft_size=encoder.preprocess.draft_size, **limit)
     return encoder.preprocess.to_array(image), image.info.get(WARNING)
 
 
-def _forward(encoder: Encoder, arrays: list[np.ndarray]) -> np.ndarray:
+def _forward(encoder: ImageModel, arrays: list[np.ndarray]) -> np.ndarray:
     batch = torch.from_numpy(np.stack(arrays))
     if encoder.device.type == "cuda":
         batch = batch.pin_memory().to(encoder.device, non_blocking=True)
@@ -55,7 +82,7 @@ def _forward(encoder: Encoder, arrays: list[np.ndarray]) -> np.ndarray:
 
 
 def iter_encoded_batches(
-    encoder: Encoder,
+    encoder: ImageModel,
     sources: Iterable[Any],
     *,
     batch_size: int = 32,
@@ -173,7 +200,7 @@ def collect(batches: Iterable[EncodedBatch], dim: int) -> EncodeReport:
 
 
 def encode_texts(
-    encoder: Encoder, texts: list[str], *, batch_size: int = 64, progress: bool = False
+    encoder: ImageModel, texts: list[str], *, batch_size: int = 64, progress: bool = False
 ) -> np.ndarray:
     """Embed texts in batches sorted by length (less padding), returned in input order."""
     for position, text in enumerate(texts):

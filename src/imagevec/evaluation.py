@@ -107,7 +107,7 @@ def evaluate_images(
         batch_size: images per forward pass.
         progress: show a progress bar while embedding.
     """
-    from imagevec.training.freeze import eval_mode
+    from imagevec.encoders.base import eval_mode
 
     enc = _as_encoder(encoder)
     with eval_mode(enc):
@@ -139,7 +139,7 @@ def evaluate_folder(
         >>> m = evaluate_folder("products/", "default")         # doctest: +SKIP
         >>> print(format_metrics(m))                               # doctest: +SKIP
     """
-    from imagevec.training.data import scan_labelled_folder
+    from imagevec.io.files import scan_labelled_folder
 
     paths, labels = scan_labelled_folder(path)
     metrics = evaluate_images(

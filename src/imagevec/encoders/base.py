@@ -12,6 +12,7 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +24,7 @@ from torch import nn
 from imagevec.encoders.runtime import dtype_name, resolve_device, resolve_dtype
 from imagevec.errors import ConfigError, UnsupportedModalityError
 from imagevec.preprocess import Preprocess
+from imagevec.types import EncodedBatch, EncodeReport
 
 OnError = Literal["raise", "skip", "warn"]
 IMAGE, TEXT = "image", "text"
@@ -38,6 +40,21 @@ def weights_digest(modules: Mapping[str, nn.Module]) -> str:
             digest.update(key.encode())
             digest.update(tensor.detach().to("cpu", torch.float32).numpy().tobytes())
     return digest.hexdigest()
+
+
+@contextmanager
+def eval_mode(encoder: Encoder) -> Iterator[Encoder]:
+    """Temporarily switch every module to eval mode, restoring each one's flag afterwards."""
+    flags = [
+        (sub, sub.training) for module in encoder.modules().values() for sub in module.modules()
+    ]
+    for module in encoder.modules().values():
+        module.eval()
+    try:
+        yield encoder
+    finally:
+        for sub, flag in flags:
+            sub.training = flag
 
 
 class Encoder(ABC):
@@ -183,14 +200,14 @@ class Encoder(ABC):
             sources, batch_size=batch_size, on_error=on_error, progress=progress, **load_options
         ).vectors
 
-    def encode_images(self, sources: Iterable[Any], **options: Any) -> Any:
+    def encode_images(self, sources: Iterable[Any], **options: Any) -> EncodeReport:
         """Like :meth:`embed_images` but returns an :class:`~imagevec.batching.EncodeReport`
         with the vectors, the input index of each row and the failures."""
         from imagevec.batching import collect
 
         return collect(self.iter_batches(sources, **options), self.dim)
 
-    def iter_batches(self, sources: Iterable[Any], **options: Any) -> Iterator[Any]:
+    def iter_batches(self, sources: Iterable[Any], **options: Any) -> Iterator[EncodedBatch]:
         """Stream :class:`~imagevec.batching.EncodedBatch` objects; memory stays flat."""
         from imagevec.batching import iter_encoded_batches
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
 
-from imagevec.errors import ImageLoadError
+from imagevec.errors import ConfigError, ImageLoadError
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -284,3 +284,23 @@ def _walk(
                 yield from _walk(Path(entry.path), recursive, seen_dirs, rules, root)
             elif kind != "dir":
                 yield Skipped(Path(entry.path), reason)
+
+
+def scan_labelled_folder(root: str | Path) -> tuple[list[Path], list[str]]:
+    """Images of ``root/<label>/...`` with their label (the sub-folder name), sorted.
+
+    Raises:
+        ConfigError: ``root`` is not a folder or has no sub-folder with images.
+    """
+    folder = Path(root)
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is not a folder of label sub-folders")
+    paths: list[Path] = []
+    labels: list[str] = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for path in iter_image_files(sub):
+            paths.append(path)
+            labels.append(sub.name)
+    if not paths:
+        raise ConfigError(f"no labelled images in {folder}: expected {folder}/<label>/<image>")
+    return paths, labels

@@ -27,7 +27,7 @@ from PIL import Image
 
 from imagevec.errors import ConfigError
 from imagevec.io.decode import load_image
-from imagevec.io.files import is_image_file, iter_image_files
+from imagevec.io.files import is_image_file, iter_image_files, scan_labelled_folder
 
 if TYPE_CHECKING:
     from imagevec.encoders.base import Encoder
@@ -45,26 +45,6 @@ __all__ = [
 ]
 
 _HEADER_WORDS = {"image", "path", "file", "filename", "image_path", "caption", "text"}
-
-
-def scan_labelled_folder(root: str | Path) -> tuple[list[Path], list[str]]:
-    """Images of ``root/<label>/...`` with their label (the sub-folder name), sorted.
-
-    Raises:
-        ConfigError: ``root`` is not a folder or has no sub-folder with images.
-    """
-    folder = Path(root)
-    if not folder.is_dir():
-        raise ConfigError(f"{folder} is not a folder of label sub-folders")
-    paths: list[Path] = []
-    labels: list[str] = []
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for path in iter_image_files(sub):
-            paths.append(path)
-            labels.append(sub.name)
-    if not paths:
-        raise ConfigError(f"no labelled images in {folder}: expected {folder}/<label>/<image>")
-    return paths, labels
 
 
 def scan_unlabelled_folder(root: str | Path) -> list[Path]:

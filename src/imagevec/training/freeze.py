@@ -15,12 +15,12 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from torch import nn
 
+from imagevec.encoders.base import eval_mode
 from imagevec.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -121,21 +121,6 @@ def set_train_mode(
             for sub in module.modules():
                 if isinstance(sub, _NORMS):
                     sub.eval()
-
-
-@contextmanager
-def eval_mode(encoder: Encoder) -> Iterator[Encoder]:
-    """Temporarily switch every module to eval mode, restoring each one's flag afterwards."""
-    flags = [
-        (sub, sub.training) for module in encoder.modules().values() for sub in module.modules()
-    ]
-    for module in encoder.modules().values():
-        module.eval()
-    try:
-        yield encoder
-    finally:
-        for sub, flag in flags:
-            sub.training = flag
 
 
 def count_parameters(modules: Sequence[nn.Module]) -> int:
