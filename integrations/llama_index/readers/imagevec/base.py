@@ -6,6 +6,12 @@ Two traps this avoids:
   ``llama-index-readers-file`` is installed; without it every photo comes back as a plain
   text ``Document`` of garbage and the image store stays empty, silently.
   :func:`check_image_documents` turns that into a clear error.
+* Reruns duplicated every image: documents got random ids. Here each document's id is
+  derived from its file path and content hash, so loading the same folder again gives the
+  same ids (:func:`stable_document_ids`) and the index replaces rather than appends.
+* Importing ``llama_index.readers.file`` turns on INFO logging for the whole process (one of
+  its modules calls ``logging.basicConfig``); it is imported here with the root logger's
+  level and handlers put back as they were.
 * The reader keeps a truncated JPEG (its header opens fine) and LlamaIndex needs one vector
   per node, so one bad file would stop the whole index build. :func:`load_image_documents`
   embeds the images up front in one call to imagevec's loop, keeps the vectors on the
@@ -21,8 +27,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -33,6 +42,27 @@ import imagevec
 
 if TYPE_CHECKING:
     from llama_index.embeddings.imagevec.base import ImagevecEmbedding
+
+
+@contextlib.contextmanager
+def logging_kept() -> Iterator[None]:
+    """Put the root logger's level and handlers back as they were (imports that call
+    ``logging.basicConfig`` must not change the user's logging)."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        yield
+    finally:
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
+
+
+# SimpleDirectoryReader imports it for images: import it quietly once (without the extra it
+# is missing, and check_image_documents says so).
+with logging_kept(), contextlib.suppress(ImportError):
+    import llama_index.readers.file  # noqa: F401
 
 _EXTRA_SUFFIXES = (".bmp", ".tif", ".tiff")
 _INSTALL_HINT = 'pip install "imagevec[llamaindex]" (it brings llama-index-readers-file)'
@@ -78,9 +108,40 @@ def check_image_documents(
     return images
 
 
+def _file_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return "unreadable"
+    return digest.hexdigest()
+
+
+def stable_document_ids(documents: Sequence[Document]) -> None:
+    """Give each document an id from its file path and content hash (in place).
+
+    The same file with the same bytes always gets the same id, so building an index from
+    the same folder twice replaces its entries instead of adding copies; a changed file
+    gets a new id. Several documents from one file (pages) are numbered.
+    """
+    seen: dict[str, int] = {}
+    for document in documents:
+        path = document.metadata.get("file_path") or getattr(document, "image_path", None)
+        if not path:
+            continue
+        key = f"{path}\0{_file_digest(str(path))}"
+        part = seen.get(key, 0)
+        seen[key] = part + 1
+        stem = hashlib.sha256(f"{key}\0{part}".encode("utf-8", "surrogateescape")).hexdigest()
+        document.id_ = f"imagevec-{stem[:32]}"
+
+
 def _image_reader_extractors() -> dict[str, Any]:
     try:
-        from llama_index.readers.file import ImageReader
+        with logging_kept():
+            from llama_index.readers.file import ImageReader
     except ImportError:
         return {}
     reader = ImageReader()
@@ -120,7 +181,7 @@ def load_image_documents(
 
     Returns:
         The documents, images as ``ImageDocument`` (with ``embedding`` set when
-        ``embed_model`` is given).
+        ``embed_model`` is given), each with an id from its path and content hash.
 
     Raises:
         imagevec.ConfigError: the folder has images but no ``ImageDocument`` came back.
@@ -128,10 +189,13 @@ def load_image_documents(
     if on_error not in ("warn", "skip", "raise"):
         raise imagevec.ConfigError(f"on_error must be 'warn', 'skip' or 'raise', got {on_error!r}")
     extractors = {**_image_reader_extractors(), **reader_kwargs.pop("file_extractor", {})}
+    folder = Path(folder).expanduser()
     reader = SimpleDirectoryReader(
         input_dir=str(folder), recursive=recursive, file_extractor=extractors, **reader_kwargs
     )
-    documents = reader.load_data()
+    with logging_kept():
+        documents = reader.load_data()
+    stable_document_ids(documents)
     images = check_image_documents(documents, folder, recursive=recursive)
     if images_only:
         documents = list(images)

@@ -17,11 +17,13 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 from typing import Any
 
 from llama_index.core.bridge.pydantic import PrivateAttr
+from llama_index.core.schema import BaseNode, ImageNode
 from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryResult
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
@@ -60,6 +62,29 @@ class CosineChromaVectorStore(ChromaVectorStore):
     def space(self) -> str:
         """The collection's distance space."""
         return self._space
+
+    def add(self, nodes: list[BaseNode], **kwargs: Any) -> list[str]:
+        """Add like ``ChromaVectorStore.add``, with image nodes under stable ids.
+
+        An image node from a document (``ref_doc_id``) is stored under an id derived from
+        that document's id and the node's content hash, so adding the same documents again
+        (a rerun of the same script: :func:`load_image_documents` gives stable document ids)
+        replaces them instead of adding copies.
+        """
+        for node in nodes:
+            if isinstance(node, ImageNode) and node.ref_doc_id:
+                stem = hashlib.sha256(f"{node.ref_doc_id}\0{node.hash}".encode()).hexdigest()
+                node.id_ = f"imagevec-{stem[:32]}"
+        fresh = self._new_only(nodes)
+        if fresh:
+            super().add(fresh, **kwargs)
+        return [node.node_id for node in nodes]
+
+    def _new_only(self, nodes: list[BaseNode]) -> list[BaseNode]:
+        """The nodes whose ids are not stored yet (same id = same document and content)."""
+        ids = [node.node_id for node in nodes]
+        present = set(self._collection.get(ids=ids, include=[])["ids"]) if ids else set()
+        return [node for node in nodes if node.node_id not in present]
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Query like ``ChromaVectorStore.query``; ``similarities`` are cosine similarities."""
