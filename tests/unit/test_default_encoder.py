@@ -102,9 +102,15 @@ def test_long_text_is_truncated_to_256_tokens() -> None:
 
 
 def test_config_round_trip_rebuilds_equal_vectors(images: list[Image.Image]) -> None:
-    options = {"pooling": "gem", "projection_dim": 32, "top_k": 5, "semantic_weight": 0.3}
+    options = {
+        "pooling": "max",
+        "projection_dim": 32,
+        "top_k": 5,
+        "temperature": 1.5,
+        "semantic_weight": 0.3,
+    }
     enc = encoder(**options)
-    assert enc.dim == 32 + 384 and enc.pooling == "gem"
+    assert enc.dim == 32 + 384 and enc.pooling == "max"
     config = enc.config
     assert json.loads(json.dumps(config)) == config
     assert config == {"model": "default", **options, "device": "cpu", "dtype": "float32"}
@@ -151,8 +157,9 @@ def test_save_and_load_a_fine_tuned_tower(tmp_path: Path, images: list[Image.Ima
     assert saved == {
         "format": 1,
         "family": "default",
-        "pooling": "avg",
+        "pooling": "gem",
         "top_k": 7,
+        "temperature": 2.0,
         "semantic_weight": 0.2,
         "projection": {"in_dim": 1280, "out_dim": 16, "hidden_dim": 1280},
     }
@@ -191,6 +198,8 @@ def test_layer_groups_cover_the_tower_in_order() -> None:
         {"top_k": 1001},
         {"semantic_weight": 0.0},
         {"semantic_weight": 1.0},
+        {"temperature": 0},
+        {"temperature": "hot"},
         {"projection_dim": 0},
         {"colour": "blue"},
     ],
@@ -211,6 +220,25 @@ def test_class_names_file_is_the_imagenet_index_order() -> None:
     assert bridge.class_prompt("Egyptian cat") == "a photo of an Egyptian cat"
     table = bridge.shipped_class_embeddings()
     assert table.shape == (1000, 384) and table.dtype == torch.float32
+
+
+def test_a_folder_saved_before_temperature_existed_loads_with_temperature_one(
+    tmp_path: Path,
+) -> None:
+    folder = encoder(top_k=7).save(tmp_path / "old")
+    saved = json.loads((folder / "imagevec.json").read_text())
+    del saved["temperature"]
+    (folder / "imagevec.json").write_text(json.dumps(saved))
+    assert imagevec.create_encoder(str(folder), device="cpu").config["temperature"] == 1.0
+
+
+def test_a_higher_temperature_spreads_the_weights() -> None:
+    logits = torch.tensor([[4.0, 2.0, 1.0, 0.0]])
+    _, sharp = bridge.top_k_weights(logits, 4, temperature=1.0)
+    _, smooth = bridge.top_k_weights(logits, 4, temperature=2.0)
+    assert float(smooth[0, 0]) < float(sharp[0, 0])
+    assert float(smooth[0, -1]) > float(sharp[0, -1])
+    assert torch.allclose(smooth.sum(-1), torch.ones(1))
 
 
 def test_top_k_weights_are_a_convex_combination() -> None:

@@ -1,8 +1,7 @@
-"""``imagevec bench forward | index | cold | finetune | serve | dupes``: benchmark and evidence
-runners.
+"""``imagevec bench ...``: the benchmark and evidence runners (forward, index, cold, ...).
 
-Parsing and output only; the runners are :mod:`imagevec.bench.forward`,
-:mod:`imagevec.bench.index` and :mod:`imagevec.bench.finetune_evidence`.
+Parsing and output only; the runners are the modules of :mod:`imagevec.bench` (forward,
+index, cold, finetune_evidence, default_quality, serve, dupes).
 """
 
 from __future__ import annotations
@@ -224,6 +223,23 @@ def finetune_cmd(
         progress=want_progress(progress),
         log=click.echo,
     )
+    return EXIT_OK
+
+
+@bench.command("default-quality")
+@click.option("--device", default="cpu", show_default=True, help="auto, cpu, cuda, mps.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (with every query's rank).")
+def default_quality_cmd(device: str, as_json: bool) -> int:
+    """The bundled default on real sample photos: text hit@1/3 and edited-copy recall@1.
+
+    Compares the settings before tuning (avg pooling, ConSE top-20 at temperature 1) with
+    the current ones; tune cases and kept-aside cases are reported apart.
+    """
+    import imagevec
+    from imagevec.bench.default_quality import format_report, run_default_quality
+
+    report = run_default_quality(imagevec.create_encoder("default", device=device))
+    click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
     return EXIT_OK
 
 

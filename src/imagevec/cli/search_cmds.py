@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -201,9 +202,12 @@ def _build_query(
 def info_cmd(db: Path, chroma_url: str | None, collection: str, as_json: bool) -> int:
     """List the collections of a store: image count and the encoder of each."""
     from imagevec.cli.output import stamp_to_text
+    from imagevec.encoders.advice import text_search_advice
     from imagevec.index import list_collections
 
     found = list_collections(None if chroma_url else db, url=chroma_url)
+    for entry in found:
+        entry["text_search"] = text_search_advice(entry.get("stamp") or None)
     location = chroma_url or str(db)
     if as_json:
         click.echo(json.dumps({"location": location, "collections": found}, indent=2))
@@ -211,6 +215,9 @@ def info_cmd(db: Path, chroma_url: str | None, collection: str, as_json: bool) -
     click.echo(f"{location} ({'server' if chroma_url else 'embedded'})")
     for entry in found or [{"name": "(no collections)", "count": 0, "stamp": {}}]:
         click.echo(f"  {entry['name']}: {entry['count']} images, {stamp_to_text(entry['stamp'])}")
+        if entry.get("stamp"):
+            advice = textwrap.fill(entry["text_search"], width=96)
+            click.echo(textwrap.indent(f"text queries: {advice}", "    "))
     return EXIT_OK
 
 

@@ -14,53 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from imagevec.encoders.advice import modalities, text_search_advice
 from imagevec.mcp.content import KEY_METADATA, metadata_for_model
 
 __all__ = ["describe_index", "metadata_fields", "modalities", "text_search_advice"]
-
-_DEFAULT = (
-    "Name the main object or scene in a few words ('a cat', 'a coffee cup', 'a motorcycle', "
-    "'a brick wall'). This encoder links text to pictures through the 1000 ImageNet object "
-    "categories, so nouns for everyday objects, animals, vehicles, food and places work "
-    "best; colours, counts, text written in the picture, people's names, dates and "
-    "relations between objects ('a dog left of a car') are not understood. Use metadata "
-    "filters for dates or albums, and find_similar_photos for 'more like this one'."
-)
-_CLIP = (
-    "Describe the picture in natural language, as a caption would ('a dog running on a "
-    "beach at sunset', 'a black and white portrait'). Scenes, styles, colours and many "
-    "objects work; exact counts, small text and people's identities are unreliable."
-)
-_IMAGE_ONLY = (
-    "This encoder embeds images only: search_photos (by text) is not available. Use "
-    "find_similar_photos with an example picture (an id, a file under the photo folders, "
-    "or a data URI)."
-)
-_OTHER = (
-    "Describe what the photo shows in a few words. Try a couple of phrasings and compare "
-    "scores: they are cosine similarities, only comparable within one query."
-)
-
-
-def modalities(encoder: dict[str, Any] | None) -> list[str]:
-    """The encoder's modalities (stamped as ``"image,text"``); both when unknown."""
-    value = (encoder or {}).get("modalities") or "image,text"
-    parts = value.split(",") if isinstance(value, str) else list(value)
-    return sorted(str(part).strip() for part in parts if str(part).strip())
-
-
-def text_search_advice(encoder: dict[str, Any] | None) -> str:
-    """How to write text queries for this encoder (its stamp fields: model, modalities...)."""
-    if not encoder:
-        return _OTHER
-    if "text" not in modalities(encoder):
-        return _IMAGE_ONLY
-    model = str(encoder.get("model") or encoder.get("name") or "").lower()
-    if model == "default":
-        return _DEFAULT
-    if "clip" in model or "siglip" in model:
-        return _CLIP
-    return _OTHER
 
 
 def metadata_fields(records: Iterable[dict[str, Any]]) -> list[str]:

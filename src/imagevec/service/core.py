@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from imagevec.encoders.advice import text_search_advice
 from imagevec.errors import ConfigError, NotIndexedError
 from imagevec.io.policy import SourcePolicy
 from imagevec.service.images import ImageData, ThumbnailCache, default_cache_dir, render_jpeg
@@ -107,6 +108,7 @@ class QueryService:
         if stamp:
             encoder = {k: stamp.get(k) for k in ("model", "name", "dim", "modalities", "space")}
             encoder["fingerprint"] = stamp.get("fingerprint")
+            encoder["text_search"] = text_search_advice(stamp)
         return {
             "location": self.index.location,
             "collection": self.index.collection,

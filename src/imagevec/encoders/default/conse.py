@@ -130,30 +130,42 @@ def write_class_embeddings(path: str | Path, text_model: MiniLM | None = None) -
     return target
 
 
-def top_k_weights(logits: torch.Tensor, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def top_k_weights(
+    logits: torch.Tensor, top_k: int, temperature: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``top_k`` most probable classes and their softmax probabilities, renormalised.
+
+    Args:
+        logits: ``(B, C)`` classifier logits.
+        top_k: how many classes to keep.
+        temperature: softmax temperature; above 1 spreads the weight over more classes
+            (a smoother, more semantic mix), below 1 sharpens it towards the top class.
 
     Returns:
         ``(indices, weights)``, both ``(B, top_k)``; each row of ``weights`` is non-negative,
         sorted in decreasing order and sums to 1 (a convex combination).
     """
-    probs = torch.softmax(logits.float(), dim=-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
     top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
     weights = top.values / top.values.sum(dim=-1, keepdim=True)
     return top.indices, weights
 
 
-def semantic_embedding(logits: torch.Tensor, table: torch.Tensor, top_k: int) -> torch.Tensor:
+def semantic_embedding(
+    logits: torch.Tensor, table: torch.Tensor, top_k: int, temperature: float = 1.0
+) -> torch.Tensor:
     """ConSE: the convex combination of the top-k class embeddings, L2-normalised.
 
     Args:
         logits: ``(B, C)`` classifier logits.
         table: ``(C, D)`` L2-normalised class-name embeddings.
         top_k: how many of the most probable classes to mix (``T`` in the paper).
+        temperature: softmax temperature of the class probabilities (see
+            :func:`top_k_weights`).
 
     Returns:
         ``(B, D)`` float32, L2-normalised: a point in the text model's space.
     """
-    indices, weights = top_k_weights(logits, top_k)
+    indices, weights = top_k_weights(logits, top_k, temperature)
     mixed = torch.einsum("bk,bkd->bd", weights, table.float()[indices])
     return F.normalize(mixed, dim=-1)

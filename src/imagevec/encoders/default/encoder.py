@@ -54,7 +54,14 @@ from imagevec.preprocess import Preprocess
 if TYPE_CHECKING:
     from imagevec.encoders.registry import ModelRef
 
-TOP_K = 20
+#: ConSE settings and the default pooling, chosen on labelled cases built from the sample
+#: photos (``python -m imagevec.bench default-quality``; numbers in the README): a flatter mix
+#: of more classes (top 50 at temperature 2) finds the named object more often than the
+#: paper's sharp top-20 mix, and GeM pooling keeps heavily recompressed, downscaled copies
+#: of texture-like photos closer to their originals than average pooling.
+TOP_K = 50
+TEMPERATURE = 2.0
+POOLING = "gem"
 SEMANTIC_WEIGHT = 0.2
 TOWER_FILE = "image_tower.safetensors"
 #: TF-Lite training statistics (pixels scaled to [-1, 1], checked against the stem's BN
@@ -76,6 +83,7 @@ class LiteEncoder(Encoder):
         text_model: the :class:`~imagevec.encoders.default.minilm.MiniLM` text tower (frozen,
             numpy; its weights are read on the first text).
         top_k: classes mixed by ConSE.
+        temperature: ConSE's softmax temperature (> 1: a smoother mix of classes).
         semantic_weight: ``w_sem²``, the share of an image-image cosine from the semantics.
         image_dim: size of the CNN part (1280, or the projection size).
     """
@@ -91,13 +99,15 @@ class LiteEncoder(Encoder):
         *,
         model: str = "default",
         top_k: int = TOP_K,
+        temperature: float = TEMPERATURE,
         semantic_weight: float = SEMANTIC_WEIGHT,
         device: str | torch.device = "auto",
         dtype: str = "float32",
     ) -> None:
         super().__init__(device=device, dtype=dtype)
-        check_options(top_k, semantic_weight)
+        check_options(top_k, semantic_weight, temperature)
         self.model, self.top_k, self.semantic_weight = model, top_k, float(semantic_weight)
+        self.temperature = float(temperature)
         self.w_img = math.sqrt(1.0 - self.semantic_weight)
         self.w_sem = math.sqrt(self.semantic_weight)
         self.image_tower, self.text_model = image_tower.eval(), text_model
@@ -115,7 +125,7 @@ class LiteEncoder(Encoder):
         feature_map = tower.feature_map(pixel_values)
         image_part = F.normalize(tower.head(feature_map).float(), dim=-1)
         logits = tower.logits(feature_map)
-        semantic = semantic_embedding(logits, self.class_table, self.top_k)
+        semantic = semantic_embedding(logits, self.class_table, self.top_k, self.temperature)
         return torch.cat([self.w_img * image_part, self.w_sem * semantic], dim=-1)
 
     def forward_texts(self, texts: list[str]) -> torch.Tensor:
@@ -144,6 +154,7 @@ class LiteEncoder(Encoder):
             "pooling": self.pooling,
             "projection_dim": projection.out_dim if projection is not None else None,
             "top_k": self.top_k,
+            "temperature": self.temperature,
             "semantic_weight": self.semantic_weight,
         }
 
@@ -188,6 +199,7 @@ class LiteEncoder(Encoder):
             "family": "default",
             "pooling": self.pooling,
             "top_k": self.top_k,
+            "temperature": self.temperature,
             "semantic_weight": self.semantic_weight,
             "projection": projection.spec() if projection is not None else None,
         }
@@ -195,14 +207,19 @@ class LiteEncoder(Encoder):
         return folder
 
 
-def check_options(top_k: Any, semantic_weight: Any) -> None:
-    """Raise :class:`ConfigError` unless ``1 <= top_k <= 1000`` and ``0 < semantic_weight < 1``."""
+def check_options(top_k: Any, semantic_weight: Any, temperature: Any = TEMPERATURE) -> None:
+    """Raise :class:`ConfigError` unless ``1 <= top_k <= 1000``, ``0 < semantic_weight < 1``
+    and ``0 < temperature <= 100``."""
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= 1000:
         raise ConfigError(f"top_k must be an integer in 1..1000, got {top_k!r}")
     if isinstance(semantic_weight, bool) or not isinstance(semantic_weight, (int, float)):
         raise ConfigError(f"semantic_weight must be a number in (0, 1), got {semantic_weight!r}")
     if not 0.0 < float(semantic_weight) < 1.0:
         raise ConfigError(f"semantic_weight must be in (0, 1), got {semantic_weight!r}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+        raise ConfigError(f"temperature must be a number in (0, 100], got {temperature!r}")
+    if not 0.0 < float(temperature) <= 100.0:
+        raise ConfigError(f"temperature must be in (0, 100], got {temperature!r}")
 
 
 def load(
@@ -213,6 +230,7 @@ def load(
     pooling: str | None = None,
     projection_dim: int | None = None,
     top_k: int | None = None,
+    temperature: float | None = None,
     semantic_weight: float | None = None,
     **options: Any,
 ) -> LiteEncoder:
@@ -225,10 +243,12 @@ def load(
             f"{ref.location}: unsupported imagevec.json format {saved.get('format')}"
         )
     top_k = top_k if top_k is not None else saved.get("top_k", TOP_K)
+    if temperature is None:  # folders saved before the option existed used temperature 1
+        temperature = saved.get("temperature", 1.0) if saved else TEMPERATURE
     if semantic_weight is None:
         semantic_weight = saved.get("semantic_weight", SEMANTIC_WEIGHT)
-    check_options(top_k, semantic_weight)
-    pooling = check_pooling(pooling or saved.get("pooling", "avg"))
+    check_options(top_k, semantic_weight, temperature)
+    pooling = check_pooling(pooling or saved.get("pooling", POOLING))
     folder = Path(ref.location)
     state = _read_safetensors(folder / TOWER_FILE) if saved else None
     head: ProjectionHead | None = None
@@ -249,6 +269,7 @@ def load(
         MiniLM(),
         model=ref.model,
         top_k=top_k,
+        temperature=temperature,
         semantic_weight=semantic_weight,
         device=device,
         dtype=dtype,
