@@ -190,6 +190,7 @@ def groups_to_html(groups: Sequence[DupeGroup], title: str) -> str:
             )
             meta = hit.metadata
             size = f"{meta.get('width', '?')}x{meta.get('height', '?')}, {meta.get('bytes', '?')} B"
+            size += "".join(f", {meta[key]}" for key in ("taken", "camera") if meta.get(key))
             label = "keeper" if position == 0 else f"{hit.score:.3f}"
             cards.append(
                 f'<figure><a href="{esc(_file_href(hit.uri))}">{picture}</a><figcaption>'

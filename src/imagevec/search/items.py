@@ -38,7 +38,7 @@ def lookup(store: Store, ref: str | os.PathLike[str]) -> Item:
         NotIndexedError: neither an id nor the path of an indexed file.
     """
     candidates = [] if isinstance(ref, os.PathLike) else [str(ref)]
-    candidates.append(record_id(file_uri(ref)))
+    candidates.append(record_id(file_uri(os.path.expanduser(os.fspath(ref)))))
     found = store.get_vectors(candidates)
     for candidate in candidates:
         if candidate in found:
