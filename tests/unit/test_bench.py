@@ -56,19 +56,6 @@ def test_bench_serve_times_the_api_through_a_real_server(
     assert "grid_ms" not in result
 
 
-@pytest.mark.slow  # two short trainings and three evaluations: ~100 s on a loaded 2-core box
-def test_bench_finetune_reports_base_triplet_and_simclr(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    args = ["bench", "finetune", "--out", tmp_path, "-m", tiny_model("resnet"), "--epochs", "1"]
-    args += ["--simclr-epochs", "1", "--per-label", "4", "--grid", "1", "-b", "8"]
-    code, out = run(capsys, *args, "--device", "cpu", "--no-progress")
-    evidence = json.loads((tmp_path / "evidence.json").read_text())
-    assert code == EXIT_OK and set(evidence["results"]) == {"base", "triplet", "simclr"}
-    assert all(0 <= m["recall@1"] <= 1 for m in evidence["results"].values())
-    assert "+ triplet fine-tuning" in out and "test images" in out
-
-
 def test_bench_dupes_speed_and_threshold_evidence(capsys: pytest.CaptureFixture[str]) -> None:
     args = ["bench", "dupes", "--vectors", "1000,2000", "--dim", "32", "--evidence"]
     code, out = run(capsys, *args, "-m", "test-color")
@@ -81,3 +68,18 @@ def test_bench_dupes_speed_and_threshold_evidence(capsys: pytest.CaptureFixture[
         assert 0 <= row["precision_all"] <= 1 and 0 <= row["recall_all"] <= 1
     recalls = [row["recall_all"] for row in evidence["rows"]]
     assert recalls == sorted(recalls, reverse=True)  # a higher threshold finds fewer pairs
+
+
+@pytest.mark.slow  # builds one labelled set, one short training of a tiny model
+def test_bench_finetune_reports_base_and_tuned_per_set_and_seed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = ["bench", "finetune", "--out", tmp_path, "-m", tiny_model("resnet")]
+    code, out = run(capsys, *args, "--sets", "colour-5", "--seeds", "0", "--epochs", "1", "--json")
+    (row,) = json.loads(out)
+    assert code == EXIT_OK and (row["set"], row["seed"]) == ("colour-5", 0)
+    for split in ("known", "unseen"):
+        for model in ("base", "tuned"):
+            assert 0 <= row[model][split]["recall@1"] <= 1
+    assert row["base"]["known"]["queries"] == 48  # 16 labels x 3 new photos
+    assert (tmp_path / "evidence.json").is_file()

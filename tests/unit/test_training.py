@@ -14,18 +14,20 @@ from tests.tiny_models import build_tiny_clip, build_tiny_resnet, build_tiny_vit
 import imagevec
 from imagevec.errors import ConfigError
 from imagevec.training import finetune_clip, finetune_simclr, finetune_triplet, recommend
+from imagevec.training.cache import ActivationCache
 from imagevec.training.data import (
     PKSampler,
     read_pairs_csv,
     scan_labelled_folder,
     split_by_label,
+    split_within_labels,
 )
 from imagevec.training.freeze import (
     make_trainable,
     set_train_mode,
     split_groups,
 )
-from imagevec.training.loop import TrainConfig
+from imagevec.training.loop import MIN_GAIN, TrainConfig, _better
 from imagevec.training.triplet import TripletObjective
 
 FAST = {"batch_size": 8, "progress": False, "lr": 3e-3, "device": "cpu"}
@@ -82,6 +84,19 @@ def test_split_holds_out_whole_unseen_labels(labelled: Path) -> None:
     assert split_by_label(labels, holdout=0.25, seed=1) == (train, held)
 
 
+def test_split_within_labels_keeps_two_for_training_and_holds_out_pairs() -> None:
+    labels = ["a"] * 10 + ["b"] * 4 + ["c"] * 3 + ["d"]
+    train, held = split_within_labels(labels, holdout=0.2, seed=3)
+    held_by = {x: sum(labels[i] == x for i in held) for x in "abcd"}
+    # 10 -> 2 held (20%); 4 -> 2 held, 2 train; 3 and 1 are too small: all train.
+    assert held_by == {"a": 2, "b": 2, "c": 0, "d": 0}
+    assert sorted(train + held) == list(range(len(labels)))
+    assert split_within_labels(labels, holdout=0.2, seed=3) == (train, held)
+    assert split_within_labels(labels, holdout=0.0) == (list(range(len(labels))), [])
+    with pytest.raises(ConfigError):
+        split_within_labels(labels, holdout=1.0)
+
+
 def test_pk_sampler_gives_p_labels_of_k_images() -> None:
     labels = ["a"] * 5 + ["b"] * 2 + ["c"] * 3 + ["lonely"]
     sampler = PKSampler(labels, p=2, k=3, rng=random.Random(0))
@@ -130,6 +145,74 @@ def test_forward_is_differentiable_and_freezing_stops_gradients(
     assert not any(sub.training for sub in frozen[0].children())
 
 
+# ---------------------------------------------------------------- selection / cache
+
+
+def test_an_epoch_must_beat_the_base_and_ties_go_to_the_earlier_epoch() -> None:
+    base = {"recall@1": 0.80, "map": 0.60}
+    assert _better({"recall@1": 0.85, "map": 0.65}, base, base)
+    assert not _better({"recall@1": 0.85, "map": 0.60 + MIN_GAIN / 2}, base, base)  # a tie
+    assert not _better({"recall@1": 0.75, "map": 0.70}, base, base)  # recall@1 fell
+    best = {"recall@1": 0.9, "map": 0.7}
+    assert not _better({"recall@1": 0.9, "map": 0.7}, best, base)
+    assert _better({"recall@1": 0.5, "mrr": 0.5}, {"recall@1": 0.5, "mrr": 0.4}, {})
+
+
+def test_activation_cache_gives_the_full_forward_and_trains_the_top(
+    tiny: dict[str, Path],
+) -> None:
+    enc = imagevec.create_encoder(str(tiny["resnet"]), device="cpu")
+    frozen, trainable = split_groups(enc.layer_groups(), -1)
+    params = make_trainable(enc, trainable)
+    pixels = torch.randn(3, 3, 224, 224)
+    cache = ActivationCache.build(enc, trainable, pixels)
+    assert cache is not None
+    acts = cache.capture(pixels)
+    with torch.no_grad():
+        torch.testing.assert_close(cache.forward(acts), enc.forward_images(pixels))
+    set_train_mode(enc, trainable)
+    cache.forward(acts).pow(2).sum().backward()
+    assert all(p.grad is not None for p in params)
+    assert all(p.grad is None for g in frozen for p in g.parameters())
+    # Nothing frozen: nothing to cache.
+    assert ActivationCache.build(enc, enc.layer_groups(), pixels) is None
+
+
+def test_no_epoch_beats_the_base_so_the_base_is_exported_and_said(
+    tiny: dict[str, Path], labelled: Path, tmp_path: Path
+) -> None:
+    lines: list[str] = []
+    options = {**FAST, "lr": 1e-12}  # too small to change anything measurable
+    result = finetune_triplet(
+        labelled, model=str(tiny["resnet"]), out=tmp_path, epochs=2, k=2, log=lines.append,
+        **options,
+    )  # fmt: skip
+    assert result.best_epoch == 0 and not result.improved
+    assert any("NO IMPROVEMENT" in line and "base weights" in line for line in lines)
+    base = imagevec.create_encoder(str(tiny["resnet"]), device="cpu")
+    exported = imagevec.create_encoder(str(tmp_path), device="cpu")
+    for key, value in base.modules()["backbone"].state_dict().items():
+        assert torch.equal(value, exported.modules()["backbone"].state_dict()[key]), key
+    # Validation on new photos of known labels, plus whole unseen labels (8 labels here).
+    assert {"recall@1", "map", "unseen recall@1", "unseen map"} <= set(result.before)
+
+
+def test_the_encoder_ends_with_the_exported_best_weights(
+    tiny: dict[str, Path], labelled: Path, tmp_path: Path
+) -> None:
+    enc = imagevec.create_encoder(str(tiny["resnet"]), device="cpu")
+    objective = TripletObjective(labelled, k=2)
+    from imagevec.training.loop import fit
+
+    config = TrainConfig(out=tmp_path, epochs=3, batch_size=8, lr=3e-3, progress=False)
+    result = fit(enc, objective, config, log=lambda _line: None)
+    assert objective.cache is not None  # the frozen layers ran once per view
+    exported = imagevec.create_encoder(str(tmp_path), device="cpu")
+    for key, value in exported.modules()["backbone"].state_dict().items():
+        torch.testing.assert_close(enc.modules()["backbone"].state_dict()[key], value)
+    assert result.history[result.best_epoch]["metrics"] == result.best
+
+
 # ---------------------------------------------------------------- triplet
 
 
@@ -150,8 +233,13 @@ def test_triplet_lowers_the_loss_and_exports_a_loadable_model(
 
     before = fixed_batch_loss(base)
     result = finetune_triplet(labelled, model=str(tiny["resnet"]), out=out, epochs=3, k=2, **FAST)
+    # The last epoch's weights (the checkpoint; the export is the best validated epoch).
+    last = imagevec.create_encoder(str(tiny["resnet"]), device="cpu")
+    state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)["modules"]
+    for name, module in last.modules().items():
+        module.load_state_dict(state[name])
+    assert fixed_batch_loss(last) < before
     trained = imagevec.create_encoder(str(out), device="cpu")
-    assert fixed_batch_loss(trained) < before
     assert [r["epoch"] for r in result.history] == [0, 1, 2, 3]
     assert "recall@1" in result.before and (out / "training.json").is_file()
     vectors = trained.embed_images(sorted(labelled.glob("*/*.png"))[:3])
@@ -197,11 +285,11 @@ def test_projection_head_is_trained_and_exported(
         labelled, model=str(tiny["vit"]), out=tmp_path, projection_dim=8, epochs=1, k=2, **FAST
     )
     enc = imagevec.create_encoder(str(tmp_path), device="cpu")
-    assert enc.dim == 8
+    assert enc.dim == 8  # the head is exported (epoch 0 included: it is part of the model)
     fresh = imagevec.create_encoder(str(tiny["vit"]), projection_dim=8, device="cpu")
-    trained_head = enc.modules()["projection"].state_dict()
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["modules"]
     assert any(
-        not torch.equal(value, trained_head[key])
+        not torch.equal(value, state["projection"][key])
         for key, value in fresh.modules()["projection"].state_dict().items()
     )
 

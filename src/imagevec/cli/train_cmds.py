@@ -81,17 +81,26 @@ def _train_options(func: F) -> F:
 
 def _loop_options(func: F) -> F:
     options = [
-        click.option("--epochs", default=5, show_default=True, type=click.IntRange(1)),
+        click.option(
+            "--epochs",
+            type=click.IntRange(1),
+            default=None,
+            help="Most epochs (training stops early without progress). "
+            "[default: triplet 10, others 5]",
+        ),
         click.option(
             "--freeze",
             type=int,
             default=None,
             help="Lower layer groups kept frozen (negative: train only the top -N). "
-            "[default: the lower half]",
+            "[default: triplet -1, others the lower half]",
         ),
         click.option("--batch-size", "-b", default=32, show_default=True, type=click.IntRange(2)),
         click.option(
-            "--lr", default=1e-4, show_default=True, type=click.FloatRange(min=0, min_open=True)
+            "--lr",
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            help="Learning rate. [default: 1e-4]",
         ),
         click.option("--seed", default=0, show_default=True, type=int),
         click.option("--resume", is_flag=True, help="Continue from OUT/checkpoints/last.pt."),
@@ -128,12 +137,12 @@ def finetune_group() -> None:
 @finetune_group.command("triplet")
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--model", "-m", default="default", show_default=True, metavar="MODEL")
-@click.option("--margin", default=0.2, show_default=True, type=float)
+@click.option("--margin", type=float, default=None, help="Triplet margin. [default: 0.2]")
 @click.option(
     "--mining",
     type=click.Choice(["batch_hard", "semi_hard"]),
-    default="batch_hard",
-    show_default=True,
+    default=None,
+    help="[default: batch_hard]",
 )
 @click.option(
     "--metric", type=click.Choice(["cosine", "euclidean"]), default="cosine", show_default=True
@@ -143,12 +152,20 @@ def finetune_group() -> None:
     default=0.2,
     show_default=True,
     type=click.FloatRange(0, 1, max_open=True),
-    help="Share of labels held out (unseen labels) to measure recall@1.",
+    help="Share of each label's images held out (new photos of known labels): selects "
+    "the epoch; the base model is exported when no epoch beats it.",
+)
+@click.option(
+    "--unseen",
+    default=0.2,
+    show_default=True,
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Share of whole labels held out too (with 8+ labels), reported as 'unseen'.",
 )
 @click.option(
     "--eval-dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="A labelled folder to evaluate on instead of holding labels out.",
+    help="A labelled folder of new photos to select the epoch on instead of held-out ones.",
 )
 @_train_options
 def triplet_cmd(data_dir: Path, **options: Any) -> int:
@@ -270,6 +287,7 @@ def _run(train: Callable[..., Any], data: Path, options: dict[str, Any]) -> int:
 
     as_json = options.pop("as_json")
     options["progress"] = want_progress(options.pop("progress"))
+    options = {k: v for k, v in options.items() if v is not None}  # unset: the path's default
     out = options["out"]
     try:
         result = train(data, log=lambda line: click.echo(line, err=as_json), **options)
@@ -283,15 +301,22 @@ def _run(train: Callable[..., Any], data: Path, options: dict[str, Any]) -> int:
         "before": before,
         "best": best,
         "seconds": round(result.seconds, 1),
+        "improved": result.improved,
     }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return EXIT_OK
-    keys = [k for k in SCORES if k in before or k in best]
-    click.echo("held-out       " + "  ".join(f"{k:>9}" for k in keys))
+    keys = [k for k in (*SCORES, "unseen recall@1", "unseen map") if k in before or k in best]
+    widths = [max(9, len(k)) for k in keys]
+    click.echo(
+        "held-out       " + "  ".join(f"{k:>{w}}" for k, w in zip(keys, widths, strict=True))
+    )
     for name, metrics in (("before", before), (f"best (ep {result.best_epoch})", best)):
         click.echo(
-            f"{name:<14} " + "  ".join(f"{metrics.get(k, float('nan')):>9.3f}" for k in keys)
+            f"{name:<14} "
+            + "  ".join(
+                f"{metrics.get(k, float('nan')):>{w}.3f}" for k, w in zip(keys, widths, strict=True)
+            )
         )
     click.echo(f"saved to {result.out} in {result.seconds:.0f} s; use it with --model {result.out}")
     return EXIT_OK

@@ -42,6 +42,7 @@ __all__ = [
     "scan_unlabelled_folder",
     "split_by_label",
     "split_items",
+    "split_within_labels",
 ]
 
 _HEADER_WORDS = {"image", "path", "file", "filename", "image_path", "caption", "text"}
@@ -118,6 +119,35 @@ def split_by_label(
     train = [i for i, label in enumerate(labels) if label not in held]
     test = [i for i, label in enumerate(labels) if label in held]
     return train, test
+
+
+def split_within_labels(
+    labels: Sequence[str], *, holdout: float = 0.2, seed: int = 0, min_train: int = 2
+) -> tuple[list[int], list[int]]:
+    """Hold out images *within* labels: new photos of known items.
+
+    Per label of ``n`` images, ``max(2, round(n * holdout))`` are held out when that still
+    leaves ``min_train`` for training (so a label needs ``min_train + 2`` images); smaller
+    labels are kept whole for training. Two or more held-out images per label let each one
+    find another of its label among the held-out images (the ``imagevec eval`` protocol).
+
+    Returns:
+        ``(train indices, held-out indices)``, each sorted.
+    """
+    if not 0.0 <= holdout < 1.0:
+        raise ConfigError(f"holdout must be in [0, 1), got {holdout}")
+    by_label: dict[str, list[int]] = defaultdict(list)
+    for index, label in enumerate(labels):
+        by_label[label].append(index)
+    rng = random.Random(seed)
+    held: list[int] = []
+    for label in sorted(by_label):
+        items = by_label[label]
+        n_held = max(2, round(len(items) * holdout)) if holdout > 0 else 0
+        if n_held and len(items) - n_held >= min_train:
+            held += rng.sample(items, n_held)
+    chosen = set(held)
+    return [i for i in range(len(labels)) if i not in chosen], sorted(chosen)
 
 
 def split_items(n: int, *, holdout: float = 0.1, seed: int = 0) -> tuple[list[int], list[int]]:

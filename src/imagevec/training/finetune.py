@@ -63,20 +63,30 @@ def finetune_triplet(
     data_dir: str | Path,
     *,
     holdout: float = 0.2,
-    margin: float = 0.2,
-    mining: str = "batch_hard",
+    unseen: float = 0.2,
+    margin: float | None = None,
+    mining: str | None = None,
     metric: str = "cosine",
     k: int = 4,
+    views: int = 4,
     eval_dir: str | Path | None = None,
     **options: Any,
 ) -> TrainResult:
     """Triplet fine-tuning on ``data_dir/<label>/<image>`` (see :func:`finetune` for the
-    common options and :class:`~imagevec.training.triplet.TripletObjective` for these)."""
-    from imagevec.training.triplet import TripletObjective
+    common options and :class:`~imagevec.training.triplet.TripletObjective` for these).
 
+    Options left unset take :data:`~imagevec.training.triplet.TRIPLET_DEFAULTS`, the recipe
+    chosen on held-out photos by ``python -m imagevec.bench.finetune_evidence``.
+    """
+    from imagevec.training.triplet import TRIPLET_DEFAULTS, TripletObjective
+
+    for key in ("epochs", "lr", "freeze", "patience"):
+        if options.get(key) is None:
+            options[key] = TRIPLET_DEFAULTS[key]
     objective = TripletObjective(
-        data_dir, holdout=holdout, margin=margin, mining=mining, metric=metric, k=k,
-        eval_dir=eval_dir,
+        data_dir, holdout=holdout, unseen=unseen, metric=metric, k=k, views=views,
+        margin=TRIPLET_DEFAULTS["margin"] if margin is None else margin,
+        mining=mining or TRIPLET_DEFAULTS["mining"], eval_dir=eval_dir,
     )  # fmt: skip
     return finetune(objective, **options)
 

@@ -1,10 +1,19 @@
 """THE training loop: one for every objective (triplet, SimCLR, CLIP).
 
-Per epoch: batches from the objective, loss, AdamW step, a progress bar with the running
-loss, then the held-out metrics (recall@1 first). The best epoch (by held-out mAP, then
-recall@1) is exported to ``out`` with the family's ``save`` — ``create_encoder(out)`` loads it;
+Per epoch: batches from the objective, loss, AdamW step (the learning rate warms up
+linearly over the first epoch), a progress bar with the running loss, then the held-out
+metrics. Epoch 0 is the model before training, and it is a candidate like any other: an
+epoch replaces the best one only when its held-out mAP is higher by more than
+:data:`MIN_GAIN` *and* its recall@1 is not below the base model's (ties go to the earlier
+epoch, so to the base). When no epoch beats the base model, the log says so with the numbers
+and ``out`` holds the base weights: running the recommended command never makes an index
+worse on what it was validated on. Training stops early after ``patience`` epochs without a
+new best.
+
+The best epoch is exported to ``out`` with the family's ``save`` — ``create_encoder(out)``
+loads it — and its weights are put back into the encoder at the end;
 ``out/checkpoints/last.pt`` holds model + optimizer + epoch + RNG states for ``resume``;
-``out/training.json`` the history. Epoch 0 is the model before training.
+``out/training.json`` the history.
 
 Example:
     >>> enc = create_encoder("default")                               # doctest: +SKIP
@@ -47,7 +56,10 @@ from imagevec.training.freeze import (
 if TYPE_CHECKING:
     from imagevec.encoders.base import Encoder
 
-__all__ = ["Objective", "TrainConfig", "TrainResult", "fit"]
+__all__ = ["MIN_GAIN", "Objective", "TrainConfig", "TrainResult", "fit"]
+
+#: The least held-out mAP gain for an epoch to count as better than the best so far.
+MIN_GAIN = 0.002
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
 HISTORY = "training.json"
@@ -107,6 +119,8 @@ class TrainConfig:
         resume: continue from ``out/checkpoints/last.pt`` if it exists.
         progress: show a progress bar per epoch.
         grad_clip: clip the gradient norm to this (``None``: off).
+        patience: stop after this many epochs without a new best (``None``: never).
+        warmup: warm the learning rate up linearly over the first epoch.
         meta: free-form facts stored with the checkpoint (the base model name, ...).
     """
 
@@ -121,6 +135,8 @@ class TrainConfig:
     resume: bool = False
     progress: bool = True
     grad_clip: float | None = 5.0
+    patience: int | None = 3
+    warmup: bool = True
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -135,11 +151,23 @@ class TrainResult:
     best: dict[str, float]
     seconds: float
 
+    @property
+    def improved(self) -> bool:
+        """True when an epoch beat the base model (else ``out`` holds the base weights)."""
+        return self.best_epoch > 0
 
-def _score(metrics: dict[str, float]) -> tuple[float, float]:
-    """Best-epoch order: mAP (MRR where there is one relevant item), then recall@1. mAP
-    uses the whole ranking, so it is steadier than recall@1 on a small held-out set."""
-    return (metrics.get("map", metrics.get("mrr", 0.0)), metrics.get("recall@1", 0.0))
+
+def _better(metrics: dict[str, float], best: dict[str, float], base: dict[str, float]) -> bool:
+    """Does an epoch with ``metrics`` replace the ``best`` so far (see the module doc)?
+
+    mAP leads (it uses the whole ranking, so it is steadier than recall@1 on a small
+    held-out set); recall@1 must not fall below the base model's.
+    """
+    if not metrics:  # nothing held out: the last epoch is the best we know
+        return True
+    key = "map" if "map" in metrics else "mrr"  # one relevant item (CLIP pairs): MRR
+    gain = metrics.get(key, 0.0) - best.get(key, 0.0)
+    return gain > MIN_GAIN and metrics.get("recall@1", 0.0) >= base.get("recall@1", 0.0)
 
 
 def _make_optimizer(
@@ -213,16 +241,29 @@ def fit(
         history = [{"epoch": 0, "loss": None, "metrics": _evaluate(encoder, objective)}]
         best_epoch, start = 0, 1
         export_encoder(encoder, out)
-        say(f"epoch 0 (before)  held-out {_fmt(history[0]['metrics'])}")
+        say(f"epoch 0 (base model)  held-out {_fmt(history[0]['metrics'])}")
+    best_weights = _snapshot(trainable) if start == 1 else None
     for epoch in range(start, config.epochs + 1):
+        if config.patience is not None and epoch - max(best_epoch, start - 1) > config.patience:
+            say(f"no new best for {config.patience} epochs: stopping early")
+            break
         set_train_mode(encoder, trainable)
+        tick = time.perf_counter()
         loss = _train_epoch(encoder, objective, optimizer, rng, epoch, config)
+        took = time.perf_counter() - tick
         metrics = _evaluate(encoder, objective)
-        record = {"epoch": epoch, "loss": loss, "metrics": metrics}
+        record = {
+            "epoch": epoch,
+            "loss": loss,
+            "metrics": metrics,
+            "train_seconds": round(took, 3),
+            "steps": objective.batches_per_epoch(),
+        }
         history.append(record)
-        improved = not metrics or _score(metrics) > _score(history[best_epoch]["metrics"])
+        improved = _better(metrics, history[best_epoch]["metrics"], history[0]["metrics"])
         if improved:
             best_epoch = epoch
+            best_weights = _snapshot(trainable)
             export_encoder(encoder, out)
         note = "  (best, exported)" if improved else ""
         say(f"epoch {epoch}/{config.epochs}  loss {loss:.4f}  held-out {_fmt(metrics)}{note}")
@@ -240,12 +281,44 @@ def fit(
         _write_history(out, objective, config, history, best_epoch)
         if on_epoch_end is not None:
             on_epoch_end(record)
+    if best_weights is not None:  # a resumed run without a new best keeps its last weights
+        _restore(trainable, best_weights)
     for module in encoder.modules().values():
         module.eval()
     encoder.weights_changed()
     _write_history(out, objective, config, history, best_epoch)
     before, best = history[0]["metrics"], history[best_epoch]["metrics"]
+    say(_verdict(before, best, best_epoch, out))
     return TrainResult(out, history, best_epoch, before, best, time.perf_counter() - started)
+
+
+def _verdict(before: dict[str, float], best: dict[str, float], epoch: int, out: Path) -> str:
+    """The plain-words summary: what was exported and why."""
+    if not before:
+        return f"nothing was held out: exported the last epoch ({epoch}) to {out}"
+    key = "map" if "map" in before else "mrr"
+    nums = f"held-out recall@1 {before['recall@1']:.3f}, {key} {before[key]:.3f}"
+    if epoch == 0:
+        return (
+            f"NO IMPROVEMENT: no epoch beat the base model on the held-out photos ({nums}); "
+            f"{out} holds the base weights unchanged"
+        )
+    return (
+        f"epoch {epoch} beat the base model on the held-out photos: recall@1 "
+        f"{before['recall@1']:.3f} -> {best['recall@1']:.3f}, {key} {before[key]:.3f} -> "
+        f"{best[key]:.3f}; exported to {out}"
+    )
+
+
+def _snapshot(modules: list[nn.Module]) -> list[dict[str, torch.Tensor]]:
+    """A detached copy of the trainable modules' weights."""
+    return [{k: v.detach().clone() for k, v in m.state_dict().items()} for m in modules]
+
+
+def _restore(modules: list[nn.Module], saved: list[dict[str, torch.Tensor]]) -> None:
+    with torch.no_grad():
+        for module, state in zip(modules, saved, strict=True):
+            module.load_state_dict(state)
 
 
 def _train_epoch(
@@ -267,7 +340,12 @@ def _train_epoch(
         leave=False,
     )
     params = [p for group in optimizer.param_groups for p in group["params"]]
-    for batch in bar:
+    base_lrs = [group["lr"] for group in optimizer.param_groups]
+    steps = objective.batches_per_epoch()
+    for step, batch in enumerate(bar):
+        if config.warmup and epoch == 1:
+            for group, lr in zip(optimizer.param_groups, base_lrs, strict=True):
+                group["lr"] = lr * (step + 1) / steps
         loss = objective.loss(encoder, batch, rng)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -277,6 +355,8 @@ def _train_epoch(
         losses.append(float(loss.detach()))
         bar.set_postfix(loss=f"{np.mean(losses):.4f}")
     bar.close()
+    for group, lr in zip(optimizer.param_groups, base_lrs, strict=True):
+        group["lr"] = lr
     return float(np.mean(losses))
 
 
@@ -286,9 +366,14 @@ def _evaluate(encoder: Encoder, objective: Objective) -> dict[str, float]:
 
 
 def _fmt(metrics: dict[str, float]) -> str:
-    from imagevec.evaluation import format_metrics
-
-    return format_metrics(metrics)
+    """``recall@1 0.812  map 0.701 | unseen recall@1 0.700  map 0.650``."""
+    known = [f"{k} {metrics[k]:.3f}" for k in ("recall@1", "recall@5", "map") if k in metrics]
+    unseen = [
+        f"{k[7:]} {metrics[k]:.3f}"
+        for k in ("unseen recall@1", "unseen recall@5", "unseen map")
+        if k in metrics
+    ]
+    return "  ".join(known) + (" | unseen labels " + "  ".join(unseen) if unseen else "")
 
 
 def _write_history(
