@@ -221,7 +221,7 @@ def test_triplet_lowers_the_loss_and_exports_a_loadable_model(
 ) -> None:
     out = tmp_path / "run"
     base = imagevec.create_encoder(str(tiny["resnet"]), device="cpu")
-    objective = TripletObjective(labelled, k=2, holdout=0.25)
+    objective = TripletObjective(labelled, k=2, holdout=0.25, cache=False)  # same views for both
     objective.setup(base, TrainConfig(out=out, batch_size=8))
 
     def fixed_batch_loss(encoder: imagevec.Encoder) -> float:

@@ -128,7 +128,7 @@ def finetune_group() -> None:
     \b
     Which path? (`imagevec finetune auto DATA --dry-run` tells you)
       a few hundred unlabelled photos           the pretrained encoder as it is
-      a few thousand with "same item" labels    triplet
+      60+ photos with "same item" labels        triplet (4+ per label)
       tens of thousands of unlabelled photos    simclr
       images with captions (a CSV)              clip
     """

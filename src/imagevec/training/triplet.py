@@ -87,6 +87,7 @@ class TripletObjective(Objective):
         k: images per label in a batch (P = batch_size // k labels).
         views: augmented views per image (besides its eval transform) drawn once for the
             activation cache; without the cache every step draws fresh views.
+        min_batches: fewest batches in an epoch (small sets: enough steps between checks).
         augment: the training views (default: :meth:`Augment.light` at the model's size).
         eval_dir: a labelled folder to select the epoch on instead of held-out images
             (then all of ``data_dir`` trains).
@@ -106,6 +107,7 @@ class TripletObjective(Objective):
         metric: str = "cosine",
         k: int = 4,
         views: int = 4,
+        min_batches: int = 10,
         augment: Augment | None = None,
         eval_dir: str | Path | None = None,
         cache: bool = True,
@@ -117,6 +119,7 @@ class TripletObjective(Objective):
         self.data_dir = Path(data_dir)
         self.holdout, self.unseen, self.margin = holdout, unseen, margin
         self.mining, self.metric, self.k, self.views = mining, metric, k, views
+        self.min_batches = min_batches
         self.augment = augment
         self.eval_dir = Path(eval_dir) if eval_dir is not None else None
         self.use_cache = cache
@@ -242,7 +245,9 @@ class TripletObjective(Objective):
 
     # ------------------------------------------------------------------ training
     def _sampler(self, rng: random.Random) -> PKSampler:
-        return PKSampler(self.train_labels, self.p, self.k, rng)
+        sampler = PKSampler(self.train_labels, self.p, self.k, rng)
+        sampler.batches_per_epoch = max(sampler.batches_per_epoch, self.min_batches)
+        return sampler
 
     def describe(self) -> str:
         """Sizes of the split, for the log."""
@@ -272,7 +277,7 @@ class TripletObjective(Objective):
         return iter(self._sampler(rng))
 
     def batches_per_epoch(self) -> int:
-        """About one pass over the training images."""
+        """About one pass over the training images (at least ``min_batches``)."""
         return len(self._sampler(random.Random(0)))
 
     def loss(self, encoder: Encoder, batch: Any, rng: random.Random) -> torch.Tensor:
