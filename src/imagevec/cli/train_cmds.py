@@ -100,7 +100,7 @@ def _loop_options(func: F) -> F:
             "--lr",
             type=click.FloatRange(min=0, min_open=True),
             default=None,
-            help="Learning rate. [default: 1e-4]",
+            help="Learning rate. [default: triplet 1e-3, others 1e-4]",
         ),
         click.option("--seed", default=0, show_default=True, type=int),
         click.option("--resume", is_flag=True, help="Continue from OUT/checkpoints/last.pt."),

@@ -60,7 +60,7 @@ __all__ = ["MIN_UNSEEN_LABELS", "TRIPLET_DEFAULTS", "TripletObjective"]
 #: of three labelled sets (``python -m imagevec.bench.finetune_evidence``; README table).
 TRIPLET_DEFAULTS: dict[str, Any] = {
     "freeze": -1,  # train the top group only (the 1x1 head conv of the default encoder)
-    "lr": 1e-4,
+    "lr": 1e-3,
     "epochs": 10,
     "patience": 3,
     "margin": 0.2,
