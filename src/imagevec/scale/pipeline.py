@@ -1,0 +1,213 @@
+"""``index_with_ray``: index image folders on a Ray cluster into a Chroma server or Parquet.
+
+The flow::
+
+    driver: walk + change detection (records code) -> rows (from_items)
+      -> Embed actors (encoder rebuilt from its config; imagevec's decode + batching loop)
+      -> writer actors (ImageIndex.upsert_vectors | Parquet shards)
+      -> status rows back to the driver: progress bar and AddReport
+
+Records are those of ``ImageIndex.add`` (same ids, URIs, metadata, stamp), so a collection
+built here is searched, re-indexed and pruned by the local path and vice versa. Each batch is
+written as soon as it is embedded: a killed driver loses nothing written, and the rerun skips
+it (unchanged by stat). A killed worker is restarted by Ray and its task retried; upserts by
+id make the retry harmless.
+
+Example:
+    >>> from imagevec.scale import index_with_ray
+    >>> report = index_with_ray(["/shared/photos"], chroma_url="http://chroma:8000",
+    ...                         collection="products", model="clip-vit-b32")  # doctest: +SKIP
+    >>> print(report.summary())                                             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from imagevec.errors import ConfigError
+from imagevec.scale.plan import plan_rows
+from imagevec.scale.resources import StagePlan, plan_resources
+from imagevec.scale.stages import ChromaWriter, Embed, ParquetWriter
+from imagevec.store.records import Metadatas, failure, walk
+from imagevec.types import AddReport
+
+def _start_ray(address: str | None, num_cpus: int | None) -> Any:
+    try:
+        import ray
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ConfigError('the Ray engine needs Ray: pip install "imagevec[ray]"') from exc
+    if not ray.is_initialized():
+        ray.init(address=address, num_cpus=num_cpus, log_to_driver=False)
+    return ray
+
+
+def _stamp(ray: Any, config: dict[str, Any]) -> dict[str, Any]:
+    """The encoder stamp, computed on the cluster (the driver never loads the model)."""
+
+    def stamp_of(config: dict[str, Any]) -> dict[str, Any]:
+        from imagevec.encoders.registry import create_encoder
+        from imagevec.store.stamp import encoder_stamp
+
+        return encoder_stamp(create_encoder(**config))
+
+    return ray.get(ray.remote(num_cpus=0.1)(stamp_of).remote(config))
+
+
+def _encoder_config(model: str | None, store: Any, device: str, dtype: str) -> dict[str, Any]:
+    stamp = store.stamp if store is not None else None
+    if stamp is not None:
+        config = dict(stamp["config"])
+        if model is not None:
+            from imagevec.encoders.registry import resolve
+            from imagevec.store.stamp import check_name
+
+            check_name(stamp, resolve(model).model, store.name, store.location)
+    else:
+        from imagevec.encoders.registry import resolve
+
+        config = {"model": resolve(model or "default").model}
+    return {**config, "device": device, "dtype": dtype}
+
+
+def index_with_ray(
+    sources: Sequence[str | os.PathLike[str]],
+    *,
+    chroma_url: str | None = None,
+    collection: str = "images",
+    parquet: str | os.PathLike[str] | None = None,
+    model: str | None = None,
+    ray_address: str | None = None,
+    num_cpus: int | None = None,
+    concurrency: int | None = None,
+    num_gpus: float = 0.0,
+    batch_size: int = 32,
+    metadatas: Metadatas | None = None,
+    recursive: bool = True,
+    on_error: str = "skip",
+    progress: bool = False,
+) -> AddReport:
+    """Index image files and folders with Ray Data into a Chroma server or Parquet shards.
+
+    Args:
+        sources: files and folders, visible at the same path on every node (shared storage).
+        chroma_url: the Chroma server (the embedded store is not process-safe).
+        collection: the collection name.
+        parquet: a folder for Parquet shards instead of (or as well as) a Chroma server;
+            every file found is exported, with no change detection.
+        model: the encoder; default: the collection's stamp, else ``default``.
+        ray_address: an existing cluster (``auto``); default: start a local Ray.
+        num_cpus: CPUs of a local Ray started here (default: all).
+        concurrency: model actors (see :func:`~imagevec.scale.resources.plan_resources`).
+        num_gpus: GPUs per model actor (0: CPU).
+        batch_size: images per forward pass.
+        metadatas: your fields, as for ``ImageIndex.add``.
+        recursive: walk sub-folders.
+        on_error: ``skip`` bad files (listed in the report) or ``raise``.
+        progress: show a progress bar.
+
+    Returns:
+        The :class:`~imagevec.AddReport` (indexed / updated / unchanged / failed, reasons).
+    """
+    if (chroma_url is None) == (parquet is None):
+        raise ConfigError("give a Chroma server url or a Parquet folder (one of them)")
+    if isinstance(metadatas, Sequence) and len(metadatas) != len(sources):
+        raise ConfigError(f"got {len(metadatas)} metadatas for {len(sources)} sources")
+    started = time.perf_counter()
+    report = AddReport()
+    files, report.failed = walk(sources, recursive, on_error)
+    store = None
+    if chroma_url is not None:
+        from imagevec.store.chroma import Store, check_collection_name, connect
+
+        name = check_collection_name(collection)
+        store = Store(connect(url=chroma_url), name, location=chroma_url)
+    out = None
+    if parquet is not None:
+        out = Path(parquet)
+        if out.exists() and any(out.glob("*.parquet")):
+            raise ConfigError(f"{out} already holds Parquet shards; give an empty folder")
+        out.mkdir(parents=True, exist_ok=True)
+    config = _encoder_config(model, store, "cuda" if num_gpus else "cpu", "float32")
+    rows = list(plan_rows(files, store, metadatas, report, on_error))
+    with tqdm(total=len(files), unit="img", desc="indexing (ray)", disable=not progress) as bar:
+        bar.update(len(files) - len(rows))
+        if rows:
+            ray = _start_ray(ray_address, num_cpus)
+            stamp = _stamp(ray, config)
+            if store is not None:
+                from imagevec.store.vectors import ensure_stamped
+
+                ensure_stamped(store, stamp)
+            resources = ray.cluster_resources()
+            plan = plan_resources(
+                resources.get("CPU", 1), resources.get("GPU", 0),
+                concurrency=concurrency, num_gpus=num_gpus,
+            )  # fmt: skip
+            writer: Any = (
+                (ChromaWriter, (chroma_url, collection, stamp))
+                if chroma_url is not None
+                else (ParquetWriter, (str(out), stamp))
+            )
+            _run(ray, rows, plan, config, writer, batch_size, on_error, report, bar)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _run(
+    ray: Any,
+    rows: list[dict[str, Any]],
+    plan: StagePlan,
+    config: dict[str, Any],
+    writer: tuple[type, tuple[Any, ...]],
+    batch_size: int,
+    on_error: str,
+    report: AddReport,
+    bar: Any,
+) -> None:
+    """Run the dataset and fold its status rows into ``report``."""
+    from ray.data import ActorPoolStrategy, DataContext
+
+    context = DataContext.get_current()
+    context.enable_progress_bars = False
+    block = max(1, min(batch_size * 4, -(-len(rows) // plan.actors)))
+    dataset = ray.data.from_items(rows, override_num_blocks=-(-len(rows) // block))
+    embedded = dataset.map_batches(
+        Embed,
+        fn_constructor_kwargs={
+            "config": config, "batch_size": batch_size, "threads": plan.threads,
+            "on_error": on_error,
+        },
+        batch_size=block,
+        compute=ActorPoolStrategy(size=plan.actors),
+        num_cpus=plan.cpus_per_actor,
+        num_gpus=plan.gpus_per_actor or None,
+        batch_format="numpy",
+    )  # fmt: skip
+    cls, args = writer
+    statuses = embedded.map_batches(
+        cls,
+        fn_constructor_args=args,
+        batch_size=None,  # each embedded block is written as soon as it arrives
+        compute=ActorPoolStrategy(size=plan.writers),
+        num_cpus=plan.writer_cpus,
+        batch_format="numpy",
+    )
+    for batch in statuses.iter_batches(batch_format="numpy", batch_size=None):
+        for source, status, reason in zip(
+            batch["source"], batch["status"], batch["reason"], strict=True
+        ):
+            if status == "failed":
+                report.failed.append(failure(-1, str(source), str(reason)))
+            else:
+                report.embedded += 1
+                if status == "indexed":
+                    report.indexed += 1
+                else:
+                    report.updated += 1
+        bar.update(len(batch["status"]))
