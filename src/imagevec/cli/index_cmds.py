@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from imagevec.cli.app import EXIT_OK, EXIT_PARTIAL
+from imagevec.cli.engine import check_engine_options, engine_options, index_on_ray
 from imagevec.cli.options import (
     model_options,
     open_index,
@@ -19,7 +20,7 @@ from imagevec.cli.options import (
     store_options,
     want_progress,
 )
-from imagevec.types import AllInputsFailedWarning
+from imagevec.types import AddReport, AllInputsFailedWarning
 
 
 @click.command("index")
@@ -76,6 +77,7 @@ from imagevec.types import AllInputsFailedWarning
     is_flag=True,
     help="Also store GPS coordinates from EXIF (by default only whether a photo has them).",
 )
+@engine_options
 @output_options
 def index_cmd(
     paths: tuple[Path, ...],
@@ -94,6 +96,11 @@ def index_cmd(
     exclude: tuple[str, ...],
     max_megapixels: float | None,
     exif_gps: bool,
+    engine: str,
+    ray_address: str | None,
+    concurrency: int | None,
+    num_gpus: float,
+    parquet: Path | None,
     as_json: bool,
     progress: bool | None,
     verbose: bool,
@@ -114,9 +121,23 @@ def index_cmd(
       imagevec index ~/Photos --model clip-vit-b32 --collection photos
       imagevec index ~/Photos --prune --meta album=2024
       imagevec index ~/Photos --exclude '*.png' --exclude Screenshots --max-megapixels 50
+      imagevec index /shared/photos --engine ray --chroma-url http://chroma:8000 --num-gpus 1
+      imagevec index /shared/photos --engine ray --parquet out/vectors/
     """
     setup_logging(verbose)
     user = parse_meta(meta) or None
+    ray = {
+        "ray_address": ray_address, "concurrency": concurrency, "num_gpus": num_gpus,
+        "parquet": parquet,
+    }  # fmt: skip
+    check_engine_options(engine, chroma_url, ray)
+    if engine == "ray":
+        report, location = index_on_ray(
+            list(paths), chroma_url=chroma_url, collection=collection, model=model, ray=ray,
+            prune=prune, metadatas=user, dtype=dtype, batch_size=batch_size, recursive=recursive,
+            retry_failed=retry_failed, progress=want_progress(progress),
+        )  # fmt: skip
+        return _print_report(report, location, collection, paths, as_json)
     with (
         open_index(db, chroma_url, collection, model, device, dtype) as index,
         warnings.catch_warnings(),
@@ -136,6 +157,12 @@ def index_cmd(
             exif_gps=exif_gps,
         )
         location = index.location
+    return _print_report(report, location, collection, paths, as_json)
+
+
+def _print_report(
+    report: AddReport, location: str, collection: str, paths: tuple[Path, ...], as_json: bool
+) -> int:
     if as_json:
         click.echo(
             json.dumps(

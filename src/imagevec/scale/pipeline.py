@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -34,8 +35,10 @@ from imagevec.errors import ConfigError
 from imagevec.scale.plan import plan_rows
 from imagevec.scale.resources import StagePlan, plan_resources
 from imagevec.scale.stages import ChromaWriter, Embed, ParquetWriter
+from imagevec.store.failed import FailedFiles
 from imagevec.store.records import Metadatas, failure, walk
 from imagevec.types import AddReport
+
 
 def _start_ray(address: str | None, num_cpus: int | None) -> Any:
     try:
@@ -86,10 +89,12 @@ def index_with_ray(
     num_cpus: int | None = None,
     concurrency: int | None = None,
     num_gpus: float = 0.0,
+    dtype: str = "float32",
     batch_size: int = 32,
     metadatas: Metadatas | None = None,
     recursive: bool = True,
     on_error: str = "skip",
+    retry_failed: bool = False,
     progress: bool = False,
 ) -> AddReport:
     """Index image files and folders with Ray Data into a Chroma server or Parquet shards.
@@ -105,10 +110,13 @@ def index_with_ray(
         num_cpus: CPUs of a local Ray started here (default: all).
         concurrency: model actors (see :func:`~imagevec.scale.resources.plan_resources`).
         num_gpus: GPUs per model actor (0: CPU).
+        dtype: model precision on the actors (half precision is for GPUs).
         batch_size: images per forward pass.
         metadatas: your fields, as for ``ImageIndex.add``.
         recursive: walk sub-folders.
         on_error: ``skip`` bad files (listed in the report) or ``raise``.
+        retry_failed: try again files that failed in an earlier run and have not changed
+            (by default they are skipped, as by ``ImageIndex.add``).
         progress: show a progress bar.
 
     Returns:
@@ -120,6 +128,7 @@ def index_with_ray(
         raise ConfigError(f"got {len(metadatas)} metadatas for {len(sources)} sources")
     started = time.perf_counter()
     report = AddReport()
+    sources = [os.path.expanduser(os.fspath(source)) for source in sources]
     files, report.failed = walk(sources, recursive, on_error)
     store = None
     if chroma_url is not None:
@@ -133,8 +142,10 @@ def index_with_ray(
         if out.exists() and any(out.glob("*.parquet")):
             raise ConfigError(f"{out} already holds Parquet shards; give an empty folder")
         out.mkdir(parents=True, exist_ok=True)
-    config = _encoder_config(model, store, "cuda" if num_gpus else "cpu", "float32")
-    rows = list(plan_rows(files, store, metadatas, report, on_error))
+    config = _encoder_config(model, store, "cuda" if num_gpus else "cpu", dtype)
+    memory = FailedFiles.load(store) if store is not None else FailedFiles()
+    skip = None if retry_failed or store is None else memory
+    rows = list(plan_rows(files, store, metadatas, report, on_error, skip))
     with tqdm(total=len(files), unit="img", desc="indexing (ray)", disable=not progress) as bar:
         bar.update(len(files) - len(rows))
         if rows:
@@ -154,7 +165,9 @@ def index_with_ray(
                 if chroma_url is not None
                 else (ParquetWriter, (str(out), stamp))
             )
-            _run(ray, rows, plan, config, writer, batch_size, on_error, report, bar)
+            _run(ray, rows, plan, config, writer, batch_size, on_error, report, bar, memory)
+            if store is not None:
+                memory.save(store)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -169,8 +182,9 @@ def _run(
     on_error: str,
     report: AddReport,
     bar: Any,
+    memory: FailedFiles,
 ) -> None:
-    """Run the dataset and fold its status rows into ``report``."""
+    """Run the dataset and fold its status rows into ``report`` and the failure memory."""
     from ray.data import ActorPoolStrategy, DataContext
 
     context = DataContext.get_current()
@@ -198,13 +212,16 @@ def _run(
         num_cpus=plan.writer_cpus,
         batch_format="numpy",
     )
+    by_id = {row["id"]: row for row in rows}
     for batch in statuses.iter_batches(batch_format="numpy", batch_size=None):
-        for source, status, reason in zip(
-            batch["source"], batch["status"], batch["reason"], strict=True
-        ):
+        for id_, status, reason in zip(batch["id"], batch["status"], batch["reason"], strict=True):
+            row = by_id[str(id_)]
             if status == "failed":
-                report.failed.append(failure(-1, str(source), str(reason)))
+                report.failed.append(failure(row["position"], os.fsdecode(row["path"]), reason))
+                fresh = json.loads(row["fresh"])
+                memory.remember(row["uri"], fresh["bytes"], fresh["mtime_ns"], str(reason))
             else:
+                memory.forget(row["uri"])
                 report.embedded += 1
                 if status == "indexed":
                     report.indexed += 1

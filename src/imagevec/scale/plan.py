@@ -17,6 +17,7 @@ from typing import Any
 
 from imagevec.errors import ImageLoadError
 from imagevec.store.chroma import Store
+from imagevec.store.failed import FailedFiles
 from imagevec.store.records import (
     Metadatas,
     failure,
@@ -39,6 +40,7 @@ def plan_rows(
     metadatas: Metadatas | None,
     report: AddReport,
     on_error: str = "skip",
+    memory: FailedFiles | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Rows to embed, one per new or changed file; unchanged files are counted in ``report``.
 
@@ -48,9 +50,11 @@ def plan_rows(
         metadatas: the user's fields, as for ``ImageIndex.add``.
         report: gets ``unchanged`` and the files that cannot be read.
         on_error: ``raise`` the first unreadable file, else report it.
+        memory: files that failed in an earlier run: skipped while unchanged
+            (``report.failed_earlier``); None to try them all.
 
     Yields:
-        ``{"position", "path", "id", "fresh", "digest", "new"}``: ``fresh`` is the JSON of
+        ``{"position", "path", "id", "uri", "fresh", "digest", "new"}``: ``fresh`` is the JSON of
         the stat and user fields, ``digest`` the sha256 when the driver had to compute it.
     """
     for start in range(0, len(files), CHUNK):
@@ -64,6 +68,13 @@ def plan_rows(
                 fresh = stat_fields(path, user_metadata(metadatas, arg, path))
                 if unchanged_by_stat(previous, fresh):
                     report.unchanged += 1
+                    continue
+                uri = file_uri(path)
+                known = memory and memory.unchanged(uri, fresh["bytes"], fresh["mtime_ns"])
+                if known and on_error == "raise":
+                    raise ImageLoadError(path, f"{known} (failed earlier, unchanged)")
+                if known:
+                    report.failed_earlier.append(failure(start + offset, str(path), known))
                     continue
                 digest = sha256_file(path) if previous else ""
             except OSError as exc:
@@ -79,6 +90,7 @@ def plan_rows(
                 "position": start + offset,
                 "path": os.fsencode(path),  # bytes: any file name survives Arrow
                 "id": id_,
+                "uri": uri,
                 "fresh": json.dumps(fresh, sort_keys=True),
                 "digest": digest,
                 "new": previous is None,
