@@ -30,7 +30,7 @@ from imagevec.samples import write_sample_photos
 ray = pytest.importorskip("ray")
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300, func_only=True)]
 
 
 @pytest.fixture(scope="module")
@@ -141,11 +141,6 @@ def test_cli_ray_parquet_shards(
     assert stamp["imagevec:fingerprint"] == local["stamp"]["fingerprint"]
 
 
-def test_ray_options_need_engine_ray(folder: Path) -> None:
-    assert main(["index", str(folder), "--parquet", "out"]) == 2
-    assert main(["index", str(folder), "--engine", "ray"]) == 2  # no server, no Parquet
-
-
 def _big_photos(photo: Path, big: Path, count: int) -> Path:
     """``count`` large PNG variants of ``photo`` (slow to decode: a kill lands mid-job)."""
     big.mkdir()
@@ -191,3 +186,11 @@ def test_killed_driver_loses_nothing_and_rerun_finishes_without_duplicates(
     assert report.unchanged == kept and report.indexed == report.embedded == 40 - kept
     with ImageIndex(url=chroma_url, collection="killed") as index:
         assert index.count() == 40
+
+
+def test_bench_chroma_server_reports_rates(chroma_url: str) -> None:
+    from imagevec.bench.scale import bench_chroma
+
+    rows = bench_chroma(chroma_url, sizes=[300, 600], dim=16, queries=5)
+    assert [row["vectors"] for row in rows] == [300, 600]
+    assert all(row["upsert_vectors_per_s"] > 0 and row["query_ms_p95"] > 0 for row in rows)

@@ -1,7 +1,7 @@
 """``imagevec bench ...``: the benchmark and evidence runners (forward, index, cold, ...).
 
 Parsing and output only; the runners are the modules of :mod:`imagevec.bench` (forward,
-index, cold, finetune_evidence, default_quality, serve, dupes).
+index, cold, finetune_evidence, default_quality, serve, dupes, scale).
 """
 
 from __future__ import annotations
@@ -310,6 +310,46 @@ def dupes_cmd(sizes: str, dim: int, evidence: bool, model: str) -> int:
     result: dict = {"speed": [bench_speed(int(n), dim=dim) for n in _names(sizes)]}
     if evidence:
         result["evidence"] = threshold_evidence(model)
+    click.echo(json.dumps(result, indent=2))
+    return EXIT_OK
+
+
+@bench.command("scale")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--chroma-url", required=True, metavar="URL", help="A Chroma server to write to.")
+@click.option("--model", "-m", default="default", show_default=True, metavar="MODEL")
+@click.option("--actors", default="1,2", show_default=True, help="Ray model actors to try.")
+@click.option(
+    "--sizes", default="10000", show_default=True, help="Chroma collection sizes to time."
+)
+@click.option("--dim", default=1664, show_default=True, type=click.IntRange(1))
+@click.option("--copies", default=4, show_default=True, type=click.IntRange(1))
+def scale_cmd(
+    paths: tuple[Path, ...], chroma_url: str, model: str, actors: str, sizes: str, dim: int,
+    copies: int,
+) -> int:  # fmt: skip
+    """Local vs Ray images/s, and a Chroma server's upsert rate and query latency (JSON).
+
+    PATHS are image files or folders; without them, edited copies of the sample photos.
+    Skip the engines with --actors '' and the server test with --sizes ''.
+    """
+    import tempfile
+
+    from imagevec.bench.scale import bench_chroma, bench_engines
+
+    result: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        files = list(paths)
+        if not files and _names(actors):
+            from imagevec.bench.index import sample_variants
+
+            files = sample_variants(Path(tmp), copies)
+        if _names(actors):
+            counts = [int(n) for n in _names(actors)]
+            result["engines"] = bench_engines(files, chroma_url, model=model, actors=counts)
+    if _names(sizes):
+        numbers = [int(n) for n in _names(sizes)]
+        result["chroma"] = bench_chroma(chroma_url, sizes=numbers, dim=dim)
     click.echo(json.dumps(result, indent=2))
     return EXIT_OK
 

@@ -4,7 +4,7 @@ The flow::
 
     driver: walk + change detection (records code) -> rows (from_items)
       -> Embed actors (encoder rebuilt from its config; imagevec's decode + batching loop)
-      -> writer actors (ImageIndex.upsert_vectors | Parquet shards)
+      -> writer tasks (ImageIndex.upsert_vectors | Parquet shards)
       -> status rows back to the driver: progress bar and AddReport
 
 Records are those of ``ImageIndex.add`` (same ids, URIs, metadata, stamp), so a collection
@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from imagevec.errors import ConfigError
 from imagevec.scale.plan import plan_rows
 from imagevec.scale.resources import StagePlan, plan_resources
-from imagevec.scale.stages import ChromaWriter, Embed, ParquetWriter
+from imagevec.scale.stages import Embed, write_chroma, write_parquet
 from imagevec.store.failed import FailedFiles
 from imagevec.store.records import Metadatas, failure, walk
 from imagevec.types import AddReport
@@ -161,9 +161,9 @@ def index_with_ray(
                 concurrency=concurrency, num_gpus=num_gpus,
             )  # fmt: skip
             writer: Any = (
-                (ChromaWriter, (chroma_url, collection, stamp))
+                (write_chroma, {"url": chroma_url, "collection": collection, "stamp": stamp})
                 if chroma_url is not None
-                else (ParquetWriter, (str(out), stamp))
+                else (write_parquet, {"folder": str(out), "stamp": stamp})
             )
             _run(ray, rows, plan, config, writer, batch_size, on_error, report, bar, memory)
             if store is not None:
@@ -177,7 +177,7 @@ def _run(
     rows: list[dict[str, Any]],
     plan: StagePlan,
     config: dict[str, Any],
-    writer: tuple[type, tuple[Any, ...]],
+    writer: tuple[Any, dict[str, Any]],
     batch_size: int,
     on_error: str,
     report: AddReport,
@@ -203,12 +203,12 @@ def _run(
         num_gpus=plan.gpus_per_actor or None,
         batch_format="numpy",
     )  # fmt: skip
-    cls, args = writer
+    write, kwargs = writer
     statuses = embedded.map_batches(
-        cls,
-        fn_constructor_args=args,
+        write,
+        fn_kwargs=kwargs,
         batch_size=None,  # each embedded block is written as soon as it arrives
-        compute=ActorPoolStrategy(size=plan.writers),
+        concurrency=plan.writers,
         num_cpus=plan.writer_cpus,
         batch_format="numpy",
     )

@@ -36,7 +36,7 @@ class StagePlan:
         cpus_per_actor: logical CPUs each model actor reserves (may be fractional).
         gpus_per_actor: GPUs each model actor reserves (0 on a CPU cluster).
         threads: torch and decode threads per model actor.
-        writers: writer actors.
+        writers: writer tasks at a time.
         writer_cpus: logical CPUs per writer.
     """
 
@@ -64,7 +64,7 @@ def plan_resources(
         concurrency: model actors; default one per GPU share with ``num_gpus``, else one per
             two cores (at least 1, at most 8).
         num_gpus: GPUs per model actor (0: run on CPU).
-        writers: writer actors.
+        writers: writer tasks at a time.
 
     Raises:
         ConfigError: the request cannot fit the cluster (it would hang).

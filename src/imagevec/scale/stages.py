@@ -1,18 +1,18 @@
-"""The cluster's part: callable classes that Ray Data runs as actors (``map_batches``).
+"""The cluster's part: the model actor and the writer tasks that Ray Data runs (``map_batches``).
 
 * :class:`Embed` rebuilds the encoder once from its serialisable config
   (``create_encoder(**config)``), hashes and describes each file with the records code and
   runs imagevec's own decode + batching loop (:func:`imagevec.batching.iter_encoded_batches`
   via ``Encoder.iter_batches``) over its block. A bad file becomes a ``failed`` row naming
   it; the block goes on.
-* :class:`ChromaWriter` writes the embedded rows with the public
+* :func:`write_chroma` writes the embedded rows with the public
   :meth:`imagevec.ImageIndex.upsert_vectors` (batched under the server's max batch size) and
-  passes on only small status rows.
-* :class:`ParquetWriter` writes each batch as one Parquet shard (id, uri, vector, metadata).
+  passes on only small status rows; :func:`write_parquet` writes one Parquet shard per block.
 
 Writes live in their own stage, not in the model actors: a GPU never waits on the network,
-write batches are sized for the server rather than for the model, and the number of
-concurrent writers is set for what the store can ingest (one for a single Chroma server).
+and the number of concurrent writes is set for what the store can ingest (one at a time for
+a single Chroma server, whose ingest is serial anyway). Writers are stateless tasks, so they
+run in Ray's pooled worker processes (no extra process start per job).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-STATUS_COLUMNS = ("id", "source", "status", "reason")
+STATUS_COLUMNS = ("id", "status", "reason")
 
 
 def _status(batch: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -55,7 +55,8 @@ class Embed:
         self.batch_size, self.threads, self.on_error = batch_size, threads, on_error
 
     def __call__(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from imagevec.store.records import file_uri, new_metadata, sha256_file
+        from imagevec.store.records import new_metadata, sha256_file
+        from imagevec.store.uris import unstorable
 
         count = len(batch["id"])
         out: dict[str, list[Any]] = {key: [] for key in (*STATUS_COLUMNS, "uri", "metadata")}
@@ -64,8 +65,7 @@ class Embed:
         for row in range(count):
             path = Path(os.fsdecode(bytes(batch["path"][row])))
             out["id"].append(str(batch["id"][row]))
-            out["source"].append(str(path))
-            out["uri"].append(file_uri(path))
+            out["uri"].append("")
             out["status"].append("indexed" if bool(batch["new"][row]) else "updated")
             out["reason"].append("")
             out["metadata"].append("")
@@ -74,9 +74,12 @@ class Embed:
             except OSError as exc:
                 self._fail(out, row, str(exc))
                 continue
-            out["metadata"][row] = json.dumps(
-                new_metadata(path, digest, json.loads(str(batch["fresh"][row])))
-            )
+            meta = new_metadata(path, digest, json.loads(str(batch["fresh"][row])))
+            reason = unstorable(meta)
+            if reason is not None:  # as in the local path: this file fails, not the batch
+                self._fail(out, row, reason)
+                continue
+            out["uri"][row], out["metadata"][row] = meta["uri"], json.dumps(meta)
             todo.append((row, path))
         sources = [path for _, path in todo]
         for encoded in self.encoder.iter_batches(
@@ -90,70 +93,68 @@ class Embed:
 
     @staticmethod
     def _fail(out: dict[str, list[Any]], row: int, reason: str) -> None:
-        out["status"][row], out["reason"][row] = "failed", reason
+        from imagevec.store.uris import printable_text
+
+        out["status"][row], out["reason"][row] = "failed", printable_text(reason)
 
 
 def _records(batch: Mapping[str, np.ndarray]) -> tuple[list[int], list[Any]]:
+    from imagevec.store.uris import uri_from_metadata
     from imagevec.types import VectorRecord
 
     keep = [i for i, status in enumerate(batch["status"]) if status != "failed"]
+    metas = [json.loads(batch["metadata"][i]) for i in keep]
     records = [
-        VectorRecord(str(batch["uri"][i]), batch["vector"][i], json.loads(batch["metadata"][i]))
-        for i in keep
+        VectorRecord(uri_from_metadata(meta), batch["vector"][i], meta)
+        for i, meta in zip(keep, metas, strict=True)
     ]
     return keep, records
 
 
-class ChromaWriter:
-    """Writer actor: upserts embedded rows into a collection of a Chroma server.
+def write_chroma(
+    batch: Mapping[str, np.ndarray], url: str, collection: str, stamp: Mapping[str, Any]
+) -> dict[str, np.ndarray]:
+    """Writer task: upsert the embedded rows of ``batch`` into a collection of a Chroma server.
 
-    Args:
-        url: the server, e.g. ``http://chroma:8000``.
-        collection: the (already stamped) collection.
-        stamp: the encoder stamp, checked against the collection.
+    Uses the public :meth:`imagevec.ImageIndex.upsert_vectors` (checked against ``stamp``,
+    batched under the server's max batch size); returns only the small status columns.
     """
+    from imagevec.index import ImageIndex
 
-    def __init__(self, url: str, collection: str, stamp: Mapping[str, Any]) -> None:
-        from imagevec.index import ImageIndex
-
-        self.index = ImageIndex(url=url, collection=collection)
-        self.stamp = dict(stamp)
-
-    def __call__(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        _, records = _records(batch)
-        if records:
-            self.index.upsert_vectors(records, stamp=self.stamp)
-        return _status(batch)
+    _, records = _records(batch)
+    if records:
+        with ImageIndex(url=url, collection=collection) as index:
+            index.upsert_vectors(records, stamp=stamp)
+    return _status(batch)
 
 
-class ParquetWriter:
-    """Writer actor: one Parquet shard per batch under ``folder`` (id, uri, vector, metadata).
+def write_parquet(
+    batch: Mapping[str, np.ndarray], folder: str, stamp: Mapping[str, Any]
+) -> dict[str, np.ndarray]:
+    """Writer task: the embedded rows of ``batch`` as one Parquet shard in ``folder``.
 
-    ``metadata`` is the record's metadata as JSON (its fields differ from file to file);
-    the encoder stamp is in each file's schema metadata under ``imagevec:stamp``.
+    Columns ``id``, ``uri`` (the metadata's printable one), ``vector`` (fixed-size list of
+    float32) and ``metadata`` (the record's metadata as JSON: its fields differ from file to
+    file; ``path_b64`` holds a non-UTF-8 path's bytes). The encoder stamp is in each file's
+    schema metadata under ``imagevec:stamp``. A shard appears whole (written, then renamed).
     """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    def __init__(self, folder: str, stamp: Mapping[str, Any]) -> None:
-        self.folder = Path(folder)
-        self.stamp = json.dumps(dict(stamp), sort_keys=True)
-
-    def __call__(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        keep, _ = _records(batch)
-        if keep:
-            vectors = np.ascontiguousarray(batch["vector"][keep], dtype=np.float32)
-            dim = vectors.shape[1]
-            table = pa.table(
-                {
-                    "id": pa.array([str(batch["id"][i]) for i in keep], pa.string()),
-                    "uri": pa.array([str(batch["uri"][i]) for i in keep], pa.string()),
-                    "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim),
-                    "metadata": pa.array([str(batch["metadata"][i]) for i in keep], pa.string()),
-                }
-            ).replace_schema_metadata({"imagevec:stamp": self.stamp})
-            name = f"part-{uuid.uuid4().hex}.parquet"
-            pq.write_table(table, self.folder / f".{name}.tmp")
-            os.replace(self.folder / f".{name}.tmp", self.folder / name)  # never a half shard
-        return _status(batch)
+    keep, _ = _records(batch)
+    if keep:
+        vectors = np.ascontiguousarray(batch["vector"][keep], dtype=np.float32)
+        table = pa.table(
+            {
+                "id": pa.array([str(batch["id"][i]) for i in keep], pa.string()),
+                "uri": pa.array([str(batch["uri"][i]) for i in keep], pa.string()),
+                "vector": pa.FixedSizeListArray.from_arrays(
+                    pa.array(vectors.reshape(-1)), vectors.shape[1]
+                ),
+                "metadata": pa.array([str(batch["metadata"][i]) for i in keep], pa.string()),
+            }
+        ).replace_schema_metadata({"imagevec:stamp": json.dumps(dict(stamp), sort_keys=True)})
+        name = f"part-{uuid.uuid4().hex}.parquet"
+        pq.write_table(table, Path(folder) / f".{name}.tmp")
+        os.replace(Path(folder) / f".{name}.tmp", Path(folder) / name)
+    return _status(batch)
