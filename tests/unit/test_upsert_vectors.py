@@ -59,3 +59,20 @@ def test_wrong_dim_uri_or_encoder_is_refused(tmp_path: Path, colour_dir: Path) -
         assert index.upsert_vectors([record]) == 1  # no stamp: the index's own encoder
         with pytest.raises(ConfigError, match="reserved"):
             imagevec.file_record(red, record.vector, {"uri": "x"})
+
+
+def test_big_vectors_are_written_in_requests_a_server_accepts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Chroma server refuses ~100 MB requests ("Payload too large") far below its max batch
+    size when vectors are large (1664-d: ~35 KB of JSON each)."""
+    from imagevec.store.chroma import Store, connect
+
+    store = Store(connect(tmp_path / "db"), "big", location="db")
+    store.create({"imagevec:x": 1})
+    sizes: list[int] = []
+    monkeypatch.setattr(store.collection, "upsert", lambda **kw: sizes.append(len(kw["ids"])))
+    vectors = np.ones((3000, 1664), dtype=np.float32)
+    store.upsert([str(i) for i in range(3000)], vectors, [{"uri": f"/{i}"} for i in range(3000)])
+    assert sum(sizes) == 3000 and len(sizes) >= 3
+    assert max(sizes) * 1664 * 24 < 64 << 20  # well under the server's limit

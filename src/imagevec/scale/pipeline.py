@@ -185,7 +185,7 @@ def _run(
     memory: FailedFiles,
 ) -> None:
     """Run the dataset and fold its status rows into ``report`` and the failure memory."""
-    from ray.data import ActorPoolStrategy, DataContext
+    from ray.data import ActorPoolStrategy, DataContext, TaskPoolStrategy
 
     context = DataContext.get_current()
     context.enable_progress_bars = False
@@ -208,7 +208,7 @@ def _run(
         write,
         fn_kwargs=kwargs,
         batch_size=None,  # each embedded block is written as soon as it arrives
-        concurrency=plan.writers,
+        compute=TaskPoolStrategy(size=plan.writers),
         num_cpus=plan.writer_cpus,
         batch_format="numpy",
     )

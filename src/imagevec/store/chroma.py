@@ -35,6 +35,9 @@ DEFAULT_COLLECTION = "images"
 #: The embedded store's folder when none is given (``ImageIndex()``, ``imagevec --db``).
 DEFAULT_DB = "imagevec-db"
 _PAGE = 1000
+# A Chroma server refuses requests of ~100 MB and more ("Payload too large"), well below its
+# max batch size for big vectors: a 1664-d vector is ~35 KB of JSON. Writes stay under this.
+_PAYLOAD = 48 << 20
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
 
 
@@ -277,9 +280,12 @@ class Store:
     def upsert(
         self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[Mapping[str, Any]]
     ) -> None:
-        """Insert or replace records, in batches under the client's maximum batch size."""
-        for start in range(0, len(ids), self.max_batch):
-            stop = start + self.max_batch
+        """Insert or replace records, in batches under the client's maximum batch size and
+        under a server's request size limit."""
+        dim = vectors.shape[1] if vectors.ndim == 2 else 1
+        step = max(1, min(self.max_batch, _PAYLOAD // (dim * 24 + 1024)))
+        for start in range(0, len(ids), step):
+            stop = start + step
             metas = [dict(m) for m in metadatas[start:stop]]
             self.collection.upsert(
                 ids=list(ids[start:stop]),
