@@ -135,7 +135,8 @@ def index_cmd(
         report, location = index_on_ray(
             list(paths), chroma_url=chroma_url, collection=collection, model=model, ray=ray,
             prune=prune, metadatas=user, dtype=dtype, batch_size=batch_size, recursive=recursive,
-            retry_failed=retry_failed, progress=want_progress(progress),
+            retry_failed=retry_failed, include_hidden=include_hidden, exclude=exclude,
+            max_megapixels=max_megapixels, exif_gps=exif_gps, progress=want_progress(progress),
         )  # fmt: skip
         return _print_report(report, location, collection, paths, as_json)
     with (

@@ -32,6 +32,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from imagevec.errors import ConfigError
+from imagevec.io.files import WalkRules
 from imagevec.scale.plan import plan_rows
 from imagevec.scale.resources import StagePlan, plan_resources
 from imagevec.scale.stages import Embed, write_chroma, write_parquet
@@ -95,6 +96,10 @@ def index_with_ray(
     recursive: bool = True,
     on_error: str = "skip",
     retry_failed: bool = False,
+    include_hidden: bool = False,
+    exclude: Sequence[str] = (),
+    max_megapixels: float | None = None,
+    exif_gps: bool = False,
     progress: bool = False,
 ) -> AddReport:
     """Index image files and folders with Ray Data into a Chroma server or Parquet shards.
@@ -117,6 +122,10 @@ def index_with_ray(
         on_error: ``skip`` bad files (listed in the report) or ``raise``.
         retry_failed: try again files that failed in an earlier run and have not changed
             (by default they are skipped, as by ``ImageIndex.add``).
+        include_hidden: also walk hidden files and folders (as ``ImageIndex.add``).
+        exclude: name or relative-path globs to leave out (as ``ImageIndex.add``).
+        max_megapixels: images larger than this fail instead of being decoded.
+        exif_gps: also store GPS coordinates from EXIF.
         progress: show a progress bar.
 
     Returns:
@@ -129,7 +138,11 @@ def index_with_ray(
     started = time.perf_counter()
     report = AddReport()
     sources = [os.path.expanduser(os.fspath(source)) for source in sources]
-    files, report.failed = walk(sources, recursive, on_error)
+    rules = WalkRules(include_hidden=include_hidden, exclude=tuple(exclude))
+    files, report.failed = walk(sources, recursive, on_error, rules)
+    load: dict[str, Any] = {"gps": exif_gps}
+    if max_megapixels is not None:
+        load["max_pixels"] = int(max_megapixels * 1_000_000)
     store = None
     if chroma_url is not None:
         from imagevec.store.chroma import Store, check_collection_name, connect
@@ -165,7 +178,8 @@ def index_with_ray(
                 if chroma_url is not None
                 else (write_parquet, {"folder": str(out), "stamp": stamp})
             )
-            _run(ray, rows, plan, config, writer, batch_size, on_error, report, bar, memory)
+            embed = {"config": config, "batch_size": batch_size, "on_error": on_error, **load}
+            _run(ray, rows, plan, embed, writer, report, bar, memory)
             if store is not None:
                 memory.save(store)
     report.seconds = time.perf_counter() - started
@@ -176,10 +190,8 @@ def _run(
     ray: Any,
     rows: list[dict[str, Any]],
     plan: StagePlan,
-    config: dict[str, Any],
+    embed: dict[str, Any],
     writer: tuple[Any, dict[str, Any]],
-    batch_size: int,
-    on_error: str,
     report: AddReport,
     bar: Any,
     memory: FailedFiles,
@@ -189,14 +201,11 @@ def _run(
 
     context = DataContext.get_current()
     context.enable_progress_bars = False
-    block = max(1, min(batch_size * 4, -(-len(rows) // plan.actors)))
+    block = max(1, min(embed["batch_size"] * 4, -(-len(rows) // plan.actors)))
     dataset = ray.data.from_items(rows, override_num_blocks=-(-len(rows) // block))
     embedded = dataset.map_batches(
         Embed,
-        fn_constructor_kwargs={
-            "config": config, "batch_size": batch_size, "threads": plan.threads,
-            "on_error": on_error,
-        },
+        fn_constructor_kwargs={**embed, "threads": plan.threads},
         batch_size=block,
         compute=ActorPoolStrategy(size=plan.actors),
         num_cpus=plan.cpus_per_actor,

@@ -41,10 +41,18 @@ class Embed:
         batch_size: images per forward pass.
         threads: torch threads and decode threads.
         on_error: ``skip`` bad files (reported as rows), or ``raise``.
+        gps: also store GPS coordinates from EXIF.
+        max_pixels: images larger than this fail instead of being decoded.
     """
 
     def __init__(
-        self, config: Mapping[str, Any], batch_size: int, threads: int, on_error: str = "skip"
+        self,
+        config: Mapping[str, Any],
+        batch_size: int,
+        threads: int,
+        on_error: str = "skip",
+        gps: bool = False,
+        max_pixels: int | None = None,
     ) -> None:
         import torch
 
@@ -53,6 +61,7 @@ class Embed:
         torch.set_num_threads(threads)
         self.encoder = create_encoder(**config)
         self.batch_size, self.threads, self.on_error = batch_size, threads, on_error
+        self.gps, self.max_pixels = gps, max_pixels
 
     def __call__(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         from imagevec.store.records import new_metadata, sha256_file
@@ -74,7 +83,7 @@ class Embed:
             except OSError as exc:
                 self._fail(out, row, str(exc))
                 continue
-            meta = new_metadata(path, digest, json.loads(str(batch["fresh"][row])))
+            meta = new_metadata(path, digest, json.loads(str(batch["fresh"][row])), gps=self.gps)
             reason = unstorable(meta)
             if reason is not None:  # as in the local path: this file fails, not the batch
                 self._fail(out, row, reason)
@@ -83,7 +92,11 @@ class Embed:
             todo.append((row, path))
         sources = [path for _, path in todo]
         for encoded in self.encoder.iter_batches(
-            sources, batch_size=self.batch_size, on_error=self.on_error, num_workers=self.threads
+            sources,
+            batch_size=self.batch_size,
+            on_error=self.on_error,
+            num_workers=self.threads,
+            max_pixels=self.max_pixels,
         ):
             rows = [todo[i][0] for i in encoded.indices]
             vectors[rows] = encoded.vectors
