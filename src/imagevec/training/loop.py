@@ -3,8 +3,9 @@
 Per epoch: batches from the objective, loss, AdamW step (the learning rate warms up
 linearly over the first epoch), a progress bar with the running loss, then the held-out
 metrics. Epoch 0 is the model before training, and it is a candidate like any other: an
-epoch replaces the best one only when its held-out mAP is higher by more than
-:data:`MIN_GAIN` *and* its recall@1 is not below the base model's (ties go to the earlier
+epoch replaces the best one only when its held-out mAP is higher by more than one query's
+worth (``1 / queries``, at least :data:`MIN_GAIN`: a smaller gain is noise on a small
+held-out set) *and* its recall@1 is not below the base model's (ties go to the earlier
 epoch, so to the base). When no epoch beats the base model, the log says so with the numbers
 and ``out`` holds the base weights: running the recommended command never makes an index
 worse on what it was validated on. Training stops early after ``patience`` epochs without a
@@ -161,13 +162,17 @@ def _better(metrics: dict[str, float], best: dict[str, float], base: dict[str, f
     """Does an epoch with ``metrics`` replace the ``best`` so far (see the module doc)?
 
     mAP leads (it uses the whole ranking, so it is steadier than recall@1 on a small
-    held-out set); recall@1 must not fall below the base model's.
+    held-out set) and must gain more than one query's worth; recall@1 must not fall below
+    the base model's.
     """
     if not metrics:  # nothing held out: the last epoch is the best we know
         return True
     key = "map" if "map" in metrics else "mrr"  # one relevant item (CLIP pairs): MRR
     gain = metrics.get(key, 0.0) - best.get(key, 0.0)
-    return gain > MIN_GAIN and metrics.get("recall@1", 0.0) >= base.get("recall@1", 0.0)
+    # Less than one query's worth (one query going from a miss to a perfect ranking) is noise.
+    noise = 1.0 / metrics["queries"] if metrics.get("queries") else 0.0
+    floor = max(MIN_GAIN, noise)
+    return gain > floor and metrics.get("recall@1", 0.0) >= base.get("recall@1", 0.0)
 
 
 def _make_optimizer(
