@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import os
+from datetime import date
 from typing import Any
 
 from imagevec.errors import (
@@ -125,29 +126,42 @@ class RemoteIndex(SearchIndex):
         text: str | None = None,
         *,
         image: Any = None,
-        like: str | None = None,
+        like: str | os.PathLike[str] | None = None,
+        query: Any = None,
+        include_self: bool = False,
         k: int = 10,
         where: dict[str, Any] | None = None,
-        folder: str | None = None,
+        folder: str | os.PathLike[str] | None = None,
+        since: str | date | None = None,
+        until: str | date | None = None,
+        camera: str | None = None,
         policy: Any = None,
         **options: Any,
     ) -> list[Hit]:
-        """Like :meth:`ImageIndex.search`: exactly one of ``text``, ``image`` or ``like``.
+        """Like :meth:`ImageIndex.search`: exactly one of ``text``, ``image``, ``like`` or
+        ``query``, with the same filters.
 
         Args:
             image: any input the loader takes, read here under ``policy`` and uploaded.
             like: an indexed id (or indexed path on the server): more like it.
+            query: a :class:`~imagevec.search.Query` or its string syntax; its image parts
+                are read here (under ``policy``) and uploaded, its texts and ids sent as is.
             folder: only images under this folder (a server path).
-            policy: the :class:`~imagevec.SourcePolicy` for reading ``image`` here.
+            policy: the :class:`~imagevec.SourcePolicy` for reading images here.
         """
         if options:
             raise ConfigError(f"a served index does not take {sorted(options)}")
-        if sum(q is not None for q in (text, image, like)) != 1:
-            raise ConfigError("search takes exactly one of text=, image= or like=")
-        params: dict[str, Any] = {"k": k}
-        if folder:
-            params["folder"] = folder
+        if sum(q is not None for q in (text, image, like, query)) != 1:
+            raise ConfigError("search takes exactly one of text=, image=, like= or query=")
+        filters: dict[str, Any] = {
+            "k": k,
+            "folder": os.fspath(folder) if folder is not None else None,
+            "since": _day(since),
+            "until": _day(until),
+            "camera": camera,
+        }
         if image is not None:
+            params = {key: value for key, value in filters.items() if value is not None}
             if where:
                 import json
 
@@ -161,8 +175,15 @@ class RemoteIndex(SearchIndex):
                 ref=(image,),
             )
         else:
-            body = {"text": text, "like": like, **params, "where": where}
-            rows = self._call("POST", "/api/search", json=body, ref=like)
+            body = {
+                "text": text,
+                "like": os.fspath(like) if like is not None else None,
+                "query": _parts(query, policy) if query is not None else None,
+                "include_self": include_self,
+                "where": where,
+                **filters,
+            }
+            rows = self._call("POST", "/api/search", json=body, ref=body["like"])
         return [Hit(r["id"], r["uri"], float(r["score"]), dict(r["metadata"])) for r in rows]
 
     def thumbnail(self, id_: str, size: int = 256) -> bytes:
@@ -204,6 +225,30 @@ def _detail(response: Any) -> str:
     except ValueError:
         return response.text[:300]
     return detail if isinstance(detail, str) else str(detail)[:300]
+
+
+def _day(value: str | date | None) -> str | None:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _parts(query: Any, policy: Any) -> list[dict[str, Any]]:
+    """A combined query as JSON parts; image parts become data URIs of the bytes read here."""
+    import base64
+
+    from imagevec.search.query import Query, parse_query
+
+    if isinstance(query, str):
+        query = parse_query(query)
+    if not isinstance(query, Query):
+        raise ConfigError(f"query must be an imagevec Query or a string, got {type(query)}")
+    out = []
+    for part in query.parts:
+        value = part.value
+        if part.kind == "image":
+            data = base64.b64encode(_image_bytes(value, policy)).decode("ascii")
+            value = f"data:application/octet-stream;base64,{data}"
+        out.append({"kind": part.kind, "value": os.fspath(value), "weight": part.weight})
+    return out
 
 
 def _image_bytes(image: Any, policy: Any) -> bytes:

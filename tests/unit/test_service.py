@@ -188,3 +188,21 @@ def test_fetch_query_image_refuses_private_addresses(service: QueryService) -> N
         service.fetch_query_image("http://127.0.0.1:9/photo.jpg")
     with pytest.raises(imagevec.UnsafeSourceError):
         service.fetch_query_image("file:///etc/passwd")
+
+
+def test_combined_queries_read_image_parts_under_the_roots(
+    service: QueryService, colour_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from imagevec.search.query import Query
+
+    red = service.search("red", k=1)[0]
+    hits = service.search(query=f"green + 0.5:like:{red.id}", k=3)
+    assert _name(hits[0].to_dict()) == "green" and red.id not in [h.id for h in hits]
+    kept = service.search(query=f"green + 0.5:like:{red.id}", k=3, include_self=True)
+    assert red.id in [h.id for h in kept]
+    outside = tmp_path_factory.mktemp("elsewhere") / "blue.png"
+    Image.new("RGB", (20, 20), (0, 0, 255)).save(outside)
+    with pytest.raises(imagevec.UnsafeSourceError):
+        service.search(query=Query.image(str(outside)))
+    inside = service.search(query=Query.image(str(colour_dir / "blue.png")) - Query.text("red"))
+    assert _name(inside[0].to_dict()) == "blue"

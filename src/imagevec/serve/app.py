@@ -54,6 +54,9 @@ __all__ = ["create_app"]
 STATIC = files("imagevec.serve") / "static"
 K = Annotated[int, Query(ge=1, le=MAX_K, description="Number of results.")]
 Folder = Annotated[str | None, Query(description="Only images under this folder.")]
+Since = Annotated[str | None, Query(description="Taken on or after this date (YYYY-MM-DD).")]
+Until = Annotated[str | None, Query(description="Taken on or before this date (YYYY-MM-DD).")]
+Camera = Annotated[str | None, Query(description="Camera make/model contains this text.")]
 _ERRORS: list[tuple[type[Exception], int]] = [
     (NotIndexedError, 404),
     (ImageTooLargeError, 413),
@@ -167,26 +170,41 @@ def _routes(api: FastAPI, service: QueryService) -> None:
         k: K = 10,
         where: Annotated[str | None, Query(description="Chroma filter as JSON.")] = None,
         folder: Folder = None,
+        since: Since = None,
+        until: Until = None,
+        camera: Camera = None,
     ) -> Response:
         """Search by text; best first, ``score`` = cosine similarity."""
-        return ExactJSON(service.search_json(q, k=k, where=_where(where), folder=folder))
+        filters = dict(where=_where(where), folder=folder, since=since, until=until, camera=camera)
+        return ExactJSON(service.search_json(q, k=k, **filters))
 
     @api.post("/api/search", response_model=hits, tags=["search"])
     def search(body: SearchIn) -> Response:
-        """Search by ``text``, ``like`` (an indexed id) or ``image`` (base64 / data URI)."""
+        """Search by ``text``, ``like`` (an indexed id), ``image`` (base64 / data URI) or a
+        combined ``query`` (string syntax, or parts whose images are base64 / data URIs)."""
         image: Any = None
         if body.image is not None:
             image = body.image if body.image.startswith("data:") else _base64(body.image)
-        return ExactJSON(
-            service.search_json(
-                body.text,
-                image=image,
-                like=body.like,
-                k=body.k,
-                where=body.where,
-                folder=body.folder,
-            )
+        query: Any = body.query
+        if isinstance(query, list):
+            from imagevec.search.query import Part
+            from imagevec.search.query import Query as Combined
+
+            query = Combined(tuple(Part(p.kind, p.value, p.weight) for p in query))
+        hits_json = service.search_json(
+            body.text,
+            image=image,
+            like=body.like,
+            query=query,
+            include_self=body.include_self,
+            k=body.k,
+            where=body.where,
+            folder=body.folder,
+            since=body.since,
+            until=body.until,
+            camera=body.camera,
         )
+        return ExactJSON(hits_json)
 
     @api.post(
         "/api/search/image",
@@ -220,10 +238,18 @@ def _routes(api: FastAPI, service: QueryService) -> None:
 
     @api.get("/api/items/{item_id}/similar", response_model=hits, tags=["search"])
     def similar(
-        item_id: str, k: K = 10, where: str | None = None, folder: Folder = None
+        item_id: str,
+        k: K = 10,
+        where: str | None = None,
+        folder: Folder = None,
+        include_self: bool = False,
     ) -> Response:
-        """More like this: the item's stored vector (not re-embedded); the item left out."""
-        return ExactJSON(service.search_json(like=item_id, k=k, where=_where(where), folder=folder))
+        """More like this: the item's stored vector (not re-embedded); the item left out
+        unless ``include_self``."""
+        hits_json = service.search_json(
+            like=item_id, include_self=include_self, k=k, where=_where(where), folder=folder
+        )
+        return ExactJSON(hits_json)
 
     @api.get("/api/items/{item_id}/thumbnail", tags=["items"], response_class=Response)
     def thumbnail(item_id: str, size: Annotated[int, Query(ge=16, le=512)] = 256) -> Response:

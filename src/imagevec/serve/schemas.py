@@ -5,7 +5,7 @@ A hit is the ``imagevec search --json`` record: ``{rank, id, uri, score, metadat
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,19 +30,39 @@ class RecordOut(BaseModel):
     metadata: dict[str, Any]
 
 
+class PartIn(BaseModel):
+    """One weighted part of a combined query."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["text", "image", "like"]
+    value: str = Field(description="The text, the image (base64 / data: URI) or an id.")
+    weight: float = Field(default=1.0, description="Negative pushes matches down.")
+
+
 class SearchIn(BaseModel):
-    """A search: exactly one of ``text``, ``like`` (an indexed id) or ``image`` (base64)."""
+    """A search: exactly one of ``text``, ``like`` (an indexed id), ``image`` (base64) or
+    ``query`` (a combined query: its string syntax, or a list of weighted parts)."""
 
     model_config = ConfigDict(extra="forbid")
 
     text: str | None = Field(default=None, max_length=MAX_TEXT, description="Words to search.")
-    like: str | None = Field(default=None, max_length=64, description="An indexed id.")
+    like: str | None = Field(
+        default=None, max_length=4096, description="An indexed id (or indexed file path)."
+    )
     image: str | None = Field(
         default=None, description="An image as base64 or a data: URI (capped like uploads)."
     )
+    query: str | list[PartIn] | None = Field(
+        default=None, description='e.g. "2:golden retriever - night", or parts.'
+    )
+    include_self: bool = Field(default=False, description="Keep the like= items in results.")
     k: int = Field(default=10, ge=1, le=200, description="Number of results.")
     where: dict[str, Any] | None = Field(default=None, description="Chroma metadata filter.")
     folder: str | None = Field(default=None, description="Only images under this folder.")
+    since: str | None = Field(default=None, description="Taken on or after (YYYY-MM-DD).")
+    until: str | None = Field(default=None, description="Taken on or before (YYYY-MM-DD).")
+    camera: str | None = Field(default=None, description="Camera make/model contains this.")
 
 
 class InfoOut(BaseModel):

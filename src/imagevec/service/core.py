@@ -9,6 +9,7 @@ import itertools
 import os
 import threading
 from collections.abc import Iterator, Sequence
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from imagevec.types import Hit, hits_to_json
 
 if TYPE_CHECKING:
     from imagevec.index import ImageIndex
+    from imagevec.search.query import Query
     from imagevec.service.watch import FolderWatcher
 
 __all__ = ["MAX_K", "MAX_UPLOAD_BYTES", "NotIndexedError", "QueryService", "hits_to_json"]
@@ -142,36 +144,66 @@ class QueryService:
         *,
         image: Any = None,
         like: str | None = None,
+        query: Query | str | None = None,
+        include_self: bool = False,
         k: int = 10,
         where: dict[str, Any] | None = None,
         folder: str | None = None,
+        since: str | date | None = None,
+        until: str | date | None = None,
+        camera: str | None = None,
     ) -> list[Hit]:
-        """The ``k`` best hits for a text, an image (bytes, PIL, or a path under the roots)
-        or an indexed item (``like``: its id or path; its stored vector, the item left out).
+        """The ``k`` best hits for a text, an image (bytes, PIL, or a path under the roots),
+        an indexed item (``like``: its id or path; its stored vector, the item left out
+        unless ``include_self``) or a combined ``query`` (a :class:`~imagevec.search.Query`
+        or its string syntax; image parts are read like ``image``).
 
         Args:
-            folder: keep hits whose file lies in this folder (or below it).
+            folder: only photos under this folder; ``since``/``until``: EXIF date taken;
+                ``camera``: make/model contains this text (see :meth:`ImageIndex.search`).
 
         Raises:
             ConfigError: not exactly one query, bad ``k`` or filter.
             NotIndexedError: ``like`` names no record.
             ImageLoadError: the image cannot be read (too large, corrupt, refused path).
         """
-        if sum(q is not None for q in (text, image, like)) != 1:
-            raise ConfigError("give exactly one of text, image or like")
+        if sum(q is not None for q in (text, image, like, query)) != 1:
+            raise ConfigError("give exactly one of text, image, like or query")
         if not isinstance(k, int) or not 1 <= k <= MAX_K:
             raise ConfigError(f"k must be between 1 and {MAX_K}, got {k!r}")
-        where = self._with_folder(where, folder)
+        if where is not None and not isinstance(where, dict):
+            raise ConfigError("where must be a JSON object (a Chroma metadata filter)")
+        options: dict[str, Any] = dict(
+            k=k, where=where or None, folder=folder or None, since=since, until=until, camera=camera
+        )
         if like is not None:  # an id, or the path of an indexed file (never read)
-            return self.index.search(like=like, k=k, where=where)
+            return self.index.search(like=like, include_self=include_self, **options)
         if text is not None:
             if not text.strip():
                 raise ConfigError("the text query is empty")
             with self._encode_lock:
-                return self.index.search(text=text[:1000], k=k, where=where)
+                return self.index.search(text=text[:1000], **options)
+        if query is not None:
+            combined = self._safe_query(query)
+            with self._encode_lock:
+                return self.index.search(query=combined, include_self=include_self, **options)
         picture = self.load_query_image(image)
         with self._encode_lock:
-            return self.index.search(image=picture, k=k, where=where)
+            return self.index.search(image=picture, **options)
+
+    def _safe_query(self, query: Query | str) -> Query:
+        """``query`` with every image part decoded here (caps, roots), never by the index."""
+        from imagevec.search.query import Part, Query, parse_query
+
+        if isinstance(query, str):
+            query = parse_query(query[:4000])
+        if not isinstance(query, Query):
+            raise ConfigError(f"query must be a Query or a string, got {type(query).__name__}")
+        parts = [
+            Part("image", self.load_query_image(p.value), p.weight) if p.kind == "image" else p
+            for p in query.parts
+        ]
+        return Query(tuple(parts))
 
     def search_json(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
         """:meth:`search` as ``[{rank, id, uri, score, metadata}]`` (``imagevec search --json``)."""
@@ -201,22 +233,6 @@ class QueryService:
 
         policy = SourcePolicy(allow_urls=True, allow_paths=False, max_bytes=self.max_upload_bytes)
         return bytes(read_source(url, policy))  # type: ignore[arg-type]  # never PIL/array
-
-    def _with_folder(
-        self, where: dict[str, Any] | None, folder: str | None
-    ) -> dict[str, Any] | None:
-        if where is not None and not isinstance(where, dict):
-            raise ConfigError("where must be a JSON object (a Chroma metadata filter)")
-        if not folder:
-            return where or None
-        root = os.path.abspath(folder).rstrip(os.sep)
-        uris = [
-            str(meta["uri"])
-            for _, meta in self._iter_metadata()
-            if str(meta.get("uri", "")).startswith(root + os.sep)
-        ]
-        folder_filter = {"uri": {"$in": uris or [root + os.sep]}}
-        return {"$and": [where, folder_filter]} if where else folder_filter
 
     # ------------------------------------------------------------------ records and pictures
     def record(self, id_: str) -> dict[str, Any]:
