@@ -34,6 +34,17 @@ def page(browser: Any, served_photos: tuple[str, Path]) -> Iterator[tuple[Any, l
     context.close()
 
 
+def _wait_done(tab: Any, label: str) -> None:
+    """Wait for the finished status line ("N results <label>..."), then for every thumbnail
+    (the old grid stays on screen while a search runs: waiting for it alone would race)."""
+    tab.wait_for_function(
+        "(label) => { const s = document.getElementById('status').textContent;"
+        " return /^\\d+ results/.test(s) && s.includes(label); }",
+        arg=label,
+    )
+    tab.wait_for_function(ALL_THUMBNAILS_SHOWN)
+
+
 def _names(tab: Any) -> list[str]:
     return tab.locator("#grid li .name").all_inner_texts()
 
@@ -41,8 +52,7 @@ def _names(tab: Any) -> list[str]:
 def _search(tab: Any, text: str) -> None:
     tab.fill("#q", text)
     tab.press("#q", "Enter")
-    tab.wait_for_function(f"() => document.getElementById('status').textContent.includes({text!r})")
-    tab.wait_for_function(ALL_THUMBNAILS_SHOWN)
+    _wait_done(tab, text)
 
 
 def test_text_search_shows_the_right_photo_first(
@@ -71,8 +81,7 @@ def test_uploading_an_edited_copy_finds_the_original(
     upload = tmp_path / "my edited copy.jpg"
     edited.save(upload, quality=70)
     tab.set_input_files("#file", str(upload))
-    tab.wait_for_function("() => document.getElementById('status').textContent.includes('image')")
-    tab.wait_for_function(ALL_THUMBNAILS_SHOWN)
+    _wait_done(tab, "by image")
     assert _names(tab)[0] == "coffee.jpg"
     assert tab.is_visible("#query-preview")
     tab.screenshot(path=str(screenshots / "2-image-upload.png"), full_page=True)
@@ -86,8 +95,7 @@ def test_more_like_this_and_the_viewer(page: tuple[Any, list[str]], screenshots:
     first_id = first.get_attribute("data-id")
     assert _names(tab)[0] == "motorcycle.jpg"
     first.locator(".like").click()
-    tab.wait_for_function("() => document.getElementById('status').textContent.includes('like')")
-    tab.wait_for_function(ALL_THUMBNAILS_SHOWN)
+    _wait_done(tab, "like motorcycle.jpg")
     ids = tab.eval_on_selector_all("#grid li", "els => els.map(e => e.dataset.id)")
     assert ids and first_id not in ids  # the item itself is left out
     tab.screenshot(path=str(screenshots / "3-more-like-this.png"), full_page=True)
