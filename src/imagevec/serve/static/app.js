@@ -33,7 +33,9 @@ async function loadInfo() {
     let text = `${info.count} images · ${encoder} · ${info.collection}`;
     if (info.indexing) text += info.indexing.busy ? " · indexing…" : " · watching";
     $("info").textContent = text;
-    $("hint").textContent = info.encoder && info.encoder.text_search ? `Text queries: ${info.encoder.text_search}` : "";
+    const advice = info.encoder && info.encoder.text_search;
+    $("hint").textContent = advice ? `Text queries: ${advice}` : "";
+    $("tips").hidden = !advice;
     const select = $("folder");
     const chosen = select.value;
     select.replaceChildren(new Option("all", ""));
