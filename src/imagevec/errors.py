@@ -259,6 +259,30 @@ class StoreLockedError(ImagevecError):
         return (type(self), (self.path, self.holder, self.write))
 
 
+class StoreDamagedError(ImagevecError):
+    """The store's files are damaged: the database or a vector index cannot be trusted.
+
+    Raised before Chroma is allowed to read a damaged file (a damaged vector index can crash
+    the process) or when the vectors no longer answer for the records (a missing index).
+
+    Attributes:
+        location: the store's folder (or URL).
+        reason: what is wrong, in words.
+        collection: the collection concerned, if one.
+    """
+
+    def __init__(self, location: str, reason: str, collection: str | None = None) -> None:
+        self.location, self.reason, self.collection = location, reason, collection
+        where = f"collection {collection!r} in " if collection else ""
+        super().__init__(
+            f"the index {where}{location} is damaged: {reason}. ImageIndex(...).check("
+            "repair=True) rebuilds the vectors from the image files (records keep path and hash)"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.location, self.reason, self.collection))
+
+
 __all__ = [
     "CollectionNotFoundError",
     "ConfigError",
@@ -270,6 +294,7 @@ __all__ = [
     "NoServerError",
     "NotFoundError",
     "NotIndexedError",
+    "StoreDamagedError",
     "StoreLockedError",
     "StoreNotFoundError",
     "UnsafeSourceError",

@@ -11,6 +11,7 @@ from imagevec.errors import (
     EncoderMismatchError,
     ImagevecError,
     NoServerError,
+    StoreDamagedError,
     StoreLockedError,
     StoreNotFoundError,
 )
@@ -46,5 +47,12 @@ def error_text(exc: ImagevecError) -> str:
         return (
             f"{what} {exc.path}: {exc.holder}. Wait for it to finish, or serve "
             "the folder with `chroma run --path DIR` and use --chroma-url URL."
+        )
+    if isinstance(exc, StoreDamagedError):
+        where = f"collection {exc.collection!r} in " if exc.collection else ""
+        return (
+            f"the index {where}{exc.location} is damaged: {exc.reason}. "
+            f"`imagevec check --repair --db {exc.location}` rebuilds the vectors from the "
+            "image files"
         )
     return str(exc)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,10 @@ def _fix_hint(location: str) -> str:
     )
 
 
+_FOLDER_ERRORS = (OSError, ValueError, EOFError, RuntimeError, pickle.UnpicklingError)
+"""What loading a damaged or hostile model folder raises (bad JSON is a ValueError)."""
+
+
 def from_pretrained(
     model_cls: Any, location: str, *, revision: str | None = None, **kw: Any
 ) -> Any:
@@ -52,9 +57,13 @@ def from_pretrained(
     if Path(location).is_dir():
         try:
             return model_cls.from_pretrained(location, **kw)
-        except (OSError, ValueError) as exc:
+        except _FOLDER_ERRORS as exc:
+            why = _short(exc)
+            if isinstance(exc, pickle.UnpicklingError):
+                why = "its weights file is a pickle that is not plain tensors (refused: " + why
+                why += "); save the weights as safetensors"
             raise ModelLoadError(
-                f"cannot load {model_cls.__name__} from folder {location}: {_short(exc)}"
+                f"cannot load {model_cls.__name__} from folder {location}: {why}"
             ) from exc
     tried = []
     try:
@@ -74,12 +83,23 @@ def from_pretrained(
     )
 
 
+def json_file(path: Path) -> dict[str, Any]:
+    """A JSON object from a model folder; :class:`ModelLoadError` if it is not one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"cannot read {path}: not valid JSON ({_short(exc)})") from exc
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"cannot read {path}: a JSON object was expected")
+    return data
+
+
 def read_json(location: str, filename: str, *, revision: str | None = None) -> dict[str, Any]:
     """Read a JSON file of a model folder or hub repo (cache first); ``{}`` if it has none."""
     folder = Path(location)
     if folder.is_dir():
         path = folder / filename
-        return json.loads(path.read_text()) if path.is_file() else {}
+        return json_file(path) if path.is_file() else {}
     from huggingface_hub import hf_hub_download
 
     tried = []

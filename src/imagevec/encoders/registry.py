@@ -12,14 +12,13 @@ Families are registered explicitly below (lazy imports keep ``import imagevec`` 
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imagevec.encoders.catalog import CATALOG, ModelSpec
-from imagevec.encoders.hub import MODEL_TYPE_TO_FAMILY, infer_family
+from imagevec.encoders.hub import MODEL_TYPE_TO_FAMILY, infer_family, json_file
 from imagevec.errors import ModelLoadError
 
 if TYPE_CHECKING:  # importing the registry must not import torch (text queries don't need it)
@@ -98,7 +97,9 @@ def resolve(model: str, *, revision: str | None = None) -> ModelRef:
         folder = folder.resolve()
         saved_path = folder / SAVED_CONFIG
         if saved_path.is_file():
-            saved = json.loads(saved_path.read_text())
+            saved = json_file(saved_path)
+            if not isinstance(saved.get("family"), str):
+                raise ModelLoadError(f"cannot read {saved_path}: it names no model family")
             return ModelRef(str(folder), saved["family"], str(folder), None, None, saved)
         return ModelRef(str(folder), infer_family(str(folder)), str(folder))
     hint = (

@@ -21,12 +21,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
 
-from imagevec.errors import CollectionNotFoundError, ConfigError, NoServerError
+from imagevec.errors import CollectionNotFoundError, ConfigError, NoServerError, StoreDamagedError
+from imagevec.store import integrity
 from imagevec.store.stamp import read_stamp
 from imagevec.store.uris import PATH_B64, uri_from_metadata
 from imagevec.types import Hit
@@ -83,7 +85,7 @@ def connect(path: str | os.PathLike[str] | None = None, *, url: str | None = Non
     if url is None:
         if path is None:
             raise ConfigError("give a store folder (path) or a Chroma server url")
-        return chromadb.PersistentClient(path=os.fspath(path), settings=settings)
+        return _open_checked(Path(path), settings)
     parts = urlsplit(url if "://" in url else f"http://{url}")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"Chroma url must look like http://host:8000, got {url!r}")
@@ -94,6 +96,29 @@ def connect(path: str | os.PathLike[str] | None = None, *, url: str | None = Non
         client.heartbeat()
     except Exception as exc:  # connection refused, DNS, TLS, version mismatch...
         raise NoServerError(url, str(exc)) from exc
+    return client
+
+
+def _open_checked(folder: Path, settings: Any) -> Any:
+    """A client on an embedded folder, opened only after :mod:`imagevec.store.integrity`
+    trusts its files (checked again only when they changed since the last check)."""
+    import chromadb
+    from chromadb.errors import ChromaError
+
+    trusted = integrity.verified(folder)
+    if not trusted:
+        integrity.verify_files(folder)  # before Chroma reads a byte of them
+    try:
+        client = chromadb.PersistentClient(path=os.fspath(folder), settings=settings)
+        if not trusted:
+            for name in collection_names(client):
+                reason = integrity.probe_collection(client.get_collection(name))
+                if reason:
+                    raise StoreDamagedError(str(folder), reason, name)
+    except ChromaError as exc:
+        raise StoreDamagedError(str(folder), f"Chroma cannot read it ({exc})") from exc
+    if not trusted and (folder / integrity.SQLITE).is_file():
+        integrity.mark_verified(folder)
     return client
 
 
@@ -161,7 +186,12 @@ class Store:
     @property
     def stamp(self) -> dict[str, Any] | None:
         """The encoder stamp of the collection (see :func:`read_stamp`)."""
-        return read_stamp(self.collection.metadata) if self.exists else None
+        if not self.exists:
+            return None
+        try:
+            return read_stamp(self.collection.metadata)
+        except StoreDamagedError as exc:
+            raise StoreDamagedError(self.location, exc.reason, self.name) from None
 
     @property
     def space(self) -> str:

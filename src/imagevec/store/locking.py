@@ -30,7 +30,7 @@ import os
 import threading
 from pathlib import Path
 
-from imagevec.errors import StoreLockedError
+from imagevec.errors import ConfigError, StoreDamagedError, StoreLockedError
 
 try:  # pragma: no cover - platform dependent
     import fcntl
@@ -48,7 +48,14 @@ class _FolderLock:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.path = folder / LOCK_NAME
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except IsADirectoryError:
+            raise StoreDamagedError(
+                str(folder), f"its lock file {LOCK_NAME} is a directory (remove it)"
+            ) from None
+        except OSError as exc:
+            raise ConfigError(f"cannot open the lock file {self.path}: {exc.strerror}") from exc
         self.shared = 0
         self.exclusive = 0
 

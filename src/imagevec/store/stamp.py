@@ -18,7 +18,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from imagevec.errors import EncoderMismatchError
+from imagevec.errors import EncoderMismatchError, StoreDamagedError
 
 PREFIX = "imagevec:"
 IDENTITY_KEYS = ("name", "fingerprint", "dim", "pooling", "space", "modalities")
@@ -49,7 +49,15 @@ def read_stamp(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
     }
     if not stamp:
         return None
-    stamp["config"] = json.loads(stamp.get("config") or "{}")
+    try:
+        config = json.loads(stamp.get("config") or "{}")
+    except (TypeError, ValueError):
+        config = None
+    if not isinstance(config, dict):
+        raise StoreDamagedError(
+            "the collection metadata", f"the encoder stamp's {PREFIX}config is not a JSON object"
+        )
+    stamp["config"] = config
     return stamp
 
 
