@@ -61,6 +61,6 @@ def default_encoder() -> Any:
 
     Shared by every test that needs it: never change its weights or attributes.
     """
-    import imagevec
+    from tests.support.shared import default_encoder as shared
 
-    return imagevec.create_encoder("default", device="cpu")
+    return shared()

@@ -200,7 +200,7 @@ def collect(batches: Iterable[EncodedBatch], dim: int) -> EncodeReport:
 
 
 def encode_texts(
-    encoder: ImageModel, texts: list[str], *, batch_size: int = 64, progress: bool = False
+    encoder: TextModel, texts: list[str], *, batch_size: int = 64, progress: bool = False
 ) -> np.ndarray:
     """Embed texts in batches sorted by length (less padding), returned in input order."""
     for position, text in enumerate(texts):

@@ -109,9 +109,9 @@ class ImageIndex(SearchIndex):
         elif encoder is not None:
             self._encoder = encoder
         if url is not None or is_store(self.path):
-            self._open(write=False)
+            store = self._open(write=False)
             self._check_name()
-            if self._encoder is not None and self._store.exists:  # type: ignore[union-attr]
+            if self._encoder is not None and store.exists:
                 self._verify(self._encoder)
 
     # ------------------------------------------------------------------ opening

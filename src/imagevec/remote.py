@@ -104,7 +104,7 @@ class RemoteIndex(SearchIndex):
         if status == 422 and image is not None:
             return ImageLoadError(image, detail)
         if status == 503:
-            return StoreLockedError(detail)
+            return StoreLockedError(self.url, detail)
         return ConfigError(f"{self.url} answered {status}: {detail}")
 
     # ------------------------------------------------------------------ the index API

@@ -19,7 +19,9 @@ from imagevec.bench.labelled_sets import SetFolders, SetSpec, build_set
 from imagevec.evaluation import evaluate_folder
 from imagevec.training import finetune_triplet
 
-pytestmark = pytest.mark.slow
+# Two real trainings of the default encoder: minutes on a loaded 2-core machine, so each test
+# gets three times the suite's 300 s timeout (one took 274 s of 300 s).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 MINI = SetSpec(
     "mini", ("coffee", "chelsea"), ("rocket",), grid=(2, 2), train=4, test=3, size=96, views=0

@@ -18,6 +18,7 @@ import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 from PIL import Image
+from tests.support.shared import default_encoder as shared
 
 import imagevec
 from imagevec.encoders.default import conse as bridge
@@ -29,8 +30,8 @@ DIM = 1280 + 384
 
 @functools.cache
 def encoder(**options: Any) -> LiteEncoder:
-    """One encoder per option set for the whole module; tests must not change it."""
-    enc = imagevec.create_encoder("default", device="cpu", **options)
+    """One encoder per option set (the plain one shared with the whole run); never change it."""
+    enc = imagevec.create_encoder("default", device="cpu", **options) if options else shared()
     assert isinstance(enc, LiteEncoder)
     return enc
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,7 +143,7 @@ def test_cli_refuses_db_with_chroma_url(capsys: pytest.CaptureFixture[str], tmp_
 
 
 @pytest.fixture(scope="module")
-def default_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def default_db(tmp_path_factory: pytest.TempPathFactory, default_encoder: Any) -> Path:
     """Three real sample photos indexed with the bundled default encoder."""
     from imagevec.samples import write_sample_photos
 
@@ -153,7 +154,7 @@ def default_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if path.stem not in keep:
             path.unlink()
     db = tmp_path_factory.mktemp("default-db") / "db"
-    with ImageIndex(db, encoder="default") as index:
+    with ImageIndex(db, encoder=default_encoder) as index:
         assert index.add(photos).indexed == len(keep), written
     return db
 

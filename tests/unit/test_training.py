@@ -219,6 +219,7 @@ def test_the_encoder_ends_with_the_exported_best_weights(
 # ---------------------------------------------------------------- triplet
 
 
+@pytest.mark.slow  # a training run
 def test_triplet_lowers_the_loss_and_exports_a_loadable_model(
     tiny: dict[str, Path], labelled: Path, tmp_path: Path
 ) -> None:
@@ -250,6 +251,7 @@ def test_triplet_lowers_the_loss_and_exports_a_loadable_model(
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow  # a training run
 def test_resume_after_an_interruption_matches_an_uninterrupted_run(
     tiny: dict[str, Path], labelled: Path, tmp_path: Path
 ) -> None:
@@ -271,6 +273,7 @@ def test_resume_after_an_interruption_matches_an_uninterrupted_run(
             torch.testing.assert_close(resumed["modules"][name][key], value)
 
 
+@pytest.mark.slow  # a training run
 def test_resume_refuses_a_checkpoint_of_another_run(
     tiny: dict[str, Path], labelled: Path, tmp_path: Path
 ) -> None:
@@ -281,6 +284,7 @@ def test_resume_refuses_a_checkpoint_of_another_run(
         )
 
 
+@pytest.mark.slow  # a training run
 def test_projection_head_is_trained_and_exported(
     tiny: dict[str, Path], labelled: Path, tmp_path: Path
 ) -> None:
@@ -300,6 +304,7 @@ def test_projection_head_is_trained_and_exported(
 # ---------------------------------------------------------------- SimCLR / CLIP
 
 
+@pytest.mark.slow  # a training run
 def test_simclr_drops_its_head_at_export(
     tiny: dict[str, Path], labelled: Path, tmp_path: Path
 ) -> None:
@@ -312,6 +317,7 @@ def test_simclr_drops_its_head_at_export(
     assert _changed_in_checkpoint(tiny["resnet"], tmp_path)
 
 
+@pytest.mark.slow  # a training run
 def test_clip_pairs_train_both_towers_and_export(
     tiny: dict[str, Path], labelled: Path, tmp_path: Path
 ) -> None:
@@ -382,6 +388,7 @@ def test_cli_eval_json(colour_dir: Path, tmp_path: Path) -> None:
     assert metrics["recall@1"] == 1.0 and metrics["images"] == 4
 
 
+@pytest.mark.slow  # a training run
 def test_cli_finetune_triplet_and_auto(
     tiny: dict[str, Path], labelled: Path, tmp_path: Path
 ) -> None:

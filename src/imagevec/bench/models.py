@@ -38,8 +38,8 @@ def byte_level_vocab() -> tuple[dict[str, int], list[tuple[str, str]]]:
     merges = ["t h", "th e</w>", "a t</w>", "c at</w>", "o f</w>", "p h", "ph o", "pho t", "o o"]
     tokens += [m.replace(" ", "") for m in merges]
     tokens += ["<|startoftext|>", "<|endoftext|>"]
-    pairs = [tuple(m.split(" ")) for m in merges]
-    return {token: i for i, token in enumerate(dict.fromkeys(tokens))}, pairs  # type: ignore[misc]
+    pairs = [(left, right) for left, _, right in (m.partition(" ") for m in merges)]
+    return {token: i for i, token in enumerate(dict.fromkeys(tokens))}, pairs
 
 
 def build_byte_tokenizer(folder: str | Path, *, context: int = 77) -> Path:
@@ -47,7 +47,7 @@ def build_byte_tokenizer(folder: str | Path, *, context: int = 77) -> Path:
     from transformers import CLIPTokenizer
 
     vocab, merges = byte_level_vocab()
-    CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=context).save_pretrained(str(folder))
+    CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=context).save_pretrained(str(folder))  # type: ignore[arg-type]
     return Path(folder)
 
 

@@ -56,6 +56,8 @@ class HFEncoder(Encoder):
     """
 
     family: ClassVar[str]
+    #: the ``transformers`` model (its attributes are the family's: config, vision_model...)
+    backbone: Any
     poolings: ClassVar[tuple[str, ...]]
     default_processor: ClassVar[dict[str, Any]]
     ignore_missing: ClassVar[tuple[str, ...]] = ()
@@ -113,7 +115,7 @@ class HFEncoder(Encoder):
         """Write family-specific files (CLIP: the tokenizer)."""
 
     # ------------------------------------------------------------------ shared
-    def load_pretrained(self, model_cls: Any, ref: ModelRef) -> nn.Module:
+    def load_pretrained(self, model_cls: Any, ref: ModelRef) -> Any:
         """``model_cls.from_pretrained`` through :mod:`imagevec.encoders.hub`, in float32 (the
         caller casts to the run's dtype after the fingerprint is taken).
 

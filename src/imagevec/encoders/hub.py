@@ -109,10 +109,10 @@ def read_json(location: str, filename: str, *, revision: str | None = None) -> d
             tried.append("hub: not tried (HF_HUB_OFFLINE is set)")
             break
         try:
-            path = hf_hub_download(
+            downloaded = hf_hub_download(
                 location, filename, revision=revision, local_files_only=local_only
             )
-            return json.loads(Path(path).read_text())
+            return json.loads(Path(downloaded).read_text())
         except Exception as exc:
             if type(exc).__name__ == "EntryNotFoundError":
                 return {}

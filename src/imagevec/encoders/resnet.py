@@ -54,7 +54,7 @@ class ResNetEncoder(HFEncoder):
     def features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Pool the last feature map ``(B, C, H, W)`` to ``(B, C)``."""
         feature_map = self.backbone(pixel_values=pixel_values).last_hidden_state
-        return pool(feature_map, self.pooling)
+        return pool(feature_map, self.pooling or "avg")
 
     def layer_groups(self) -> list[nn.Module]:
         """Stem, each stage, projection head (if any)."""

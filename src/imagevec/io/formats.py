@@ -87,6 +87,7 @@ def _preview(raw: Any, rawpy: Any) -> Image.Image | None:
         return None
     except rawpy.LibRawError:
         return None
+    image: Image.Image
     if thumb.format == rawpy.ThumbFormat.JPEG:
         image = Image.open(io.BytesIO(thumb.data))
     else:

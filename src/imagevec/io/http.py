@@ -64,7 +64,7 @@ def _resolve(host: str, port: int, url: str, policy: SourcePolicy) -> str:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
         raise ImageLoadError(url, f"cannot resolve host {host!r} ({exc})") from exc
-    addresses = [info[4][0] for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)]
+    addresses = [str(info[4][0]) for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)]
     if not addresses:
         raise ImageLoadError(url, f"host {host!r} has no IPv4/IPv6 address")
     if not policy.allow_private_addresses:
@@ -104,7 +104,7 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
 
     def connect(self) -> None:
         sock = self._raw = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
     def abort(self) -> None:
         """Shut the raw socket down from another thread: a blocked read returns at once."""

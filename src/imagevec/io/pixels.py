@@ -117,7 +117,7 @@ def _array_to_uint8(array: np.ndarray, source: object) -> np.ndarray:
     if kind == "f":
         if not np.isfinite(array).all():
             raise ImageLoadError(source, "float array contains NaN or infinity")
-        low, high = float(array.min()), float(array.max())
+        low, high = float(array.min()), float(array.max())  # type: ignore[assignment]
         if low < -_FLOAT_TOLERANCE or high > 1.0 + _FLOAT_TOLERANCE:
             raise ImageLoadError(
                 source,

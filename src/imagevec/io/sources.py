@@ -161,7 +161,7 @@ def _decode_base64_image(text: str) -> bytes | None:
     if _BASE64_RE.fullmatch(text):
         decode = base64.b64decode
     elif _BASE64_URLSAFE_RE.fullmatch(text):
-        decode = base64.urlsafe_b64decode
+        decode = base64.urlsafe_b64decode  # type: ignore[assignment]
     else:
         return None
     compact = "".join(text.split())

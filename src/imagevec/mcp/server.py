@@ -114,7 +114,7 @@ def build_server(service: QueryService, options: McpOptions | None = None) -> Se
         try:
             if text == INDEX_URI:
                 result = await anyio.to_thread.run_sync(tools.call, "describe_photo_index", {})
-                return [ReadResourceContents(result[0].text, "application/json")]
+                return [ReadResourceContents(result[0].text, "application/json")]  # type: ignore[union-attr]
             if text.startswith(PHOTO_URI_PREFIX):
                 data, mime = await anyio.to_thread.run_sync(tools.read_photo, text)
                 return [ReadResourceContents(data, mime)]
@@ -142,7 +142,7 @@ def _photo_resource(record: dict[str, Any]) -> types.Resource:
     meta = record.get("metadata") or {}
     name = str(meta.get("filename") or os.path.basename(str(record.get("uri", ""))))
     return types.Resource(
-        uri=photo_uri(record["id"]),
+        uri=photo_uri(record["id"]),  # type: ignore[arg-type]
         name=name or record["id"],
         description=str(record.get("uri", "")),
         mimeType="image/jpeg",
@@ -151,7 +151,7 @@ def _photo_resource(record: dict[str, Any]) -> types.Resource:
 
 def _index_resource() -> types.Resource:
     return types.Resource(
-        uri=INDEX_URI,
+        uri=INDEX_URI,  # type: ignore[arg-type]
         name="index",
         title="The photo index",
         description="What describe_photo_index returns: count, encoder, query advice, limits.",

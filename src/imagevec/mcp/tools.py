@@ -191,11 +191,11 @@ class PhotoTools:
             ref = ref if indexed is None else ImageRef("id", indexed)
         if ref.kind == "id":
             query = {"like": ref.value}
-            hits = self.service.search(like=ref.value, **options)
+            hits = self.service.search(like=ref.value, **options)  # type: ignore[arg-type]
         elif ref.kind == "url":
-            hits = self.service.search(image=self.service.fetch_query_image(ref.value), **options)
+            hits = self.service.search(image=self.service.fetch_query_image(ref.value), **options)  # type: ignore[arg-type]
         else:
-            hits = self.service.search(image=ref.value, **options)
+            hits = self.service.search(image=ref.value, **options)  # type: ignore[arg-type]
         return self._results(query, hits, a.thumbnails)
 
     def get_photo(self, a: args.GetPhotoArgs) -> Content:

@@ -83,8 +83,8 @@ def query_vector(
             item = lookup(store, part.value)
             rows[i] = _unit(item.vector[None])[0]
             item_ids.append(item.id)
-    total = sum(part.weight * row for part, row in zip(query.parts, rows, strict=True))
+    total = sum(part.weight * row for part, row in zip(query.parts, rows, strict=True))  # type: ignore[misc, operator]
     norm = float(np.linalg.norm(total))
     if not np.isfinite(norm) or norm < 1e-6:
         raise ConfigError(f"the query {query.describe()!r} cancels out (its parts sum to zero)")
-    return (total / norm).astype(np.float32), item_ids
+    return (total / norm).astype(np.float32), item_ids  # type: ignore[attr-defined]

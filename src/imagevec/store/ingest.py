@@ -78,7 +78,7 @@ class _Run:
         memory: FailedFiles,
         *,
         skip_known: bool = True,
-        prepare: Callable[[], None] | None = None,
+        prepare: Callable[[], object] | None = None,
         max_bytes: int = DEFAULT_POLICY.max_bytes,
         gps: bool = False,
     ) -> None:
@@ -165,7 +165,7 @@ class _Run:
                     continue
                 self.hashes_in_run.add(digest)
                 meta = new_metadata(path, digest, fresh, gps=self.gps)
-                reason = unstorable(meta)
+                reason = unstorable(meta)  # type: ignore[assignment]
                 if reason is not None:
                     self._fail(position, path, reason)
                     continue
@@ -244,7 +244,7 @@ def add_files(
     recursive: bool = True,
     progress: bool = False,
     retry_failed: bool = False,
-    prepare: Callable[[], None] | None = None,
+    prepare: Callable[[], object] | None = None,
     rules: WalkRules | None = None,
     exif_gps: bool = False,
     **load_options: Any,

@@ -86,7 +86,7 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 def capture_rng(rng: random.Random) -> dict[str, Any]:
     """The RNG states a resumed run needs: the loop's ``random.Random``, torch, numpy."""
-    np_state = np.random.get_state()
+    np_state: Any = np.random.get_state()
     return {
         "python": _encode_python_state(rng.getstate()),
         "torch": torch.get_rng_state(),

@@ -100,7 +100,7 @@ class SimCLRObjective(Objective):
         assert self.augment is not None
         view_rng = random.Random(seed + 1)
         images: list[Image.Image] = []
-        labels: list[str] = []
+        labels = []
         for i in held_idx:
             images += [cache[i], Image.fromarray(self.augment(cache[i], view_rng))]
             labels += [str(i), str(i)]

@@ -25,11 +25,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def default_encoder() -> imagevec.Encoder:
-    return imagevec.create_encoder("default", device="cpu")
-
-
-@pytest.fixture(scope="module")
 def photo_index(
     photo_dir: Path, tmp_path_factory: pytest.TempPathFactory, default_encoder: Any
 ) -> Iterator[imagevec.ImageIndex]:

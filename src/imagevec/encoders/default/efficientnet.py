@@ -14,6 +14,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -69,6 +71,9 @@ class ImageTower(nn.Module):
         projection: an optional head on the pooled 1280-d features.
     """
 
+    #: the EfficientNet-Lite0 module of ``efficientnet_lite_pytorch`` (untyped)
+    backbone: Any
+
     def __init__(
         self, backbone: nn.Module, pooling: str = "avg", projection: ProjectionHead | None = None
     ) -> None:
@@ -101,7 +106,7 @@ class ImageTower(nn.Module):
         """Layers input -> output: stem, the 7 MBConv stages, head conv, (projection)."""
         net = self.backbone
         groups: list[nn.Module] = [nn.ModuleList([net._conv_stem, net._bn0])]
-        stage: list[nn.Module] = []
+        stage: list[Any] = []
         for block in net._blocks:  # a stage = consecutive blocks with the same output width
             if stage and block._block_args.output_filters != stage[-1]._block_args.output_filters:
                 groups.append(nn.ModuleList(stage))
