@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from PIL import Image, ImageFilter
 
+from imagevec.encoders.base import Encoder
 from imagevec.encoders.default.conse import semantic_embedding
 from imagevec.encoders.default.encoder import LiteEncoder
 from imagevec.encoders.pooling import pool
@@ -209,7 +210,7 @@ def _quadrants(photos: dict[str, Image.Image]) -> dict[str, Image.Image]:
 
 
 def run_default_quality(
-    enc: LiteEncoder | None = None, *, settings: Settings | None = None
+    enc: Encoder | None = None, *, settings: Settings | None = None
 ) -> dict[str, Any]:
     """Score :data:`BEFORE` and ``settings`` (default: the encoder's own) on every case.
 

@@ -160,7 +160,7 @@ class TripletObjective(Objective):
 
     def _split(self, seed: int) -> None:
         labels = self.all_labels
-        rest, unseen_idx = list(range(len(labels))), []
+        rest, unseen_idx = list(range(len(labels))), list[int]()
         if self.eval_dir is None and len(set(labels)) >= MIN_UNSEEN_LABELS and self.unseen > 0:
             rest, unseen_idx = split_by_label(labels, holdout=self.unseen, seed=seed)
         holdout = 0.0 if self.eval_dir is not None else self.holdout
@@ -229,7 +229,10 @@ class TripletObjective(Objective):
     ) -> torch.Tensor | None:
         """Cached activations of ``images`` under the eval transform (``None`` if empty)."""
         items = list(images)
-        return self._capture(lambda s: self.eval_pixels(encoder, items[s]), len(items))
+        return self._capture(
+            lambda s: self.eval_pixels(encoder, items[s]),  # type: ignore[arg-type]  # s: slice
+            len(items),
+        )
 
     def embed(self, encoder: Encoder, acts: torch.Tensor | None, images: Sequence[Any]) -> Any:
         """Vectors of validation images: from cached activations, else the full model."""

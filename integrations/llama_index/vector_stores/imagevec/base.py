@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ class CosineChromaVectorStore(ChromaVectorStore):
         """The collection's distance space."""
         return self._space
 
-    def add(self, nodes: list[BaseNode], **kwargs: Any) -> list[str]:
+    def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
         """Add like ``ChromaVectorStore.add``, with image nodes under stable ids.
 
         An image node from a document (``ref_doc_id``) is stored under an id derived from
@@ -75,7 +76,7 @@ class CosineChromaVectorStore(ChromaVectorStore):
             if isinstance(node, ImageNode) and node.ref_doc_id:
                 stem = hashlib.sha256(f"{node.ref_doc_id}\0{node.hash}".encode()).hexdigest()
                 node.id_ = f"imagevec-{stem[:32]}"
-        fresh = self._new_only(nodes)
+        fresh = self._new_only(list(nodes))
         if fresh:
             super().add(fresh, **kwargs)
         return [node.node_id for node in nodes]
