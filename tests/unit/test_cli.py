@@ -184,7 +184,7 @@ def test_models_lists_the_catalog_offline(capsys: pytest.CaptureFixture[str]) ->
         ("bench", ["forward", "index", "finetune"]),
         ("bench forward", ["--models", "--dtypes", "--long-side", "--no-baseline"]),
         ("bench index", ["--copies", "--repeats", "--rounds"]),
-        ("bench finetune", ["--out", "--epochs", "--simclr-epochs", "--per-label"]),
+        ("bench finetune", ["--out", "--sets", "--seeds", "--epochs"]),
     ],
 )
 def test_help_explains_each_option(command: str, words: list[str]) -> None:
