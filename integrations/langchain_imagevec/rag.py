@@ -154,7 +154,7 @@ def describe_documents(docs: Sequence[Document]) -> str:
     for number, doc in enumerate(docs, start=1):
         score = doc.metadata.get("score")
         if "uri" in doc.metadata:  # ours: a short description, never base64
-            label = doc.page_content
+            label = doc.page_content.split(" | uri: ")[0]  # the image itself is attached
         else:  # upstream Chroma: page_content is base64, describe by metadata instead
             label = ", ".join(f"{k}: {v}" for k, v in doc.metadata.items() if k != "score")
         suffix = f" (score {score:.2f})" if isinstance(score, (int, float)) else ""

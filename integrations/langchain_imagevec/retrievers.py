@@ -41,6 +41,7 @@ from langchain_core.callbacks import (
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables.config import run_in_executor
+from langchain_core.tools import ToolException
 from pydantic import ConfigDict, Field, field_validator
 
 import imagevec
@@ -90,6 +91,29 @@ def guess_query_mode(query: Any, *, allow_urls: bool = False) -> Literal["text",
     if one_token and _BASE64_RUN.fullmatch(text):
         return "image"
     return "text"
+
+
+class ImageQueryError(imagevec.ImageLoadError, ToolException):
+    """An image query that cannot be read: an :class:`imagevec.ImageLoadError` that is also a
+    LangChain ``ToolException``, so under the stock ``create_retriever_tool`` (with
+    ``handle_tool_error=True``, or an agent that handles tool errors) the model gets the
+    message and can correct itself instead of the run ending. imagevec's own tools
+    (:func:`create_image_search_tool`...) report every error as a tool message by default.
+    """
+
+
+class UnsafeImageQueryError(imagevec.UnsafeSourceError, ImageQueryError):
+    """An image query the source policy refuses (a URL, a path outside the roots)."""
+
+
+class TooLargeImageQueryError(imagevec.ImageTooLargeError, ImageQueryError):
+    """An image query over the size or pixel limits."""
+
+
+_TOOL_ERRORS: dict[type, type[ImageQueryError]] = {
+    imagevec.UnsafeSourceError: UnsafeImageQueryError,
+    imagevec.ImageTooLargeError: TooLargeImageQueryError,
+}
 
 
 def describe_image_record(uri: str, metadata: dict[str, Any]) -> str:
@@ -191,7 +215,10 @@ class ImagevecRetriever(BaseRetriever):
         return [
             Document(
                 id=hit.id,
-                page_content=describe_image_record(hit.uri, hit.metadata),
+                page_content=(
+                    f"{describe_image_record(hit.uri, hit.metadata)} | uri: {hit.uri} "
+                    f"| score: {hit.score:.3f}"
+                ),  # what a model reads: enough to refer back to the photo
                 metadata={**hit.metadata, "uri": hit.uri, "score": hit.score, "id": hit.id},
             )
             for hit in hits
@@ -201,7 +228,11 @@ class ImagevecRetriever(BaseRetriever):
     def _get_relevant_documents(
         self, query: Any, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        return self.search(query, **kwargs)
+        try:
+            return self.search(query, **kwargs)
+        except imagevec.ImageLoadError as exc:
+            kind = _TOOL_ERRORS.get(type(exc), ImageQueryError)
+            raise kind(exc.source, exc.reason) from exc
 
     async def _aget_relevant_documents(
         self, query: Any, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any

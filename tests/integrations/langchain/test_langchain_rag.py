@@ -106,7 +106,7 @@ def test_build_messages_exactly(colour_index: Any) -> None:
     expected_text = (
         "Which colour is warmest?\n\n"
         f"Image 1: red.png (PNG 64x48) | album: warm | caption: a red square (score {s0:.2f})\n"
-        f"Image 2: {docs[1].page_content} (score {s1:.2f})"
+        f"Image 2: {docs[1].page_content.split(' | uri: ')[0]} (score {s1:.2f})"
     )
     assert [type(m) for m in messages] == [SystemMessage, HumanMessage]
     assert messages[0].content == DEFAULT_SYSTEM_PROMPT

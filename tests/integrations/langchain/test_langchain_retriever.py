@@ -53,7 +53,10 @@ def test_text_query_documents(
     assert top.metadata["uri"] == str(colour_photos / "red.png")
     assert top.id == top.metadata["id"]
     assert top.metadata["caption"] == "a red square" and top.metadata["album"] == "warm"
-    assert top.page_content == "red.png (PNG 64x48) | album: warm | caption: a red square"
+    assert top.page_content == (
+        "red.png (PNG 64x48) | album: warm | caption: a red square"
+        f" | uri: {colour_photos / 'red.png'} | score: {top.metadata['score']:.3f}"
+    )
     scores = [d.metadata["score"] for d in docs]
     assert scores == sorted(scores, reverse=True)
     # score is the cosine similarity of the two vectors
@@ -204,3 +207,20 @@ def test_like_and_combined_queries(retriever: ImagevecRetriever, colour_photos: 
     assert stems(retriever.invoke(f"{red} - green", mode="query"))[0] == "red"
     with pytest.raises(imagevec.NotIndexedError):
         retriever.invoke("no-such-id", mode="like")
+
+
+def test_stock_retriever_tool_gets_a_tool_error_for_a_bad_image(
+    colour_index: Any, tmp_path: Path
+) -> None:
+    from langchain_core.tools import ToolException, create_retriever_tool
+
+    tool = create_retriever_tool(ImagevecRetriever(index=colour_index, k=2), "photos", "Photos.")
+    text = tool.invoke({"query": "something red"})
+    assert "uri: " in text and "score: " in text  # the model can refer back to a photo
+    missing = str(tmp_path / "nope.png")
+    with pytest.raises(ToolException):
+        tool.invoke({"query": missing})
+    with pytest.raises(imagevec.ImageLoadError):  # still imagevec's error for plain code
+        ImagevecRetriever(index=colour_index).invoke(missing)
+    tool.handle_tool_error = True
+    assert "nope.png" in tool.invoke({"query": missing})  # a message, the run goes on

@@ -130,3 +130,21 @@ def test_more_like_this_and_combined_queries(index: imagevec.ImageIndex, colour_
     assert _name(retriever.retrieve_query(f"like:{red} + 3:blue")[0]) == "blue.png"
     query = imagevec.Query.text("green") - imagevec.Query.like(str(red))
     assert _name(retriever.retrieve_query(query)[0]) == "green.png"
+
+
+def test_stock_retriever_tool_queries_are_unwrapped(index: imagevec.ImageIndex) -> None:
+    from llama_index.core.tools import RetrieverTool
+
+    retriever = ImagevecRetriever(index, k=1)
+    seen: list[str] = []
+    original = index.search
+
+    def spy(*args: object, **kwargs: object) -> list:
+        seen.append(str(kwargs.get("text", args[0] if args else "")))
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    index.search = spy  # type: ignore[method-assign]
+    tool = RetrieverTool.from_defaults(retriever=retriever, name="photos")
+    output = tool.call(input="red")
+    assert seen == ["red"]  # not "\ninput is red\n"
+    assert "red" in str(output.raw_output[0].node.metadata.get("uri", ""))

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -139,7 +140,7 @@ class ImagevecRetriever(BaseRetriever):
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         if query_bundle.image_path:
             return self._by_image(query_bundle.image_path)
-        query = query_bundle.query_str
+        query = _tool_input(query_bundle.query_str)
         if query.startswith("data:image/"):
             return self._by_image(query)
         if not query.strip():
@@ -148,3 +149,17 @@ class ImagevecRetriever(BaseRetriever):
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         return await asyncio.to_thread(self._retrieve, query_bundle)
+
+
+_TOOL_INPUT = re.compile(r"\s*input is (?P<value>.*?)\s*", re.S)
+
+
+def _tool_input(query: str) -> str:
+    """The query inside LlamaIndex's stock ``RetrieverTool`` wrapping (``"\\ninput is X\\n"``).
+
+    The stock tool turns its arguments into that text; it carries no image, so it is
+    searched as text (a data URI still works). For image queries from agents use
+    :func:`llama_index.tools.imagevec.create_image_search_tool` with ``path_roots``.
+    """
+    match = _TOOL_INPUT.fullmatch(query)
+    return match["value"] if match else query
