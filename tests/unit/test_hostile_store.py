@@ -185,3 +185,29 @@ def test_json_of_the_sidecar_is_not_trusted_blindly(tmp_path: Path, colour_dir: 
         index.add(colour_dir)
     (db / integrity.SIDECAR).write_text(json.dumps({"files": {"chroma.sqlite3": [1, 2]}}))
     assert not integrity.verified(db)
+
+
+@pytest.mark.parametrize("damage", ["random-level0", "segment-deleted"])
+def test_check_finds_the_damage_and_repair_rebuilds_from_the_files(
+    damage: str, built: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photos, source = built
+    db = tmp_path / "db"
+    shutil.copytree(source, db)
+    DAMAGE[damage](db)
+    (photos / "p0007.png").rename(photos / "p0007.moved")  # a file that cannot come back
+    try:
+        assert main(["check", "--db", str(db)]) == EXIT_ERROR
+        assert "PROBLEMS" in capsys.readouterr().out
+        main(["check", "--db", str(db), "--repair", "--json"])  # exit 3: one file is lost
+        report = json.loads(capsys.readouterr().out)
+        (images,) = report["collections"]
+        assert images["records"] == N and images["repaired"] >= 700
+        assert images["lost"] == [str(photos / "p0007.png")]
+    finally:
+        (photos / "p0007.moved").rename(photos / "p0007.png")
+    with ImageIndex(db) as index:
+        assert index.count() == N - 1
+        hit = index.search(image=photos / "p0003.png", k=1)[0]
+        assert Path(hit.uri).name == "p0003.png" and hit.score > 0.9999
+    assert main(["check", "--db", str(db)]) == 0

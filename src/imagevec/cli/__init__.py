@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "index_cmds",
     "search_cmds",
     "dupes_cmd",
+    "check_cmd",
     "models_cmd",
     "demo_cmd",
     "train_cmds",

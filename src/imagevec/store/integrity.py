@@ -39,6 +39,8 @@ SQLITE = "chroma.sqlite3"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _SKIP = {SIDECAR, "imagevec.lock"}
 PROBES = 5
+DAMAGED = ".damaged"
+"""Suffix of a vector-index folder a repair moved aside (kept for inspection, never read)."""
 
 
 def fingerprint(folder: Path) -> dict[str, list[int]]:
@@ -95,6 +97,8 @@ def verify_files(folder: Path) -> None:
     if reason:
         raise StoreDamagedError(location, reason)
     for header in sorted(folder.glob("*/header.bin")):
+        if header.parent.name.endswith(DAMAGED):
+            continue  # moved aside by a repair; Chroma does not read it
         reason = check_hnsw_folder(header.parent)
         if reason:
             raise StoreDamagedError(location, reason)
@@ -108,7 +112,7 @@ def _sqlite_problem(database: Path) -> str | None:
         if handle.read(len(_SQLITE_MAGIC)) != _SQLITE_MAGIC:
             return f"{SQLITE} is not a SQLite database (damaged header)"
     try:
-        with sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True) as conn:
+        with sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True) as conn:
             rows = conn.execute("PRAGMA quick_check(1)").fetchall()
     except sqlite3.DatabaseError as exc:
         return f"{SQLITE} cannot be read ({exc})"
