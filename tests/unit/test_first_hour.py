@@ -192,3 +192,31 @@ def test_the_text_query_module_knows_the_cnn_size() -> None:
     from imagevec.encoders.default.text_query import IMAGE_FEATURES
 
     assert FEATURE_DIM == IMAGE_FEATURES
+
+
+def test_the_lowest_constraints_are_the_declared_floors() -> None:
+    import re
+
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    specs = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        specs += extra
+    floors = {}
+    for spec in specs:
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?>=([0-9][^,;\s]*)", spec.strip())
+        if match:
+            floors[match[1].lower()] = match[2]
+    pins = {}
+    for line in (root / "constraints-lowest.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[name.strip().lower()] = version.strip()
+    assert pins, "constraints-lowest.txt pins nothing"
+    from packaging.version import Version
+
+    for name, version in pins.items():
+        floor = floors.get(name)
+        assert floor and Version(floor) == Version(version), f"{name}: {floor} != {version}"
