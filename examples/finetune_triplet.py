@@ -10,7 +10,11 @@ Your data: one sub-folder per label ("the same product"), e.g.::
 Run it on your folder, or with no argument on a labelled set built from the bundled sample
 photos (each label = edits of one region of one photo; needs ``imagevec[samples]``)::
 
-    python examples/finetune_triplet.py [products/] [--epochs 5]
+    python examples/finetune_triplet.py [products/] [--epochs 5] [--out DIR]
+
+It writes the fine-tuned model, its checkpoints and a small demo index into ``--out``
+(default ``./imagevec-finetune-example``, about 150 MB; printed at the start and the end).
+The labelled sample set it builds lives in a temporary folder that is removed at the end.
 
 The same from the command line::
 
@@ -24,6 +28,7 @@ The same from the command line::
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -35,42 +40,54 @@ from imagevec.training import finetune_triplet, recommend
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", nargs="?", help="folder of label sub-folders")
-    parser.add_argument("--out", default="runs/finetune-triplet")
+    parser.add_argument(
+        "--out",
+        default="imagevec-finetune-example",
+        help="where the model, checkpoints and demo index go (default: %(default)s)",
+    )
     parser.add_argument("--epochs", type=int, default=5)
     args = parser.parse_args()
+    out = Path(args.out).expanduser().resolve()
+    print(f"writing the fine-tuned model, checkpoints and a demo index to {out}")
+    work = Path(tempfile.mkdtemp(prefix="imagevec-labelled-"))
+    try:
+        run(args.data, out, args.epochs, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # the temporary labelled set
+    print(f"done: the model is {out} (delete the folder when you no longer need it)")
 
+
+def run(data_arg: str | None, out: Path, epochs: int, work: Path) -> None:
+    """Train into ``out``; ``work`` is a scratch folder for the sample labelled set."""
     val_dir = test_dir = None
-    if args.data is None:
+    if data_arg is None:
         from imagevec.bench.finetune_evidence import build_labelled_sets
 
-        work = Path(tempfile.mkdtemp(prefix="imagevec-labelled-"))
         # Three disjoint sets of photos: train, validation (picks the epoch), test (reported).
         data, test_dir = build_labelled_sets(work, val=True)
         val_dir = work / "val"
         print(f"built a labelled set from the sample photos in {work}")
     else:
-        data = Path(args.data)  # unseen labels are held out of it for validation
+        data = Path(data_arg).expanduser()  # unseen labels are held out of it for validation
 
     advice = recommend(data)
     print(f"recommended path: {advice.path} — {advice.reason}")
 
     # Train: lower half of the layers frozen, best epoch (on unseen labels) exported.
-    result = finetune_triplet(
-        data, model="default", out=args.out, epochs=args.epochs, eval_dir=val_dir
-    )
+    result = finetune_triplet(data, model="default", out=out, epochs=epochs, eval_dir=val_dir)
     print(f"validation before: {format_metrics(result.before)}")
     print(f"validation best  : {format_metrics(result.best)} (epoch {result.best_epoch})")
 
     # The output folder is a model name like any other.
-    encoder = imagevec.create_encoder(args.out)
+    encoder = imagevec.create_encoder(str(out))
     if test_dir is not None:
         print(f"test, base model : {format_metrics(evaluate_folder(test_dir, 'default'))}")
         print(f"test, fine-tuned : {format_metrics(evaluate_folder(test_dir, encoder))}")
-    index = imagevec.ImageIndex(Path(args.out) / "demo-db", encoder=encoder)
-    index.add([test_dir or data])
-    query = next(Path(test_dir or data).rglob("*.jpg"))
-    for hit in index.search(image=query, k=3):
-        print(f"{hit.score:.3f}  {hit.uri}")
+    with imagevec.ImageIndex(out / "demo-db", encoder=encoder) as index:
+        index.add([test_dir or data])
+        query = next(Path(test_dir or data).rglob("*.jpg"))
+        for hit in index.search(image=query, k=3):
+            print(f"{hit.score:.3f}  {hit.uri}")
 
 
 if __name__ == "__main__":
