@@ -210,9 +210,15 @@ def _quadrants(photos: dict[str, Image.Image]) -> dict[str, Image.Image]:
 
 
 def run_default_quality(
-    enc: Encoder | None = None, *, settings: Settings | None = None
+    enc: Encoder | None = None,
+    *,
+    settings: Settings | None = None,
+    tune_edits: Mapping[str, Edit] = TUNE_EDITS,
+    heldout_edits: Mapping[str, Edit] = HELDOUT_EDITS,
 ) -> dict[str, Any]:
     """Score :data:`BEFORE` and ``settings`` (default: the encoder's own) on every case.
+
+    ``tune_edits`` / ``heldout_edits`` choose the copy edits (a subset makes a quicker run).
 
     Returns:
         ``{"photos": N, "settings": {...}, "results": {label: {...}}}`` where each result has
@@ -228,11 +234,11 @@ def run_default_quality(
     photos = _photos()
     names = list(photos)
     originals = _features(enc, list(photos.values()))
-    copies = {e: _features(enc, [f(im) for im in photos.values()]) for e, f in TUNE_EDITS.items()}
+    copies = {e: _features(enc, [f(im) for im in photos.values()]) for e, f in tune_edits.items()}
     quads = _quadrants(photos)
     quad_originals = _features(enc, list(quads.values()))
     quad_copies = {
-        e: _features(enc, [f(im) for im in quads.values()]) for e, f in HELDOUT_EDITS.items()
+        e: _features(enc, [f(im) for im in quads.values()]) for e, f in heldout_edits.items()
     }
     results = {}
     for label, s in (("before", BEFORE), ("after", after)):
