@@ -8,9 +8,10 @@ Your data: one sub-folder per label ("the same product"), e.g.::
       ...
 
 Run it on your folder, or with no argument on a labelled set built from the bundled sample
-photos (each label = edits of one region of one photo; needs ``imagevec[samples]``)::
+photos (each label = one cell of a photo; training crops and the new test photos come from
+different zones of it; needs ``imagevec[samples]``)::
 
-    python examples/finetune_triplet.py [products/] [--epochs 5] [--out DIR]
+    python examples/finetune_triplet.py [products/] [--epochs 10] [--out DIR]
 
 It writes the fine-tuned model, its checkpoints and a small demo index into ``--out``
 (default ``./imagevec-finetune-example``, about 150 MB; printed at the start and the end).
@@ -45,7 +46,7 @@ def main() -> None:
         default="imagevec-finetune-example",
         help="where the model, checkpoints and demo index go (default: %(default)s)",
     )
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=None, help="[default: the recipe's]")
     args = parser.parse_args()
     out = Path(args.out).expanduser().resolve()
     print(f"writing the fine-tuned model, checkpoints and a demo index to {out}")
@@ -57,24 +58,24 @@ def main() -> None:
     print(f"done: the model is {out} (delete the folder when you no longer need it)")
 
 
-def run(data_arg: str | None, out: Path, epochs: int, work: Path) -> None:
+def run(data_arg: str | None, out: Path, epochs: int | None, work: Path) -> None:
     """Train into ``out``; ``work`` is a scratch folder for the sample labelled set."""
-    val_dir = test_dir = None
+    test_dir = None
     if data_arg is None:
-        from imagevec.bench.finetune_evidence import build_labelled_sets
+        from imagevec.bench.labelled_sets import SETS, build_set
 
-        # Three disjoint sets of photos: train, validation (picks the epoch), test (reported).
-        data, test_dir = build_labelled_sets(work, val=True)
-        val_dir = work / "val"
+        folders = build_set(work, SETS["colour-5"])
+        data, test_dir = folders.train, folders.known  # new photos of the trained labels
         print(f"built a labelled set from the sample photos in {work}")
     else:
-        data = Path(data_arg).expanduser()  # unseen labels are held out of it for validation
+        data = Path(data_arg).expanduser()  # new photos of each label are held out to validate
 
     advice = recommend(data)
     print(f"recommended path: {advice.path} — {advice.reason}")
 
-    # Train: lower half of the layers frozen, best epoch (on unseen labels) exported.
-    result = finetune_triplet(data, model="default", out=out, epochs=epochs, eval_dir=val_dir)
+    # The evidence recipe; the epoch is chosen on held-out new photos of the labels, and the
+    # base model is exported if no epoch beats it.
+    result = finetune_triplet(data, model="default", out=out, epochs=epochs)
     print(f"validation before: {format_metrics(result.before)}")
     print(f"validation best  : {format_metrics(result.best)} (epoch {result.best_epoch})")
 

@@ -5,7 +5,7 @@ photos of the label crops of another zone (no shared pixels); a third photo give
 labels. One short run with the default recipe (the frozen layers' activations cached) must:
 export a folder that loads and scores as the trainer said, never score below the base model
 on the validation photos it selected with, and keep the unseen labels about where they were.
-The full evidence (three sets, three seeds) is ``python -m imagevec.bench.finetune_evidence``.
+The full evidence (three sets, three seeds) is ``imagevec bench finetune``.
 """
 
 from __future__ import annotations

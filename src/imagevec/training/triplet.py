@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 __all__ = ["MIN_UNSEEN_LABELS", "TRIPLET_DEFAULTS", "TripletObjective"]
 
 #: The recipe ``finetune_triplet`` uses for options left unset, chosen on held-out photos
-#: of three labelled sets (``python -m imagevec.bench.finetune_evidence``; README table).
+#: of three labelled sets (``imagevec bench finetune``; README table).
 TRIPLET_DEFAULTS: dict[str, Any] = {
     "freeze": -1,  # train the top group only (the 1x1 head conv of the default encoder)
     "lr": 1e-3,
