@@ -161,16 +161,35 @@ class ImageIndex(SearchIndex):
         """The encoder (loaded on first use: from the stamp, the given name, or ``default``)."""
         with self._guard:
             if self._encoder is None:
-                from imagevec.encoders.registry import create_encoder
-
                 stamp = self.stamp
                 config = dict(stamp["config"]) if stamp else {"model": self._encoder_name}
                 model = config["model"] or "default"
                 config.update(model=model, device=self._device, dtype=self._dtype)
-                self._encoder = create_encoder(**config)
+                self._encoder = self._create(
+                    config, named=stamp is None or bool(self._encoder_name)
+                )
             if not self._verified:
                 self._verify(self._encoder)
             return self._encoder
+
+    def _create(self, config: dict[str, Any], *, named: bool) -> Encoder:
+        """Load the encoder; one named only by the stored stamp is never downloaded."""
+        from imagevec.encoders.hub import local_only
+        from imagevec.encoders.registry import create_encoder
+        from imagevec.errors import ModelLoadError
+
+        if named:
+            return create_encoder(**config)
+        try:
+            with local_only():
+                return create_encoder(**config)
+        except ModelLoadError as exc:
+            raise ModelLoadError(
+                f"collection {self.collection!r} in {self.location} was written by model "
+                f"{config['model']!r}, which is not on this machine. It is not downloaded "
+                f"because only the stored stamp names it: open the index with "
+                f"encoder={config['model']!r} to allow the download ({exc})"
+            ) from exc
 
     def _writable(self) -> Store:
         store = self._open(write=True)
@@ -429,9 +448,17 @@ class ImageIndex(SearchIndex):
         stamp = self.stamp
         if self._encoder is not None or stamp is None or not isinstance(text, str):
             return None
+        from imagevec.encoders.hub import local_only
         from imagevec.encoders.registry import text_query_embedder
+        from imagevec.errors import ModelLoadError
 
-        embed = text_query_embedder(dict(stamp.get("config") or {}))
+        # a model only the stamp names is never downloaded (see _create)
+        guard = contextlib.nullcontext() if self._encoder_name else local_only()
+        try:
+            with guard:
+                embed = text_query_embedder(dict(stamp.get("config") or {}))
+        except ModelLoadError:
+            return None
         if embed is None or str(getattr(embed, "dim", "")) != str(stamp.get("dim")):
             return None
         return embed([text])[0]

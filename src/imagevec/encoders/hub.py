@@ -7,9 +7,12 @@ Local folders and the HF cache are tried first (no network); the hub only after 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
+from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +27,24 @@ MODEL_TYPE_TO_FAMILY = {
 }
 
 
+_LOCAL_ONLY: ContextVar[bool] = ContextVar("imagevec_local_only", default=False)
+
+
 def _offline() -> bool:
+    if _LOCAL_ONLY.get():
+        return True
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+
+
+@contextlib.contextmanager
+def local_only() -> Iterator[None]:
+    """Inside this block, models load from folders and the local cache only, never the hub
+    (used when a stored stamp, not the user, names the model)."""
+    token = _LOCAL_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _LOCAL_ONLY.reset(token)
 
 
 def _fix_hint(location: str) -> str:
