@@ -425,9 +425,6 @@ class ImageIndex(SearchIndex):
         if vector is not None:
             return store.query(np.asarray(vector, dtype=np.float32), k=k, where=where)
         if text is not None:
-            light = self._light_text_vector(text)
-            if light is not None:  # the default's numpy text tower: no torch, no CNN
-                return store.query(light, k=k, where=where)
             query = Query.text(text)
         elif image is not None:
             query = Query.image(image)
@@ -437,6 +434,11 @@ class ImageIndex(SearchIndex):
             query = parse_query(query)
         elif not isinstance(query, Query):
             raise ConfigError(f"query= takes a Query or a string, got {type(query).__name__}")
+        only = query.parts[0] if len(query.parts) == 1 else None
+        if only is not None and only.kind == "text" and only.weight > 0:
+            light = self._light_text_vector(str(only.value))
+            if light is not None:  # one text: the default's numpy text tower, no torch, no CNN
+                return store.query(light, k=k, where=where)
         vec, items = query_vector(query, encoder=lambda: self.encoder, store=store, **load_options)
         skip = set() if include_self else set(items)
         hits = store.query(vec, k=k + len(skip), where=where)

@@ -168,6 +168,8 @@ import json, sys
 from imagevec.index import ImageIndex
 with ImageIndex({str(default_db)!r}) as index:
     hits = index.search("a cat", k=3)
+    again = index.search(query="a cat", k=3)  # the CLI's route: a one-part combined query
+    assert [h.id for h in again] == [h.id for h in hits]
 heavy = sorted(m for m in ("torch", "transformers") if m in sys.modules)
 print(json.dumps({{"heavy": heavy, "hits": [[h.uri, h.score] for h in hits]}}))
 """
