@@ -47,7 +47,7 @@ def check_cmd(db: Path, collection: str | None, repair: bool, device: str, as_js
     if as_json:
         click.echo(json.dumps({**asdict(report), "ok": report.ok}, indent=2))
     else:
-        click.echo(printable(report.summary()).replace("\\n", "\n"))
+        click.echo("\n".join(printable(line) for line in report.summary().splitlines()))
         if not report.ok and not repair:
             click.echo(f"repair: imagevec check --repair --db {db}", err=True)
     return EXIT_OK if report.ok else EXIT_ERROR
