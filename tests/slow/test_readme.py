@@ -29,6 +29,7 @@ SKIPPED = {
     "downloads ResNet-50 from the Hugging Face hub (tests run offline)",
     "needs a running `imagevec serve` (tested in tests/unit/test_serve_api.py)",
     "top-level await in a running MCP server session (tested in tests/integrations/mcp/)",
+    "needs a Ray cluster and a Chroma server (tested in tests/ with local Ray)",
 }
 
 pytestmark = [
@@ -52,8 +53,9 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     work.mkdir()
     by_stem = {p.stem: p for p in photos}
     shutil.copy(by_stem["chelsea"], home / "Photos" / "cat.jpg")
-    for name, stem in {"query.jpg": "chelsea", "a.jpg": "rocket", "b.jpg": "coffee",
-                       "car.jpg": "motorcycle"}.items():  # fmt: skip
+    files = {"query.jpg": "chelsea", "a.jpg": "rocket", "b.jpg": "coffee",
+             "car.jpg": "motorcycle", "pool.jpg": "grass"}  # fmt: skip
+    for name, stem in files.items():
         shutil.copy(by_stem[stem], work / name)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.chdir(work)
