@@ -27,9 +27,14 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    """A headless chromium (session-wide)."""
+    """A headless chromium, for the browser tests only.
+
+    Package scope: Playwright's sync API keeps an event loop running on the main thread while
+    it is open, which breaks every later asyncio test (pytest-asyncio's runner refuses to start
+    inside a running loop), so it must close when the last browser test is done.
+    """
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
