@@ -245,6 +245,6 @@ def _rebuild(store: Store, found: CollectionCheck, records: _Records, device: st
     store.create(metadata)
     rows = [(i, m) for i, m in zip(ids, metas, strict=True) if i in keep or i in fresh]
     if rows:
-        vectors_out = np.stack([keep.get(i, fresh.get(i)) for i, _ in rows])
+        vectors_out = np.stack([keep[i] if i in keep else fresh[i] for i, _ in rows])
         store.upsert([i for i, _ in rows], vectors_out, [m for _, m in rows])
     found.repaired = len(rows) - len(keep)
