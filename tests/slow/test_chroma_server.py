@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.support.chroma_server import CHROMA, chroma_server
 
 from imagevec.cli import EXIT_ERROR, EXIT_OK, main
 from imagevec.errors import EncoderMismatchError
@@ -20,50 +15,13 @@ from imagevec.index import ImageIndex
 
 pytestmark = pytest.mark.slow
 
-CHROMA = Path(sys.executable).with_name("chroma")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 @pytest.fixture(scope="module")
 def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not CHROMA.exists():
         pytest.skip("the chroma CLI is not installed next to this Python")
-    folder = tmp_path_factory.mktemp("chroma-server")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
-    with open(folder / "server.log", "wb") as log:
-        proc = subprocess.Popen(
-            [str(CHROMA), "run", "--path", str(folder / "data"), "--host", "127.0.0.1",
-             "--port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log_text = (folder / "server.log").read_text(errors="replace")[-2000:]
-                pytest.fail(f"chroma server did not come up:\n{log_text}")
-            time.sleep(0.25)
+    with chroma_server(tmp_path_factory.mktemp("chroma-server")) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
 
 
 def test_index_search_reindex_on_a_server(chroma_url: str, colour_dir: Path) -> None:
