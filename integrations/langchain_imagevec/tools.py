@@ -2,11 +2,15 @@
 
 Both tools return compact JSON, a list best first of ``{"rank", "id", "uri", "score",
 "metadata"}`` (:func:`imagevec.hits_to_json` with ``brief=True``, as the LlamaIndex tool; score
-= cosine similarity) that a model reads easily and can pass on (a ``uri`` from one call is a
-valid ``image`` for the similar-image tool). The similar-image tool reads a model-chosen
-local file only under the ``path_roots`` it is given (none by default). Failures -- a missing
-file, a refused URL, a bad argument -- come back as ``{"error": "..."}`` tool messages
-(``status="error"``), never as exceptions that end the agent run.
+= cosine similarity) that a model reads easily and can pass on (an ``id`` or ``uri`` from one
+call is a valid ``image`` for the similar-image tool). The search tool takes the combined,
+weighted query syntax of :class:`imagevec.Query` (``"2:golden retriever + like:<id> -
+night"``). The similar-image tool searches by an indexed photo's stored vector (``like``: no
+re-embedding, the file may be gone) and leaves it out of its results; any other picture is
+read, like every image part chosen by a model, only under the ``path_roots`` it is given
+(none by default). Failures -- a missing file, a refused URL, a bad argument -- come back as
+``{"error": "..."}`` tool messages (``status="error"``), never as exceptions that end the
+agent run.
 
 Example:
     >>> import imagevec
@@ -47,7 +51,8 @@ class ImageSearchInput(BaseModel):
     """Arguments of the image search tool."""
 
     query: str = Field(
-        description="What the images should show, in plain words, e.g. 'a red car at night'."
+        description="What the images should show, in plain words, e.g. 'a red car at night'. "
+        + imagevec.Query.SYNTAX
     )
     k: int = Field(default=DEFAULT_K, ge=1, le=MAX_K, description="How many images to return.")
 
@@ -57,8 +62,8 @@ class SimilarImageInput(BaseModel):
 
     image: str = Field(
         description=(
-            "The image to match: a file path or 'uri' from an earlier result, or a "
-            "data:image/...;base64 URI."
+            "The image to match: the 'id' or 'uri' of an earlier result (best: uses its "
+            "stored vector), another file path, or a data:image/...;base64 URI."
         )
     )
     k: int = Field(default=DEFAULT_K, ge=1, le=MAX_K, description="How many images to return.")
@@ -113,8 +118,16 @@ def create_image_search_tool(
     description: str | None = None,
     where: dict[str, Any] | None = None,
     score_threshold: float | None = None,
+    allow_urls: bool = False,
+    path_roots: Sequence[str | os.PathLike[str]] | None = None,
 ) -> BaseTool:
-    """A tool that finds images in ``index`` matching a text description.
+    """A tool that finds images in ``index`` matching a text description or a combined query.
+
+    The query is a string in :class:`imagevec.Query`'s syntax: plain words, or weighted
+    parts joined by `` + `` / `` - `` (``"2:beach + like:<id> - people"``). ``like:`` parts
+    use an indexed photo's stored vector (its id or path); ``image:`` parts are read under
+    :meth:`imagevec.SourcePolicy.for_agent` (``path_roots``, ``allow_urls``; data URIs
+    always).
 
     Args:
         index: an :class:`imagevec.ImageIndex`, or a served index (:func:`imagevec.connect`).
@@ -122,20 +135,24 @@ def create_image_search_tool(
         description: what the model is told the tool does (a sensible default otherwise).
         where: a fixed Chroma metadata filter (e.g. ``{"album": "2024"}``).
         score_threshold: leave out results below this cosine similarity.
+        allow_urls: let ``image:`` parts fetch http(s) URLs.
+        path_roots: folders an ``image:`` part's file may be read from.
 
     Example:
         >>> tool = create_image_search_tool(index, where={"user": "ada"})  # doctest: +SKIP
-        >>> tool.invoke({"query": "a cat"})                                 # doctest: +SKIP
+        >>> tool.invoke({"query": "a cat - 0.5:indoors"})                   # doctest: +SKIP
     """
     _check_index(index)
+    policy = imagevec.SourcePolicy.for_agent(path_roots, allow_urls=allow_urls)
 
     def search(query: str, k: int = DEFAULT_K) -> str:
-        return _results(index.search(text=query, k=k, where=where), score_threshold)
+        hits = index.search(query=query, k=k, where=where, policy=policy)
+        return _results(hits, score_threshold)
 
     description = description or (
         "Search the user's photo collection by describing what the images show. Returns JSON "
-        "with the best matches: uri (the image file), score (similarity, higher is better) "
-        "and metadata."
+        "with the best matches: id, uri (the image file), score (similarity, higher is "
+        "better) and metadata. " + imagevec.Query.SYNTAX
     )
     return _make_tool(search, name, description, ImageSearchInput)
 
@@ -152,7 +169,10 @@ def create_similar_image_tool(
 ) -> BaseTool:
     """A tool that finds images in ``index`` that look like a given image.
 
-    The image argument comes from a model, so it is read under
+    An indexed photo (a result's id or uri, or any indexed path) is searched by its stored
+    vector (``like``: nothing is re-embedded, its file may be gone, no file is read) and is
+    left out of its own results. Any other image argument comes from a model, so it is read
+    under
     :meth:`imagevec.SourcePolicy.for_agent`: local files only under ``path_roots`` (none by
     default: pass the folders of your photos to allow them), URLs only with
     ``allow_urls=True``; data URIs always work.
@@ -174,16 +194,31 @@ def create_similar_image_tool(
     policy = imagevec.SourcePolicy.for_agent(path_roots, allow_urls=allow_urls)
 
     def search(image: str, k: int = DEFAULT_K) -> str:
+        ref = _indexed_ref(image)
+        if ref is not None:
+            try:  # an indexed photo: its stored vector, itself left out
+                return _results(index.search(like=ref, k=k, where=where), score_threshold)
+            except imagevec.NotIndexedError:
+                pass
         hits = index.search(image=image, k=k + 1, where=where, policy=policy)
-        itself = _as_file_uri(image)  # an indexed photo is not its own "similar" photo
+        itself = _as_file_uri(image)  # a photo is not its own "similar" photo
         return _results([hit for hit in hits if hit.uri != itself][:k], score_threshold)
 
     description = description or (
-        "Find photos in the user's collection that look like a given image (a path or uri "
-        "from an earlier result, or a data URI). The query photo itself is left out of the "
-        "results. Returns JSON with uri, score (similarity, higher is better) and metadata."
+        "Find photos in the user's collection that look like a given image (the id or uri "
+        "of an earlier result, another path, or a data URI). An indexed photo is matched by "
+        "its stored vector and left out of the results. Returns JSON with id, uri, score "
+        "(similarity, higher is better) and metadata."
     )
     return _make_tool(search, name, description, SimilarImageInput)
+
+
+def _indexed_ref(image: str) -> str | None:
+    """What may name an indexed photo (an id or a path, ``file://`` dropped), else None."""
+    if not isinstance(image, str) or image.startswith(("data:", "http://", "https://")):
+        return None
+    ref = image[len("file://") :] if image.startswith("file://") else image
+    return ref if ref.strip() and len(ref) < 4096 else None
 
 
 def _as_file_uri(image: str) -> str | None:

@@ -91,12 +91,16 @@ class RemoteIndex(SearchIndex):
         raise self._error(response.status_code, _detail(response), ref)
 
     def _error(self, status: int, detail: str, ref: Any) -> Exception:
-        """The imagevec error for a status; ``ref`` is the id, or the image query (a tuple)."""
+        """The imagevec error for a status; ``ref`` is the id, the image query (a tuple), or
+        the ``like:`` parts of a combined query (a list)."""
         image = ref[0] if isinstance(ref, tuple) else None
         if status == 401:
             return ConfigError(f"the server at {self.url} wants a valid token: {detail}")
         if status == 404 and isinstance(ref, str):
             return NotIndexedError(ref, self._collection)
+        if status == 404 and isinstance(ref, list) and ref:  # the like: parts of a query
+            named = next((r for r in ref if repr(r) in detail), ref[0])
+            return NotIndexedError(named, self._collection)
         if status == 413:
             return ImageTooLargeError(image if image is not None else "<request>", detail)
         if status == 403:
@@ -183,7 +187,8 @@ class RemoteIndex(SearchIndex):
                 "where": where,
                 **filters,
             }
-            rows = self._call("POST", "/api/search", json=body, ref=body["like"])
+            likes = [p["value"] for p in body["query"] or () if p["kind"] == "like"]
+            rows = self._call("POST", "/api/search", json=body, ref=body["like"] or likes)
         return [Hit(r["id"], r["uri"], float(r["score"]), dict(r["metadata"])) for r in rows]
 
     def thumbnail(self, id_: str, size: int = 256) -> bytes:

@@ -36,6 +36,14 @@ def test_terms_parse_weights_kinds_and_signs(tmp_path: Path) -> None:
     assert parse_query("well-lit dog - cat").parts[0] == Part("text", "well-lit dog")
 
 
+def test_the_syntax_help_tools_show_parses_as_it_says() -> None:
+    example = Query.SYNTAX.split("e.g. ")[1].strip(" .'")
+    assert parse_query(example.replace("<id>", "5b1c")) == (
+        2 * Query.text("golden retriever") + Query.like("5b1c") - Query.text("night")
+    )
+    assert len(Query.SYNTAX) < 260  # two lines of a tool description
+
+
 def test_query_algebra_and_bad_queries() -> None:
     q = 2 * Query.text("beach") - Query.like("id1") + Query.image("a.jpg", 0.5)
     assert [(p.kind, p.weight) for p in q.parts] == [("text", 2.0), ("like", -1.0), ("image", 0.5)]

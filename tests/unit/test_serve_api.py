@@ -13,6 +13,8 @@ import pytest
 from PIL import Image
 from tests.support.served import build_colour_index, serving
 
+import imagevec
+
 TOKEN = "s3cret-token-for-tests"
 
 
@@ -109,6 +111,44 @@ def test_post_search_by_text_like_and_base64(server: str) -> None:
     assert hits[0]["metadata"]["filename"] == "green.png"
     bad = httpx.post(f"{server}/api/search", json={"text": "red", "like": red["id"]})
     assert bad.status_code == 400
+
+
+def test_combined_queries_by_http_and_by_connect(server: str, colour_db: tuple[Path, Path]) -> None:
+    import base64
+
+    photos = colour_db[0]
+    red = httpx.get(f"{server}/api/search", params={"q": "red", "k": 1}).json()[0]["id"]
+
+    def post(**body: object) -> httpx.Response:
+        return httpx.post(f"{server}/api/search", json={"k": 3, **body})
+
+    liked = post(query=f"green + 0.5:like:{red}").json()
+    assert liked[0]["metadata"]["filename"] == "green.png" and red not in [h["id"] for h in liked]
+    assert post(query=f"like:{red}", include_self=True).json()[0]["id"] == red
+    typed = httpx.get(f"{server}/api/search", params={"q": f"green + 0.5:like:{red}", "k": 3})
+    assert [h["id"] for h in typed.json()] == [h["id"] for h in liked]  # the page's search box
+    green = base64.b64encode(_jpeg(Image.new("RGB", (30, 30), (0, 210, 0)))).decode()
+    parts = [
+        {"kind": "image", "value": f"data:image/jpeg;base64,{green}"},
+        {"kind": "text", "value": "green", "weight": -0.5},
+        {"kind": "like", "value": red, "weight": -1},
+    ]
+    by_parts = post(query=parts).json()
+    assert by_parts[0]["metadata"]["filename"] == "green.png"
+    assert by_parts[-1]["metadata"]["filename"] == "blue.png"  # red is the liked item: left out
+    assert post(query="red + like: ").status_code == 400
+    assert post(query=[{"kind": "video", "value": "x"}]).status_code == 422
+    with imagevec.connect(server) as remote:
+        policy = imagevec.SourcePolicy.for_agent([photos])
+        query = imagevec.Query.image(photos / "blue.png") - imagevec.Query.text("red")
+        hits = remote.search(query=query, k=3, policy=policy)
+        assert Path(hits[0].uri).name == "blue.png" and Path(hits[-1].uri).name == "red.png"
+        same = remote.search(query=f"green + 0.5:like:{red}", k=3)
+        assert [h.id for h in same] == [h["id"] for h in liked]
+        by_path = remote.search(query=f"green + 0.5:like:{photos / 'red.png'}", k=3)
+        assert [h.id for h in by_path] == [h["id"] for h in liked]
+        with pytest.raises(imagevec.NotIndexedError, match=r"never\.png"):
+            remote.search(query=f"like:{photos / 'never.png'}")
 
 
 def test_thumbnail_and_image_of_an_indexed_id(server: str) -> None:

@@ -82,7 +82,9 @@ class SearchArgs(_Args):
         min_length=1,
         max_length=MAX_QUERY_CHARS,
         description="What the photo shows, in a few words (e.g. 'a cat on a sofa', "
-        "'a red car'). describe_photo_index says which kinds of query this index answers well.",
+        "'a red car'), or a combined query such as '2:beach + like:<a result's id> - people' "
+        "(an image: part is a file under the photo folders). describe_photo_index says which "
+        "kinds of query this index answers well.",
     )
     k: _K = 8
     where: _WHERE = None

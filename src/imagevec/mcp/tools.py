@@ -25,7 +25,8 @@ from imagevec.errors import ConfigError, ImagevecError, UnsafeSourceError
 from imagevec.mcp import arguments as args
 from imagevec.mcp.content import image_content, metadata_for_model, results_payload, text_content
 from imagevec.mcp.describe import describe_index
-from imagevec.mcp.refs import ImageRef, classify_image, photo_id, photo_uri
+from imagevec.mcp.refs import PHOTO_URI_PREFIX, classify_image, photo_id, photo_uri
+from imagevec.search.query import Part, Query, parse_query
 
 if TYPE_CHECKING:
     from imagevec.service import QueryService
@@ -96,16 +97,18 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
     return schema
 
 
+_SYNTAX = Query.SYNTAX.replace("<id or path of an indexed photo>", "<a result's id>")
+
 TOOL_SPECS = (
     ToolSpec(
         "search_photos",
-        "Search photos by text",
+        "Search photos",
         "Search the user's indexed photo collection by a short description of what a photo "
-        "shows. Returns the best matches as JSON (rank, id, resource URI, file path, score = "
-        "cosine similarity, size, format and any metadata), optionally with small "
-        "thumbnails. Then call get_photo with a result's id to look at it, or "
-        "find_similar_photos for more like it. Call describe_photo_index first to learn "
-        "which queries this index answers well.",
+        "shows, or by a combined query. " + _SYNTAX + " Returns the best matches as JSON "
+        "(rank, id, resource URI, file path, score = cosine similarity, size, format and any "
+        "metadata), optionally with small thumbnails. Then call get_photo with a result's id "
+        "to look at it, or find_similar_photos for more like it. Call describe_photo_index "
+        "first to learn which queries this index answers well.",
         args.SearchArgs,
     ),
     ToolSpec(
@@ -113,8 +116,9 @@ TOOL_SPECS = (
         "Find similar photos",
         "Find the photos most similar to an example picture: a search result's id (or "
         "imagevec://photo/<id>), a file under the server's photo folders, or a "
-        "data:image/...;base64 URI. Returns JSON results like search_photos (the example "
-        "itself is left out when it is an indexed photo).",
+        "data:image/...;base64 URI. An indexed photo is matched by its stored vector (its "
+        "file is not read) and is itself left out of the results. Returns JSON results like "
+        "search_photos.",
         args.SimilarArgs,
     ),
     ToolSpec(
@@ -171,32 +175,18 @@ class PhotoTools:
 
     # ------------------------------------------------------------------ tools
     def search_photos(self, a: args.SearchArgs) -> Content:
-        """Text search."""
-        hits = self.service.search(text=a.query, k=a.k, where=a.where, folder=a.folder)
-        return self._results({"text": a.query}, hits, a.thumbnails)
+        """Text or combined search (``like:`` / ``image:`` parts read like examples)."""
+        query = self._query(a.query)
+        hits = self.service.search(query=query, k=a.k, where=a.where, folder=a.folder)
+        plain = len(query.parts) == 1 and query.parts[0] == Part("text", a.query)
+        return self._results({"text" if plain else "query": a.query}, hits, a.thumbnails)
 
     def find_similar_photos(self, a: args.SimilarArgs) -> Content:
-        """Search by an example picture."""
-        ref = classify_image(a.image, allow_urls=self.options.allow_urls)
-        query: dict[str, Any] = {"image": ref.value if ref.kind in ("id", "path") else ref.kind}
-        options = {"k": a.k, "where": a.where, "folder": a.folder}
-        if ref.kind == "path":
-            indexed = self.service.id_for_path(ref.value)
-            if indexed is None and self.service.roots is None:
-                raise UnsafeSourceError(
-                    ref.value,
-                    "this server reads no files outside the index (start it with --roots); "
-                    "give a search result's id or a data URI instead",
-                )
-            ref = ref if indexed is None else ImageRef("id", indexed)
-        if ref.kind == "id":
-            query = {"like": ref.value}
-            hits = self.service.search(like=ref.value, **options)  # type: ignore[arg-type]
-        elif ref.kind == "url":
-            hits = self.service.search(image=self.service.fetch_query_image(ref.value), **options)  # type: ignore[arg-type]
-        else:
-            hits = self.service.search(image=ref.value, **options)  # type: ignore[arg-type]
-        return self._results(query, hits, a.thumbnails)
+        """Search by an example picture (an indexed one by its stored vector)."""
+        kind, value, shown = self._example(a.image)
+        options: dict[str, Any] = {"k": a.k, "where": a.where, "folder": a.folder, kind: value}
+        hits = self.service.search(**options)
+        return self._results({kind: shown}, hits, a.thumbnails)
 
     def get_photo(self, a: args.GetPhotoArgs) -> Content:
         """One photo as image content, with its metadata."""
@@ -221,6 +211,47 @@ class PhotoTools:
         return [text_content(payload)]
 
     # ------------------------------------------------------------------ helpers
+    def _query(self, text: str) -> Query:
+        """A combined query in :class:`~imagevec.search.Query`'s syntax, its ``image:`` and
+        ``like:`` parts resolved as :meth:`find_similar_photos` resolves its example."""
+        parts = []
+        for part in parse_query(text).parts:
+            value = str(part.value)
+            if part.kind == "image":
+                kind, resolved, _ = self._example(value)
+                part = Part(kind, resolved, part.weight)  # type: ignore[arg-type]
+            elif part.kind == "like" and value.startswith(PHOTO_URI_PREFIX):
+                part = Part("like", photo_id(value), part.weight)
+            parts.append(part)
+        return Query(tuple(parts))
+
+    def _example(self, image: str) -> tuple[str, Any, str]:
+        """``(kind, value, shown)``: ``("like", id, id)`` for an indexed photo (by id, photo
+        URI or indexed path: its file is never read), else ``("image", what the service
+        decodes, what to echo)``.
+
+        Raises:
+            UnsafeSourceError: a path that is not indexed while the server has no roots, or
+                a refused URL.
+        """
+        ref = classify_image(image, allow_urls=self.options.allow_urls)
+        if ref.kind == "path":
+            indexed = self.service.id_for_path(ref.value)
+            if indexed is not None:
+                return "like", indexed, indexed
+            if self.service.roots is None:
+                raise UnsafeSourceError(
+                    ref.value,
+                    "this server reads no files outside the index (start it with --roots); "
+                    "give a search result's id or a data URI instead",
+                )
+            return "image", ref.value, ref.value
+        if ref.kind == "id":
+            return "like", ref.value, ref.value
+        if ref.kind == "url":
+            return "image", self.service.fetch_query_image(ref.value), "url"
+        return "image", ref.value, ref.kind
+
     def read_photo(self, ref: str) -> tuple[bytes, str]:
         """The resource ``imagevec://photo/<id>``: JPEG bytes within the caps, and the MIME."""
         data, mime, _ = self._fit(photo_id(ref), self.options.max_image_side)

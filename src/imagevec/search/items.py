@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +39,8 @@ def lookup(store: Store, ref: str | os.PathLike[str]) -> Item:
         NotIndexedError: neither an id nor the path of an indexed file.
     """
     candidates = [] if isinstance(ref, os.PathLike) else [str(ref)]
-    candidates.append(record_id(file_uri(os.path.expanduser(os.fspath(ref)))))
+    with contextlib.suppress(UnicodeEncodeError, ValueError):  # no file has such a name
+        candidates.append(record_id(file_uri(os.path.expanduser(os.fspath(ref)))))
     found = store.get_vectors(candidates)
     for candidate in candidates:
         if candidate in found:

@@ -34,7 +34,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from imagevec.errors import ConfigError
 
@@ -82,6 +82,13 @@ class Query:
     """
 
     parts: tuple[Part, ...]
+
+    #: The string syntax in two lines, for a tool description a language model reads.
+    SYNTAX: ClassVar[str] = (
+        "Combine parts with ' + ' or ' - ' (spaces around): plain words, 'image:<picture>' or "
+        "'like:<id or path of an indexed photo>' (its stored vector), each optionally "
+        "weighted 'N:', e.g. '2:golden retriever + like:<id> - night'."
+    )
 
     def __post_init__(self) -> None:
         if not self.parts:

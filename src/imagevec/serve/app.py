@@ -6,8 +6,8 @@ Routes (JSON unless said; OpenAPI at ``/api/openapi.json``):
 ``GET  /``                                the search page (static, works offline)
 ``GET  /api/health``                      ``{"status": "ok"}``
 ``GET  /api/info``                        store, collection, count, encoder, folders
-``GET  /api/search?q=&k=&where=&folder=``  search by text -> ``[{rank,id,uri,score,metadata}]``
-``POST /api/search``                      JSON ``{text | like | image (base64), k, where, folder}``
+``GET  /api/search?q=&k=&where=&folder=``  text or combined query -> ``[{rank,id,uri,score,..}]``
+``POST /api/search``                      JSON ``{text | like | image | query, k, where, folder}``
 ``POST /api/search/image?k=&folder=``     body = the image file (raw bytes, any format)
 ``GET  /api/items/{id}``                  ``{id, uri, metadata}``
 ``GET  /api/items/{id}/similar?k=``       more like this (stored vector, item left out)
@@ -166,7 +166,14 @@ def _routes(api: FastAPI, service: QueryService) -> None:
 
     @api.get("/api/search", response_model=hits, tags=["search"])
     def search_text(
-        q: Annotated[str, Query(min_length=1, max_length=1000, description="Words.")],
+        q: Annotated[
+            str,
+            Query(
+                min_length=1,
+                max_length=1000,
+                description="Words, or a combined query: '2:beach + like:<id> - people'.",
+            ),
+        ],
         k: K = 10,
         where: Annotated[str | None, Query(description="Chroma filter as JSON.")] = None,
         folder: Folder = None,
@@ -174,9 +181,11 @@ def _routes(api: FastAPI, service: QueryService) -> None:
         until: Until = None,
         camera: Camera = None,
     ) -> Response:
-        """Search by text; best first, ``score`` = cosine similarity."""
+        """Search by text or by a combined query in :class:`imagevec.Query`'s syntax (parts
+        joined by `` + `` / `` - ``, ``N:`` weights, ``like:<id>``); best first, ``score`` =
+        cosine similarity."""
         filters = dict(where=_where(where), folder=folder, since=since, until=until, camera=camera)
-        return ExactJSON(service.search_json(q, k=k, **filters))
+        return ExactJSON(service.search_json(query=q, k=k, **filters))
 
     @api.post("/api/search", response_model=hits, tags=["search"])
     def search(body: SearchIn) -> Response:

@@ -10,9 +10,11 @@ and turns requests into searches and pictures. Its API is the contract for ``ser
 * ``warm_up()``: load the encoder and run it once.
 * ``info() -> dict``: ``{location, collection, count, encoder: {model, name, dim, modalities,
   space, fingerprint} | None, roots, folders, indexing}``.
-* ``search(text=None, *, image=None, like=None, k=10, where=None, folder=None) -> list[Hit]``
-  (exactly one query; ``image`` = bytes, base64/data URI, PIL image, or a path under the
-  roots; ``like`` = an indexed id: its stored vector, the item itself left out; ``folder``
+* ``search(text=None, *, image=None, like=None, query=None, include_self=False, k=10,
+  where=None, folder=None, since=None, until=None, camera=None) -> list[Hit]`` (exactly one
+  query; ``image`` = bytes, base64/data URI, PIL image, or a path under the roots; ``like`` =
+  an indexed id: its stored vector, the item itself left out; ``query`` = a combined
+  :class:`~imagevec.Query` or its string syntax, image parts read like ``image``; ``folder``
   keeps hits under that folder). ``search_json(...)`` returns the ``imagevec search --json``
   list ``[{rank, id, uri, score, metadata}]``; :func:`hits_to_json` converts hits.
 * ``record(id) -> {id, uri, metadata}``; ``thumbnail(id, size=256) -> ImageData`` (JPEG,

@@ -15,6 +15,7 @@ from langchain_tests.unit_tests import ToolsUnitTests
 
 import imagevec
 from langchain_imagevec import create_image_search_tool, create_similar_image_tool
+from langchain_imagevec.tools import DEFAULT_K
 
 
 class _SearchToolBase:
@@ -138,10 +139,46 @@ def test_path_roots_limit_what_the_model_can_read(
     assert json.loads(tool.invoke({"image": str(colour_photos / "red.png")}))
     refused = call(tool, image=str(outside))
     assert refused.status == "error" and "path_roots" in json.loads(refused.content)["error"]
-    # the default: no folder given, no local file read at all (a clear error says how)
-    closed = call(create_similar_image_tool(colour_index), image=str(colour_photos / "red.png"))
+    # the default: no folder given, no local file read at all (a clear error says how) ...
+    closed = call(create_similar_image_tool(colour_index), image=str(outside))
     error = json.loads(closed.content)["error"]
     assert closed.status == "error" and "path_roots=[folder]" in error
+    # ... but an indexed photo needs no file read: its stored vector is the query
+    known = call(create_similar_image_tool(colour_index), image=str(colour_photos / "red.png"))
+    assert known.status == "success" and "red.png" not in known.content
+
+
+def test_search_tool_takes_the_combined_query_syntax(
+    colour_index: Any, colour_photos: Path
+) -> None:
+    tool = create_image_search_tool(colour_index)
+    schema = tool.tool_call_schema.model_json_schema()
+    assert imagevec.Query.SYNTAX in tool.description
+    assert "like:" in schema["properties"]["query"]["description"]
+    red, green = colour_photos / "red.png", colour_photos / "green.png"
+
+    def ids(query: str, **options: Any) -> list[str]:
+        return [r["id"] for r in json.loads(tool.invoke({"query": query, **options}))]
+
+    def expected(query: imagevec.Query, k: int = DEFAULT_K) -> list[str]:
+        return [hit.id for hit in colour_index.search(query=query, k=k)]
+
+    like = ids(f"like:{red}", k=3)
+    assert like == expected(imagevec.Query.like(str(red)), 3) and len(like) == 3
+    assert colour_index.search(like=str(red), k=1, include_self=True)[0].id not in like
+    combined = imagevec.Query.text("blue") + 3 * imagevec.Query.like(str(red))
+    assert ids(f"blue + 3:like:{red}") == expected(combined)
+    assert ids("yellow - 0.5:green") == expected(
+        imagevec.Query.text("yellow") - 0.5 * imagevec.Query.text("green")
+    )
+    # image parts are read only under path_roots, like the similar tool's images
+    refused = call(tool, query=f"blue + image:{green}")
+    assert refused.status == "error" and "path_roots" in json.loads(refused.content)["error"]
+    opened = create_image_search_tool(colour_index, path_roots=[colour_photos])
+    rows = json.loads(opened.invoke({"query": f"image:{green} - 0.2:red", "k": 1}))
+    assert Path(rows[0]["uri"]).name == "green.png"
+    bad = call(tool, query="blue + like: ")
+    assert bad.status == "error" and "error" in json.loads(bad.content)
 
 
 def test_fixed_filter_threshold_and_names(colour_index: Any) -> None:

@@ -14,6 +14,7 @@ from llama_index.core.schema import ImageNode, QueryBundle
 from llama_index.core.tools import FunctionTool
 from PIL import Image
 from tests.support.color_encoder import ColorEncoder
+from tests.support.forgotten import forgotten_photo_index
 
 import imagevec
 from llama_index.retrievers.imagevec import ImagevecRetriever
@@ -113,8 +114,17 @@ def test_tool_image_queries_need_roots(index: imagevec.ImageIndex, colour_dir: P
     assert "image" not in text_only.metadata.get_parameters_dict()["properties"]
     tool = create_image_search_tool(index, k=1, path_roots=[colour_dir])
     assert "image" in tool.metadata.get_parameters_dict()["properties"]
-    rows = tool.call(image=str(colour_dir / "green.png")).raw_output
+    (colour_dir / "new").mkdir()
+    copy = colour_dir / "new" / "green-copy.jpg"  # not indexed: read from the file
+    Image.open(colour_dir / "green.png").convert("RGB").resize((40, 30)).save(copy)
+    rows = tool.call(image=str(copy)).raw_output
     assert Path(rows[0]["uri"]).name == "green.png"
+    # an indexed photo: its stored vector, itself left out
+    green = str(colour_dir / "green.png")
+    like = tool.call(image=green, k=3).raw_output
+    assert [r["id"] for r in like] == [h.id for h in index.search(like=green, k=3)]
+    assert len(like) == 2 and "green.png" not in {Path(r["uri"]).name for r in like}
+    assert "left out" in tool.metadata.description
     with pytest.raises(imagevec.UnsafeSourceError, match="path_roots"):
         tool.call(image="/etc/hostname")
     with pytest.raises(imagevec.ConfigError):
@@ -130,6 +140,47 @@ def test_more_like_this_and_combined_queries(index: imagevec.ImageIndex, colour_
     assert _name(retriever.retrieve_query(f"like:{red} + 3:blue")[0]) == "blue.png"
     query = imagevec.Query.text("green") - imagevec.Query.like(str(red))
     assert _name(retriever.retrieve_query(query)[0]) == "green.png"
+
+
+def test_tool_takes_the_combined_query_syntax(index: imagevec.ImageIndex, colour_dir: Path) -> None:
+    tool = create_image_search_tool(index, k=3)
+    assert imagevec.Query.SYNTAX in tool.metadata.description
+    red, green = colour_dir / "red.png", colour_dir / "green.png"
+
+    def expected(query: imagevec.Query) -> list[str]:
+        return [hit.id for hit in index.search(query=query, k=3)]
+
+    rows = tool.call(query=f"like:{red}").raw_output
+    assert [r["id"] for r in rows] == expected(imagevec.Query.like(str(red))) and len(rows) == 2
+    rows = tool.call(query=f"blue + 3:like:{red}").raw_output
+    assert [r["id"] for r in rows] == expected(
+        imagevec.Query.text("blue") + 3 * imagevec.Query.like(str(red))
+    )
+    rows = tool.call(query="green - 0.5:blue").raw_output
+    assert Path(rows[0]["uri"]).name == "green.png"
+    assert [r["id"] for r in rows] == expected(
+        imagevec.Query.text("green") - 0.5 * imagevec.Query.text("blue")
+    )
+    with pytest.raises(imagevec.UnsafeSourceError, match="path_roots"):
+        tool.call(query=f"blue + image:{green}")  # a text-only tool reads no file
+    opened = create_image_search_tool(index, k=1, path_roots=[colour_dir])
+    assert Path(opened.call(query=f"image:{green}").raw_output[0]["uri"]).name == "green.png"
+
+
+def test_tool_answers_an_indexed_photo_without_its_file_or_the_encoder(
+    photo_dir: Path, tmp_path: Path
+) -> None:
+    photos = sorted(photo_dir.glob("*.jpg"))[:6]
+    with forgotten_photo_index(photos, tmp_path / "forgotten") as (local, gone, gone_id):
+        expected = [hit.id for hit in local.search(like=gone_id, k=3)]
+        tool = create_image_search_tool(local, k=3, path_roots=[gone.parent])
+        for output in (
+            tool.call(image=str(gone)),
+            tool.call(image=gone_id),
+            tool.call(query=f"like:{gone_id}"),
+        ):
+            assert [r["id"] for r in output.raw_output] == expected
+        assert gone_id not in expected and len(expected) == 3
 
 
 def test_stock_retriever_tool_queries_are_unwrapped(index: imagevec.ImageIndex) -> None:

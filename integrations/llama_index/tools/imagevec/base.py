@@ -1,11 +1,14 @@
 """``create_image_search_tool``: an :class:`imagevec.ImageIndex` as a LlamaIndex agent tool.
 
-The tool takes a text description (and, when you allow it, an example image) and returns a
-JSON list of ``{"rank", "id", "uri", "score", "metadata"}`` (:func:`imagevec.hits_to_json`
-with ``brief=True``, as the LangChain tools; score = cosine similarity, higher is better).
-An example image chosen by the model is read only under the ``path_roots`` you give (or
-fetched with ``allow_urls=True``); with neither, the tool searches by text only.
-``ToolOutput.raw_output`` is that list; ``ToolOutput.content`` is its JSON text, so
+The tool takes a text description or a combined, weighted query in :class:`imagevec.Query`'s
+syntax (``"2:golden retriever + like:<id> - night"``), and, when you allow it, an example
+image. It returns a JSON list of ``{"rank", "id", "uri", "score", "metadata"}``
+(:func:`imagevec.hits_to_json` with ``brief=True``, as the LangChain tools; score = cosine
+similarity, higher is better). An example image that is an indexed photo (a result's id or
+uri) is searched by its stored vector (no re-embedding, the file may be gone) and left out
+of the results; any other picture chosen by the model is read only under the ``path_roots``
+you give (or fetched with ``allow_urls=True``); with neither, the tool has no ``image``
+argument. ``ToolOutput.raw_output`` is that list; ``ToolOutput.content`` is its JSON text, so
 the model reads real JSON instead of a Python repr.
 
 Example:
@@ -37,11 +40,12 @@ DEFAULT_DESCRIPTION = (
     "Search a collection of photos by describing what is in them (objects, scenes, "
     "colours), e.g. 'a cat on a sofa'. Returns a JSON list of the best matches, best first: "
     "rank, uri (the image file), score (cosine similarity, higher is more similar; scores "
-    "are only comparable within one search) and metadata (file name, size, your fields)."
+    "are only comparable within one search) and metadata (file name, size, your fields). "
+    + imagevec.Query.SYNTAX
 )
 IMAGE_DESCRIPTION = (
-    " To find photos that look like a given picture, pass its path or URL as `image` "
-    "instead of `query`."
+    " To find photos that look like a given picture, pass its id, path or URL as `image` "
+    "instead of `query`; an indexed photo is matched by its stored vector and left out."
 )
 
 
@@ -77,26 +81,23 @@ def create_image_search_tool(
         raise imagevec.ConfigError(
             f"need an imagevec.ImageIndex (or imagevec.connect), got {type(index).__name__}"
         )
-    image_policy = (
-        imagevec.SourcePolicy.for_agent(path_roots, allow_urls=allow_urls)
-        if path_roots or allow_urls
-        else None
-    )
+    policy = imagevec.SourcePolicy.for_agent(path_roots, allow_urls=allow_urls)
+    takes_images = bool(path_roots or allow_urls)
 
     def run(query: str | None, image: str | None, count: int) -> list[dict[str, Any]]:
         count = max(1, min(int(count), max_k))
         if image:
-            hits = index.search(image=image, k=count, where=where, policy=image_policy)
+            hits = _similar(index, image, count, where, policy)
         elif query and query.strip():
-            hits = index.search(text=query, k=count, where=where)
+            hits = index.search(query=query, k=count, where=where, policy=policy)
         else:
             raise imagevec.ConfigError("give a text `query` describing the photos")
         return imagevec.hits_to_json(hits, brief=True)
 
-    if image_policy is None:
+    if not takes_images:
 
         def image_search(query: str, k: int = k) -> list[dict[str, Any]]:
-            """Search photos by a text description.
+            """Search photos by a text description (or a combined query, see above).
 
             Args:
                 query: what the photos show, in words, e.g. 'a red car at night'.
@@ -110,11 +111,11 @@ def create_image_search_tool(
         def image_search(  # type: ignore[misc]
             query: str = "", image: str | None = None, k: int = k
         ) -> list[dict[str, Any]]:
-            """Search photos by a text description or by an example image.
+            """Search photos by a text description (or a combined query) or by an example image.
 
             Args:
                 query: what the photos show, in words, e.g. 'a red car at night'.
-                image: path or URL of an example picture, to find photos that look like it.
+                image: id, path or URL of an example picture, to find photos like it.
                 k: how many photos to return.
             """
             return run(query, image, k)
@@ -135,3 +136,21 @@ def create_image_search_tool(
         callback=json.dumps,
         async_callback=ajson,
     )
+
+
+def _similar(
+    index: imagevec.SearchIndex,
+    image: str,
+    k: int,
+    where: dict[str, Any] | None,
+    policy: imagevec.SourcePolicy,
+) -> list[imagevec.Hit]:
+    """Photos like ``image``: an indexed photo by its stored vector (left out of its
+    results), any other picture read under ``policy``."""
+    if not image.startswith(("data:", "http://", "https://")) and len(image) < 4096:
+        ref = image[len("file://") :] if image.startswith("file://") else image
+        try:
+            return index.search(like=ref, k=k, where=where)
+        except imagevec.NotIndexedError:
+            pass
+    return index.search(image=image, k=k, where=where, policy=policy)
