@@ -14,7 +14,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from imagevec.errors import (
+from imagevec.process import prefer_passive_threads
+
+prefer_passive_threads()  # before torch loads OpenMP; see imagevec.process
+
+from imagevec.errors import (  # noqa: E402
     CollectionNotFoundError,
     ConfigError,
     EncoderMismatchError,

@@ -1,7 +1,5 @@
 """``python -m imagevec`` runs the command line."""
 
-import sys
+from imagevec.cli import run
 
-from imagevec.cli import main
-
-sys.exit(main())
+run()

@@ -314,3 +314,33 @@ def test_numpy_minilm_equals_the_transformers_bert() -> None:
 def test_the_shipped_class_table_matches_the_text_model() -> None:
     enc = encoder()
     assert torch.equal(enc.class_table, bridge.shipped_class_embeddings())  # no recompute
+
+
+def test_mapped_safetensors_reads_what_safetensors_wrote(tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    from imagevec.encoders.default.minilm import mapped_safetensors
+
+    arrays = {
+        "w": np.arange(12, dtype=np.float32).reshape(3, 4),
+        "h": np.linspace(-1, 1, 5).astype(np.float16),
+        "ids": np.arange(4, dtype=np.int64),
+    }
+    save_file(arrays, str(tmp_path / "t.safetensors"))
+    mapped = mapped_safetensors(tmp_path / "t.safetensors")
+    np.testing.assert_array_equal(mapped["w"], arrays["w"])
+    np.testing.assert_array_equal(mapped["h"], arrays["h"].astype(np.float32))
+    np.testing.assert_array_equal(mapped["ids"], arrays["ids"])
+    assert mapped["h"].dtype == np.float32 and mapped["ids"].dtype == np.int64
+
+
+def test_a_damaged_minilm_folder_is_a_model_load_error(tmp_path: Path) -> None:
+    from imagevec.encoders.default.minilm import MiniLM
+    from imagevec.errors import ModelLoadError
+
+    source = encoder().text_model.folder
+    for name in ("tokenizer.json", "config.json"):
+        (tmp_path / name).write_bytes((source / name).read_bytes())
+    (tmp_path / "model.safetensors").write_bytes(b"\xff" * 8 + b"{}")
+    with pytest.raises(ModelLoadError, match="cannot load the MiniLM text model"):
+        MiniLM(tmp_path).embed(["a cat"])

@@ -18,6 +18,7 @@ from imagevec.cli.app import (
     EXIT_USAGE,
     cli,
     main,
+    run,
 )
 
 #: Modules of ``imagevec.cli`` whose ``COMMANDS`` are attached to :data:`cli`; one per line.
@@ -47,4 +48,5 @@ __all__ = [
     "EXIT_USAGE",
     "cli",
     "main",
+    "run",
 ]

@@ -11,6 +11,12 @@ Exit codes (the only definition; every command module imports them from here):
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import sys
+from typing import NoReturn
+
 import click
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
@@ -23,8 +29,35 @@ def cli() -> None:
     """Index photos with local encoders and search them by text or by an example image."""
 
 
+_read_only_run = False
+
+
+def read_only() -> None:
+    """Mark this run as read-only (search, info...): the console script then ends the process
+    right after flushing its output, skipping the interpreter's teardown of torch and
+    chromadb (0.4-0.9 s on a small machine). Nothing is lost: such a run wrote nothing that
+    a teardown would finish, and its files are closed."""
+    global _read_only_run
+    _read_only_run = True
+
+
+def run() -> NoReturn:
+    """The ``imagevec`` console script and ``python -m imagevec``: :func:`main`, then exit."""
+    from imagevec.process import skip_override_checks
+
+    skip_override_checks()
+    code = main()
+    if _read_only_run:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):  # a closed pipe (| head)
+                stream.flush()
+        logging.shutdown()
+        os._exit(code)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``imagevec`` console script: runs :data:`cli`, maps errors to codes."""
+    """Run :data:`cli` on ``argv`` and return its exit code (errors mapped to codes)."""
     from imagevec.cli.hints import error_text
     from imagevec.cli.output import printable
     from imagevec.errors import ImagevecError

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from imagevec.cli.app import EXIT_OK
+from imagevec.cli.app import EXIT_OK, read_only
 from imagevec.cli.options import open_index, parse_where, store_options
 
 
@@ -60,6 +60,7 @@ def dupes_cmd(
       imagevec dupes --threshold 0.95 --html dupes.html
       imagevec dupes --json | jq '.groups[].members[1:][].uri'
     """
+    read_only()  # the process ends right after the output (see cli.app)
     from imagevec.cli import output
     from imagevec.search.dupes import DEFAULT_THRESHOLD
 

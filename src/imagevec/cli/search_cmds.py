@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from imagevec.cli.app import EXIT_OK
+from imagevec.cli.app import EXIT_OK, read_only
 from imagevec.cli.options import (
     model_options,
     open_index,
@@ -141,6 +141,7 @@ def search_cmd(
       imagevec search "red shoes" --json
       imagevec search "red shoes" --html results.html
     """
+    read_only()  # the process ends right after the output (see cli.app)
     setup_logging(verbose)
     combined = _build_query(query, image, like, add, sub)
     filters = parse_where(where)
@@ -201,6 +202,7 @@ def _build_query(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout.")
 def info_cmd(db: Path, chroma_url: str | None, collection: str, as_json: bool) -> int:
     """List the collections of a store: image count and the encoder of each."""
+    read_only()  # the process ends right after the output (see cli.app)
     from imagevec.cli.output import stamp_to_text
     from imagevec.encoders.advice import text_search_advice
     from imagevec.index import list_collections

@@ -72,6 +72,37 @@ def weights_digest(folder: Path) -> str:
     return digest.hexdigest()
 
 
+_SAFETENSORS_DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64}
+
+
+def mapped_safetensors(path: Path) -> dict[str, np.ndarray]:
+    """The tensors of a safetensors file as read-only arrays over a memory map (no copy).
+
+    Floating tensors come back as float32 (a copy only when stored otherwise). Raises
+    ``ValueError`` for a malformed file or a dtype numpy lacks (bf16).
+    """
+    mapped = np.memmap(path, dtype=np.uint8, mode="r")
+    if mapped.size < 8:
+        raise ValueError(f"{path} is not a safetensors file (too short)")
+    header_size = int(mapped[:8].view("<u8")[0])
+    if not 2 <= header_size <= mapped.size - 8:
+        raise ValueError(f"{path} is not a safetensors file (header size {header_size})")
+    header = json.loads(bytes(mapped[8 : 8 + header_size]))
+    start = 8 + header_size
+    tensors: dict[str, np.ndarray] = {}
+    for name, spec in header.items():
+        if name == "__metadata__":
+            continue
+        dtype = _SAFETENSORS_DTYPES.get(spec["dtype"])
+        if dtype is None:
+            raise ValueError(f"{path}: tensor {name} has dtype {spec['dtype']}, not readable")
+        begin, end = spec["data_offsets"]
+        array = mapped[start + begin : start + end].view(np.dtype(dtype).newbyteorder("<"))
+        array = array.reshape(spec["shape"])
+        tensors[name] = array.astype(np.float32, copy=False) if array.dtype.kind == "f" else array
+    return tensors
+
+
 def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
     mean = x.mean(axis=-1, keepdims=True)
     centred = x - mean
@@ -150,10 +181,8 @@ class MiniLM:
         return tokenizer
 
     def _read_weights(self) -> dict[str, np.ndarray]:
-        from safetensors.numpy import load_file
-
         try:
-            raw = load_file(str(self.folder / WEIGHTS_FILE))
+            raw = mapped_safetensors(self.folder / WEIGHTS_FILE)
             config = json.loads((self.folder / "config.json").read_text())
         except (OSError, ValueError) as exc:
             raise ModelLoadError(
@@ -166,7 +195,9 @@ class MiniLM:
             if not key.startswith(prefix) or name.startswith("pooler.") or "position_ids" in name:
                 continue
             linear = value.ndim == 2 and not name.startswith("embeddings.")
-            weights[name] = np.ascontiguousarray(value.T if linear else value, dtype=np.float32)
+            # a transposed view, not a copy: products read it in place (BLAS takes the
+            # transpose flag), and only the word-embedding rows a query uses are paged in
+            weights[name] = value.T if linear else value
         self.layers = int(config["num_hidden_layers"])
         self.heads = int(config["num_attention_heads"])
         return weights
