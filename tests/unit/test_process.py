@@ -73,3 +73,21 @@ def test_a_read_only_command_ends_with_its_whole_output_and_exit_code(
     assert missing.returncode == 3 and "no index at" in missing.stderr
     info = _python(script, "info", "--db", str(db), "--json")
     assert info.returncode == 0 and json.loads(info.stdout)["collections"][0]["count"] == len(hits)
+
+
+def test_a_re_index_that_writes_nothing_also_ends_early_and_keeps_its_report(
+    tmp_path: Path, messy_dir: Path
+) -> None:
+    db = tmp_path / "db"
+    script = (
+        "import sys, tests.support.color_encoder; from imagevec.cli import run; "
+        "sys.argv = ['imagevec', *sys.argv[1:]]; run()"
+    )
+    first = _python(script, "index", str(messy_dir), "--db", str(db), "-m", "test-color")
+    assert first.returncode == 1 and "indexed 2" in first.stdout
+    again = _python(script, "index", str(messy_dir), "--db", str(db), "--json")
+    assert again.returncode == 0, again.stderr
+    report = json.loads(again.stdout)
+    assert report["indexed"] == 0 and report["unchanged"] == 2 and report["failed_earlier"]
+    with ImageIndex(db) as index:
+        assert len(index) == 2

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from imagevec.cli.app import EXIT_OK, EXIT_PARTIAL
+from imagevec.cli.app import EXIT_OK, EXIT_PARTIAL, read_only
 from imagevec.cli.engine import check_engine_options, engine_options, index_on_ray
 from imagevec.cli.options import (
     model_options,
@@ -158,6 +158,8 @@ def index_cmd(
             exif_gps=exif_gps,
         )
         location = index.location
+    if not (report.indexed or report.updated or report.pruned or report.failed):
+        read_only()  # this run wrote nothing: the process may end right after its output
     return _print_report(report, location, collection, paths, as_json)
 
 
