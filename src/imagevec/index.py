@@ -29,17 +29,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imagevec.errors import ConfigError, StoreNotFoundError
-from imagevec.io.files import WalkRules
 from imagevec.store.chroma import (
     DEFAULT_COLLECTION,
     DEFAULT_DB,
     Store,
     check_collection_name,
-    connect,
 )
-from imagevec.store.ingest import AddReport, add_files
+from imagevec.store.ingest import AddReport, add_arguments, add_files
+from imagevec.store.locking import is_store
 from imagevec.store.records import Metadatas, ids_for_paths, ids_of_missing_files
-from imagevec.store.stamp import check, check_name, make_stamp
+from imagevec.store.stamp import check, check_name, load_encoder, make_stamp
 from imagevec.types import AllInputsFailedWarning, Hit, SearchIndex, VectorRecord
 
 if TYPE_CHECKING:
@@ -54,11 +53,6 @@ __all__ = ["DEFAULT_DB", "AddReport", "Hit", "ImageIndex", "list_collections"]
 def expand(path: str | os.PathLike[str]) -> str:
     """A user's path with ``~`` expanded (``"~/Photos"`` -> ``"/home/me/Photos"``)."""
     return os.path.expanduser(os.fspath(path))
-
-
-def is_store(path: Path | None) -> bool:
-    """Whether ``path`` holds an embedded Chroma store (reading never creates one)."""
-    return path is not None and (path / "chroma.sqlite3").is_file()
 
 
 class ImageIndex(SearchIndex):
@@ -124,22 +118,11 @@ class ImageIndex(SearchIndex):
             if write and self._lock is not None:
                 self._lock.make_exclusive()
             return self._store
-        if self.url is None:
-            from imagevec.store.locking import acquire
+        from imagevec.store.locking import open_store
 
-            assert self.path is not None
-            if not is_store(self.path):
-                if not write:
-                    raise StoreNotFoundError(self.path)
-                self.path.mkdir(parents=True, exist_ok=True)
-            self._lock = acquire(self.path, exclusive=write)
-        try:
-            self._store = Store(
-                connect(self.path, url=self.url), self.collection, location=self.location
-            )
-        except BaseException:
-            self.close()
-            raise
+        self._store, self._lock = open_store(
+            self.path, url=self.url, collection=self.collection, location=self.location, write=write
+        )
         return self._store
 
     def _check_name(self) -> None:
@@ -165,31 +148,15 @@ class ImageIndex(SearchIndex):
                 config = dict(stamp["config"]) if stamp else {"model": self._encoder_name}
                 model = config["model"] or "default"
                 config.update(model=model, device=self._device, dtype=self._dtype)
-                self._encoder = self._create(
-                    config, named=stamp is None or bool(self._encoder_name)
+                self._encoder = load_encoder(
+                    config,
+                    named=stamp is None or bool(self._encoder_name),
+                    collection=self.collection,
+                    location=self.location,
                 )
             if not self._verified:
                 self._verify(self._encoder)
             return self._encoder
-
-    def _create(self, config: dict[str, Any], *, named: bool) -> Encoder:
-        """Load the encoder; one named only by the stored stamp is never downloaded."""
-        from imagevec.encoders.hub import local_only
-        from imagevec.encoders.registry import create_encoder
-        from imagevec.errors import ModelLoadError
-
-        if named:
-            return create_encoder(**config)
-        try:
-            with local_only():
-                return create_encoder(**config)
-        except ModelLoadError as exc:
-            raise ModelLoadError(
-                f"collection {self.collection!r} in {self.location} was written by model "
-                f"{config['model']!r}, which is not on this machine. It is not downloaded "
-                f"because only the stored stamp names it: open the index with "
-                f"encoder={config['model']!r} to allow the download ({exc})"
-            ) from exc
 
     def _writable(self) -> Store:
         store = self._open(write=True)
@@ -249,24 +216,20 @@ class ImageIndex(SearchIndex):
         (``report.all_failed``), a :class:`~imagevec.AllInputsFailedWarning` is issued; a
         new store folder that would stay empty is not left behind.
         """
-        sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
-        if not all(isinstance(source, (str, os.PathLike)) for source in sources):
-            raise ConfigError("add() takes file and folder paths (records are stored by path)")
-        sources = [expand(source) for source in sources]
-        if isinstance(exclude, str):
-            exclude = [exclude]
-        rules = WalkRules(include_hidden=include_hidden, exclude=tuple(exclude))
-        if max_megapixels is not None:
-            if not max_megapixels > 0:
-                raise ConfigError(f"max_megapixels must be > 0, got {max_megapixels!r}")
-            load_options["max_pixels"] = int(max_megapixels * 1_000_000)
+        paths, rules = add_arguments(
+            sources,
+            include_hidden=include_hidden,
+            exclude=exclude,
+            max_megapixels=max_megapixels,
+            load_options=load_options,
+        )
         new_folder = self.path is not None and not self.path.exists()
         store = self._open(write=True)
         try:
             report = add_files(
                 store,
                 lambda: self.encoder,  # loaded only if something needs embedding
-                sources,
+                paths,
                 metadatas=metadatas,
                 on_error=on_error,
                 batch_size=batch_size,
@@ -282,7 +245,7 @@ class ImageIndex(SearchIndex):
             self._drop_if_empty(new_folder)
             raise
         if prune:
-            report.pruned = self.prune(sources)
+            report.pruned = self.prune(paths)
         if report.all_failed:
             warnings.warn(
                 f"nothing indexed: all {report.total} inputs failed "
@@ -410,60 +373,34 @@ class ImageIndex(SearchIndex):
             >>> index.search(like="photos/cat.jpg", k=5)                # doctest: +SKIP
             >>> index.search(query="2:golden retriever + ./pool.jpg - night")  # doctest: +SKIP
         """
-        from imagevec.search.combine import query_vector
         from imagevec.search.filters import photo_filter
-        from imagevec.search.query import Query, parse_query
+        from imagevec.search.run import as_query, run_query
 
-        given = (text, image, vector, like, query)
-        if sum(q is not None for q in given) != 1:
-            raise ConfigError("search takes exactly one of text=, image=, vector=, like= or query=")
+        asked = as_query(text=text, image=image, vector=vector, like=like, query=query)
         store = self._open(write=False)
         store.require()
         where = photo_filter(
             store, where=where, since=since, until=until, camera=camera, folder=folder
         )
-        if vector is not None:
-            return store.query(np.asarray(vector, dtype=np.float32), k=k, where=where)
-        if text is not None:
-            query = Query.text(text)
-        elif image is not None:
-            query = Query.image(image)
-        elif like is not None:
-            query = Query.like(like)
-        elif isinstance(query, str):
-            query = parse_query(query)
-        elif not isinstance(query, Query):
-            raise ConfigError(f"query= takes a Query or a string, got {type(query).__name__}")
-        only = query.parts[0] if len(query.parts) == 1 else None
-        if only is not None and only.kind == "text" and only.weight > 0:
-            light = self._light_text_vector(str(only.value))
-            if light is not None:  # one text: the default's numpy text tower, no torch, no CNN
-                return store.query(light, k=k, where=where)
-        vec, items = query_vector(query, encoder=lambda: self.encoder, store=store, **load_options)
-        skip = set() if include_self else set(items)
-        hits = store.query(vec, k=k + len(skip), where=where)
-        return [hit for hit in hits if hit.id not in skip][:k]
+        return run_query(
+            store,
+            asked,
+            encoder=lambda: self.encoder,
+            light_text=self._light_text_vector,
+            k=k,
+            where=where,
+            include_self=include_self,
+            **load_options,
+        )
 
     def _light_text_vector(self, text: str) -> np.ndarray | None:
-        """A text query by the collection's light text path (the default's numpy MiniLM: no
-        torch, no image tower) while its encoder is not loaded; None when there is none."""
-        stamp = self.stamp
-        if self._encoder is not None or stamp is None or not isinstance(text, str):
+        """A one-text query by the collection's light text path while its encoder is not
+        loaded (:func:`imagevec.search.run.light_text_vector`); None otherwise."""
+        if self._encoder is not None:
             return None
-        from imagevec.encoders.hub import local_only
-        from imagevec.encoders.registry import text_query_embedder
-        from imagevec.errors import ModelLoadError
+        from imagevec.search.run import light_text_vector
 
-        # a model only the stamp names is never downloaded (see _create)
-        guard = contextlib.nullcontext() if self._encoder_name else local_only()
-        try:
-            with guard:
-                embed = text_query_embedder(dict(stamp.get("config") or {}))
-        except ModelLoadError:
-            return None
-        if embed is None or str(getattr(embed, "dim", "")) != str(stamp.get("dim")):
-            return None
-        return embed([text])[0]
+        return light_text_vector(self.stamp, text, named=bool(self._encoder_name))
 
     def duplicates(
         self,

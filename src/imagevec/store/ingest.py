@@ -232,6 +232,33 @@ class _Run:
                 self._done(self.pending.pop(bad.index), bad.reason)
 
 
+def add_arguments(
+    sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    include_hidden: bool,
+    exclude: str | Sequence[str],
+    max_megapixels: float | None,
+    load_options: dict[str, Any],
+) -> tuple[list[str], WalkRules]:
+    """``ImageIndex.add``'s sources as paths (``~`` expanded) and its walk options as
+    :class:`~imagevec.io.files.WalkRules`; ``max_megapixels`` becomes the loader's
+    ``max_pixels`` in ``load_options``.
+
+    Raises:
+        ConfigError: a source that is not a path, or ``max_megapixels`` not above 0.
+    """
+    paths = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    if not all(isinstance(source, (str, os.PathLike)) for source in paths):
+        raise ConfigError("add() takes file and folder paths (records are stored by path)")
+    patterns = [exclude] if isinstance(exclude, str) else list(exclude)
+    if max_megapixels is not None:
+        if not max_megapixels > 0:
+            raise ConfigError(f"max_megapixels must be > 0, got {max_megapixels!r}")
+        load_options["max_pixels"] = int(max_megapixels * 1_000_000)
+    rules = WalkRules(include_hidden=include_hidden, exclude=tuple(patterns))
+    return [os.path.expanduser(os.fspath(path)) for path in paths], rules
+
+
 def add_files(
     store: Store,
     encoder: Any,

@@ -29,8 +29,12 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imagevec.errors import ConfigError, StoreDamagedError, StoreLockedError
+
+if TYPE_CHECKING:
+    from imagevec.store.chroma import Store
 
 try:  # pragma: no cover - platform dependent
     import fcntl
@@ -187,3 +191,37 @@ def acquire(folder: str | os.PathLike[str], *, exclusive: bool = False) -> LockH
             handle.release()
             raise
     return handle
+
+
+def is_store(path: Path | None) -> bool:
+    """Whether ``path`` holds an embedded Chroma store (reading never creates one)."""
+    return path is not None and (path / "chroma.sqlite3").is_file()
+
+
+def open_store(
+    path: Path | None, *, url: str | None, collection: str, location: str, write: bool
+) -> tuple[Store, LockHandle | None]:
+    """The collection of an embedded folder under its lock (shared, or exclusive to
+    ``write``; a folder is created only to write), or of a Chroma server ``url`` (no lock).
+
+    Raises:
+        StoreNotFoundError: reading a folder that holds no store.
+        StoreLockedError: another process holds a conflicting lock.
+    """
+    from imagevec.errors import StoreNotFoundError
+    from imagevec.store.chroma import Store, connect
+
+    lock = None
+    if url is None:
+        assert path is not None
+        if not is_store(path):
+            if not write:
+                raise StoreNotFoundError(path)
+            path.mkdir(parents=True, exist_ok=True)
+        lock = acquire(path, exclusive=write)
+    try:
+        return Store(connect(path, url=url), collection, location=location), lock
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
