@@ -18,6 +18,7 @@ from langchain_imagevec.rag import (
     image_to_data_uri,
     images_to_content_blocks,
 )
+from langchain_imagevec.relevance import unit_relevance
 from langchain_imagevec.retrievers import ImagevecRetriever, guess_query_mode
 from langchain_imagevec.tools import create_image_search_tool, create_similar_image_tool
 
@@ -31,4 +32,5 @@ __all__ = [
     "guess_query_mode",
     "image_to_data_uri",
     "images_to_content_blocks",
+    "unit_relevance",
 ]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import statistics
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,16 +64,35 @@ def _row(engine: str, report: Any, seconds: float) -> dict[str, Any]:
 
 
 def bench_chroma(
-    url: str, *, sizes: Sequence[int] = (10_000,), dim: int = 1664, queries: int = 50
+    url: str,
+    *,
+    sizes: Sequence[int] = (10_000,),
+    dim: int = 1664,
+    queries: int = 50,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Upsert rate and query latency of a Chroma server as a collection grows to ``sizes``."""
+    """Upsert rate and query latency of a Chroma server as a collection grows to ``sizes``.
+
+    ``on_row`` gets each size's row as soon as it is measured (a long run that is stopped
+    still leaves its smaller sizes). The collection is deleted at the end, or on error.
+    """
     from imagevec.store.chroma import Store, connect
 
     store = Store(connect(url=url), f"bench-chroma-{uuid.uuid4().hex[:8]}", location=url)
     store.create({"imagevec:bench": 1})
+    try:
+        return _grow(store, sorted(sizes), dim, queries, on_row or (lambda row: None))
+    finally:
+        store.client.delete_collection(store.name)
+
+
+def _grow(
+    store: Any, sizes: list[int], dim: int, queries: int, on_row: Callable[[dict[str, Any]], None]
+) -> list[dict[str, Any]]:
     rng = np.random.default_rng(0)
-    rows, count, upsert_seconds = [], 0, 0.0
-    for size in sorted(sizes):
+    rows: list[dict[str, Any]] = []
+    count, upsert_seconds = 0, 0.0
+    for size in sizes:
         while count < size:
             n = min(store.max_batch, 5000, size - count)
             vectors = rng.standard_normal((n, dim)).astype(np.float32)
@@ -99,5 +118,5 @@ def bench_chroma(
                 "query_ms_p95": round(sorted(times)[int(0.95 * (len(times) - 1))], 1),
             }
         )
-    store.client.delete_collection(store.name)
+        on_row(rows[-1])
     return rows

