@@ -62,6 +62,9 @@ def test_bench_dupes_speed_and_threshold_evidence(capsys: pytest.CaptureFixture[
     result = json.loads(out)
     assert code == EXIT_OK and [r["vectors"] for r in result["speed"]] == [1000, 2000]
     assert all(r["groups"] == r["planted"] for r in result["speed"])
+    for row in result["speed"]:
+        assert row["gflop_per_s"] > 0 and row["peak_rss_mb"] > row["vector_mb"]
+        assert 0 < row["search_peak_mb"] < 1.5 * row["tile_mb"]  # one tile, not n x n
     evidence = result["evidence"]
     assert evidence["images"] == 8 * evidence["photos"] >= 8 * 18
     for row in evidence["rows"]:

@@ -77,11 +77,13 @@ def duplicate_pairs(
         left = vectors[start : start + block]
         for other in range(start, n, block):
             tile = left @ vectors[other : other + block].T
-            if other == start:
-                tile = np.triu(tile, k=1)
             rows, cols = np.nonzero(tile >= threshold)
+            if other == start:  # a diagonal tile: its upper triangle only (no copy)
+                upper = cols > rows
+                rows, cols = rows[upper], cols[upper]
             if len(rows):
                 yield rows + start, cols + other, tile[rows, cols]
+            del tile  # freed before the next one is made: one tile at a time
 
 
 def group_pairs(
@@ -133,12 +135,13 @@ def find_duplicates(
     for page_ids, vectors, page_metas in store.iter_vectors(where):
         ids += page_ids
         metas += page_metas
-        chunks.append(vectors)
+        page = np.asarray(vectors, dtype=np.float32)  # normalised page by page: no
+        page /= np.maximum(np.linalg.norm(page, axis=1, keepdims=True), 1e-12)  # n x d temp
+        chunks.append(page)
     if len(ids) < 2:
         return []
     matrix = np.concatenate(chunks)
     del chunks
-    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
     groups = []
     for members in group_pairs(len(ids), duplicate_pairs(matrix, threshold, block)):
         members = sorted(members, key=lambda i: _keeper_key(metas[i]), reverse=True)
