@@ -295,6 +295,7 @@ def test_the_bundled_weights_are_the_ones_the_table_was_made_from() -> None:
     assert hashlib.sha256(data).hexdigest() == bridge.TABLE_WEIGHTS  # and really so
 
 
+@pytest.mark.slow  # loads the transformers BERT
 def test_numpy_minilm_equals_the_transformers_bert() -> None:
     from transformers import AutoModel, AutoTokenizer
 

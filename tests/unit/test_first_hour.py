@@ -159,6 +159,7 @@ def default_db(tmp_path_factory: pytest.TempPathFactory, default_encoder: Any) -
     return db
 
 
+@pytest.mark.slow  # a fresh Python process
 def test_text_search_on_the_default_needs_no_torch(default_db: Path) -> None:
     import subprocess
     import sys

@@ -51,6 +51,7 @@ def test_fresh_projection_head_is_deterministic(photos: dict[str, Image.Image]) 
     np.testing.assert_array_equal(one.embed_image(image), two.embed_image(image))
 
 
+@pytest.mark.slow  # a second Python process
 def test_projection_head_is_identical_in_another_process(
     photo_files: list[Path], tmp_path: Path
 ) -> None:

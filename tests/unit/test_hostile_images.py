@@ -43,6 +43,7 @@ def sliver_dir(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow  # a fresh Python process
 def test_sliver_preprocess_is_bounded_by_the_output(tmp_path: Path) -> None:
     """A 1 x 10000 PNG used to cost ~1.5 GB (short side scaled up to 224 before the crop)."""
     script = textwrap.dedent(

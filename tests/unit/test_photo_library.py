@@ -32,8 +32,19 @@ def _exif(make: str, model: str, taken: str, *, gps: bool = False) -> Image.Exif
     return exif
 
 
+@pytest.fixture(scope="module")
+def heic_photo(tmp_path_factory: pytest.TempPathFactory, photo_dir: Path) -> bytes:
+    """An iPhone-like HEIC with EXIF (encoded once: HEIC encoding is slow)."""
+    pillow_heif.register_heif_opener()
+    path = tmp_path_factory.mktemp("heic") / "IMG_0001.HEIC"
+    Image.open(photo_dir / "rocket.jpg").save(
+        path, exif=_exif("Apple", "iPhone 15 Pro", "2024:07:14 21:30:00")
+    )
+    return path.read_bytes()
+
+
 @pytest.fixture
-def library(tmp_path: Path, photo_dir: Path) -> Path:
+def library(tmp_path: Path, photo_dir: Path, heic_photo: bytes) -> Path:
     """JPEGs with EXIF from two cameras, a HEIC, a RAW with a JPEG sibling, a lone broken
     RAW, hidden and junk folders."""
     root = tmp_path / "Photos"
@@ -47,10 +58,7 @@ def library(tmp_path: Path, photo_dir: Path) -> Path:
     Image.open(photo_dir / "coffee.jpg").save(
         root / "2023" / "coffee.jpg", exif=_exif("Apple", "iPhone 13", "2023:12:24 09:00:00")
     )
-    pillow_heif.register_heif_opener()
-    Image.open(photo_dir / "rocket.jpg").save(
-        root / "2024" / "IMG_0001.HEIC", exif=_exif("Apple", "iPhone 15 Pro", "2024:07:14 21:30:00")
-    )
+    (root / "2024" / "IMG_0001.HEIC").write_bytes(heic_photo)
     shutil.copy(photo_dir / "astronaut.jpg", root / "2024" / "DSC_0002.jpg")
     (root / "2024" / "DSC_0002.NEF").write_bytes(b"II*\x00 not really a raw file" * 10)
     (root / "2024" / "DSC_0003.dng").write_bytes(b"broken raw" * 10)

@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from imagevec.index import ImageIndex
+
+pytestmark = pytest.mark.slow  # fresh Python processes
 
 ROOT = Path(__file__).parents[2]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import imagevec
 
 PUBLIC = [
@@ -70,6 +72,7 @@ def test_import_is_light() -> None:
     assert result.stdout.strip() == "[]"
 
 
+@pytest.mark.slow  # a fresh Python process
 def test_core_never_imports_frameworks() -> None:
     code = """
 import sys, importlib.abc

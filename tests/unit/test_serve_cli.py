@@ -49,6 +49,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow  # a server process
 def test_serve_runs_and_watches(colour_dir: Path, tmp_path: Path) -> None:
     db = tmp_path / "db"
     build_colour_index(colour_dir, db)

@@ -181,6 +181,7 @@ def test_activation_cache_gives_the_full_forward_and_trains_the_top(
     assert ActivationCache.build(enc, enc.layer_groups(), pixels) is None
 
 
+@pytest.mark.slow  # trains the default encoder
 def test_no_epoch_beats_the_base_so_the_base_is_exported_and_said(
     tiny: dict[str, Path], labelled: Path, tmp_path: Path
 ) -> None:
@@ -200,6 +201,7 @@ def test_no_epoch_beats_the_base_so_the_base_is_exported_and_said(
     assert {"recall@1", "map", "unseen recall@1", "unseen map"} <= set(result.before)
 
 
+@pytest.mark.slow  # trains the default encoder
 def test_the_encoder_ends_with_the_exported_best_weights(
     tiny: dict[str, Path], labelled: Path, tmp_path: Path
 ) -> None:

@@ -18,7 +18,10 @@ from llama_index.embeddings.imagevec import (
     load_image_documents,
 )
 
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+    pytest.mark.slow,  # fresh Python processes
+]
 
 
 def _build_into(folder: Path, db: Path, emb: ImagevecEmbedding) -> int:

@@ -11,7 +11,7 @@ from mcp import ClientSession, types
 from mcp.client.streamable_http import streamable_http_client
 from tests.support.mcp_server import Library, closest, decode
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.slow]  # server processes
 
 INIT = {
     "jsonrpc": "2.0",

@@ -24,6 +24,7 @@ def _json(result: types.CallToolResult) -> dict:
     return json.loads(result.content[0].text)
 
 
+@pytest.mark.slow  # a server process
 async def test_a_conversation_over_stdio(library: Library, tmp_path: Path) -> None:
     argv = command("--db", library.db, "--roots", library.library, "--cache-dir", tmp_path)
     params = StdioServerParameters(command=argv[0], args=argv[1:], env=environment(), cwd=str(REPO))
