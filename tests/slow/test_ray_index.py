@@ -151,12 +151,15 @@ def _big_photos(photo: Path, big: Path, count: int) -> Path:
     return big
 
 
+TOTAL = 20  # big PNGs, embedded one per batch: the kill lands after the first write
+
+
 def test_killed_driver_loses_nothing_and_rerun_finishes_without_duplicates(
     ray_cluster: str, chroma_url: str, folder: Path, model: str, tmp_path: Path
 ) -> None:
     from imagevec.scale import index_with_ray
 
-    big = _big_photos(next(folder.glob("*.jpg")), tmp_path / "big", 40)
+    big = _big_photos(next(folder.glob("*.jpg")), tmp_path / "big", TOTAL)
     script = textwrap.dedent(f"""
         import ray
         from imagevec.scale import index_with_ray
@@ -181,14 +184,14 @@ def test_killed_driver_loses_nothing_and_rerun_finishes_without_duplicates(
         driver.kill()
         driver.wait(timeout=30)
     tail = log.read_text(errors="replace")[-3000:]
-    assert 0 < written < 40, f"the kill did not land mid-job ({written} of 40 written):\n{tail}"
+    assert 0 < written < TOTAL, f"the kill did not land mid-job ({written} of {TOTAL}):\n{tail}"
     time.sleep(2)  # a write in flight may still land
     with ImageIndex(url=chroma_url, collection="killed") as index:
         kept = index.count()
     report = index_with_ray([big], chroma_url=chroma_url, collection="killed", model=model)
-    assert report.unchanged == kept and report.indexed == report.embedded == 40 - kept
+    assert report.unchanged == kept and report.indexed == report.embedded == TOTAL - kept
     with ImageIndex(url=chroma_url, collection="killed") as index:
-        assert index.count() == 40
+        assert index.count() == TOTAL
 
 
 def test_bench_chroma_server_reports_rates(chroma_url: str) -> None:
