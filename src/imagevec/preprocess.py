@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PIL import Image
 
 from imagevec.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -128,12 +130,15 @@ class Preprocess:
             region = _pad_to(region, crop_w, crop_h)
         return np.asarray(region, dtype=np.uint8)
 
-    def normalize(self, batch: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """Turn a ``uint8`` ``(B, H, W, 3)`` batch into a normalised ``(B, 3, H, W)`` tensor."""
+    def normalize(self, batch: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """Turn a ``uint8`` ``(B, H, W, 3)`` batch into a normalised ``(B, 3, H, W)`` tensor
+        (float32 unless ``dtype`` says otherwise)."""
+        import torch  # here: resizing and cropping need no torch (the numpy query paths)
+
         x = batch.permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
         mean = torch.tensor(self.mean, device=x.device, dtype=torch.float32).view(1, 3, 1, 1)
         std = torch.tensor(self.std, device=x.device, dtype=torch.float32).view(1, 3, 1, 1)
-        return x.sub_(mean).div_(std).to(dtype)
+        return x.sub_(mean).div_(std).to(dtype or torch.float32)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable form; :meth:`from_dict` reads it back."""

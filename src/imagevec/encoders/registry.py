@@ -47,6 +47,13 @@ TEXT_QUERY: dict[str, str] = {
     "default": "imagevec.encoders.default.text_query:text_embedder",
 }
 
+#: family -> "module:function" returning a torch-free ``(sources, **load options) -> vectors``
+#: for image queries (``function(ref, config, fingerprint)``; None when it cannot embed for
+#: that fingerprint); families not listed load the whole encoder for an image query.
+IMAGE_QUERY: dict[str, str] = {
+    "default": "imagevec.encoders.default.image_query:image_embedder",
+}
+
 
 @dataclass(frozen=True)
 class ModelRef:
@@ -177,6 +184,24 @@ def text_query_embedder(config: dict[str, Any]) -> Callable[[list[str]], np.ndar
         return None  # a re-registered family may embed texts differently
     module_name, _, attr = target.partition(":")
     return getattr(importlib.import_module(module_name), attr)(ref, options)
+
+
+def image_query_embedder(
+    config: dict[str, Any], fingerprint: str
+) -> Callable[..., np.ndarray] | None:
+    """A light ``(sources, **load options) -> vectors`` for image queries on a collection
+    stamped with ``config`` and ``fingerprint``, or None (see :func:`text_query_embedder`)."""
+    options = {k: v for k, v in config.items() if k not in ("device", "dtype")}
+    model = options.get("model") or "default"
+    try:
+        ref = resolve(str(model), revision=options.get("revision"))
+    except ModelLoadError:
+        return None
+    target = IMAGE_QUERY.get(ref.family)
+    if target is None or FAMILIES.get(ref.family) != _DEFAULT_LOADERS.get(ref.family):
+        return None
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)(ref, options, fingerprint)
 
 
 _DEFAULT_LOADERS = dict(FAMILIES)

@@ -31,7 +31,7 @@ from imagevec.types import Hit
 if TYPE_CHECKING:
     from imagevec.encoders.base import Encoder
 
-__all__ = ["as_query", "light_text_vector", "run_query"]
+__all__ = ["as_query", "light_image_vector", "light_text_vector", "run_query"]
 
 
 def as_query(
@@ -71,6 +71,7 @@ def run_query(
     encoder: Callable[[], Encoder],
     light_text: Callable[[str], np.ndarray | None],
     k: int,
+    light_image: Callable[..., np.ndarray | None] = lambda image, **options: None,
     where: dict[str, Any] | None,
     include_self: bool = False,
     **load_options: Any,
@@ -80,6 +81,7 @@ def run_query(
     Args:
         encoder: returns the collection's encoder (called only if a text or image needs it).
         light_text: a one-text query's vector by a light path, or None to use the encoder.
+        light_image: the same for a one-image query (given the load options).
         include_self: keep the items named by ``like`` parts in the results.
         **load_options: for image parts (``policy``...).
     """
@@ -88,6 +90,10 @@ def run_query(
     only = query.parts[0] if len(query.parts) == 1 else None
     if only is not None and only.kind == "text" and only.weight > 0:
         light = light_text(str(only.value))
+        if light is not None:
+            return store.query(light, k=k, where=where)
+    if only is not None and only.kind == "image" and only.weight > 0:
+        light = light_image(only.value, **load_options)
         if light is not None:
             return store.query(light, k=k, where=where)
     vec, items = query_vector(query, encoder=encoder, store=store, **load_options)
@@ -121,3 +127,29 @@ def light_text_vector(
     if embed is None or str(getattr(embed, "dim", "")) != str(stamp.get("dim")):
         return None
     return embed([text])[0]
+
+
+_LIGHT_IMAGE_OPTIONS = frozenset({"policy", "max_pixels"})
+
+
+def light_image_vector(
+    stamp: Mapping[str, Any] | None, image: Any, **load_options: Any
+) -> np.ndarray | None:
+    """``image``'s query vector by the light image path of the encoder ``stamp`` names (the
+    default's numpy tower), or None when there is none or the fingerprints differ.
+
+    Raises:
+        ImageLoadError: the image cannot be read (as the encoder's path would).
+    """
+    if stamp is None or set(load_options) - _LIGHT_IMAGE_OPTIONS:
+        return None
+    from imagevec.encoders.registry import image_query_embedder
+    from imagevec.errors import ModelLoadError
+
+    try:
+        embed = image_query_embedder(dict(stamp.get("config") or {}), str(stamp.get("fingerprint")))
+    except (ModelLoadError, OSError, ValueError):
+        return None
+    if embed is None or str(getattr(embed, "dim", "")) != str(stamp.get("dim")):
+        return None
+    return embed([image], **load_options)[0]

@@ -25,23 +25,18 @@ from __future__ import annotations
 import threading
 import warnings
 from functools import cache
-from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 
+from imagevec.encoders.default.assets import TABLE_FILE, data_file
 from imagevec.encoders.default.minilm import MiniLM
-
-if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable
 
 PROMPT = "a photo of {article} {name}"
 """How a class becomes a sentence: its first (most common) name with an article."""
 
-TABLE_FILE = "imagenet_class_text_minilm.npy"
 CLASSES_FILE = "imagenet_classes.txt"
 CHECK_ROWS = (0, 281, 417, 999)  # tench, tabby, balloon, toilet tissue
 _TOLERANCE = 1e-3  # float16 storage keeps cosines within ~1e-4 of the float32 table
@@ -52,17 +47,11 @@ _lock = threading.Lock()
 _recomputed: dict[str, torch.Tensor] = {}
 
 
-def _data_file(name: str) -> Traversable:
-    return (
-        resources.files("imagevec.encoders.default").joinpath("data").joinpath(name)
-    )  # one part: py3.10
-
-
 @cache
 def class_synsets() -> tuple[tuple[str, tuple[str, ...]], ...]:
     """The 1000 ImageNet classes in index order: ``(wordnet id, (name, synonym, ...))``."""
     rows = []
-    for line in _data_file(CLASSES_FILE).read_text(encoding="utf-8").splitlines():
+    for line in data_file(CLASSES_FILE).read_text(encoding="utf-8").splitlines():
         wnid, _, names = line.partition("\t")
         rows.append((wnid, tuple(part.strip() for part in names.split(","))))
     return tuple(rows)
@@ -86,7 +75,7 @@ def compute_class_embeddings(text_model: MiniLM) -> torch.Tensor:
 
 def shipped_class_embeddings() -> torch.Tensor:
     """The precomputed table shipped with imagevec, as float32 (rows L2-normalised)."""
-    with _data_file(TABLE_FILE).open("rb") as handle:
+    with data_file(TABLE_FILE).open("rb") as handle:
         table = np.load(handle, allow_pickle=False)
     return F.normalize(torch.from_numpy(table.astype(np.float32)), dim=-1)
 

@@ -33,10 +33,16 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812
-from PIL import Image
 from torch import nn
 
 from imagevec.encoders.base import IMAGE, TEXT, Encoder
+from imagevec.encoders.default.assets import (
+    POOLING,
+    PREPROCESS,
+    SEMANTIC_WEIGHT,
+    TEMPERATURE,
+    TOP_K,
+)
 from imagevec.encoders.default.conse import class_embeddings, semantic_embedding
 from imagevec.encoders.default.efficientnet import (
     FEATURE_DIM,
@@ -49,30 +55,11 @@ from imagevec.encoders.default.minilm import MiniLM
 from imagevec.encoders.pooling import ProjectionHead, check_pooling, seeded_projection
 from imagevec.encoders.registry import PROJECTION_FILE, SAVED_CONFIG
 from imagevec.errors import ConfigError, ModelLoadError
-from imagevec.preprocess import Preprocess
 
 if TYPE_CHECKING:
     from imagevec.encoders.registry import ModelRef
 
-#: ConSE settings and the default pooling, chosen on labelled cases built from the sample
-#: photos (``python -m imagevec.bench default-quality``; numbers in the README): a flatter mix
-#: of more classes (top 50 at temperature 2) finds the named object more often than the
-#: paper's sharp top-20 mix, and GeM pooling keeps heavily recompressed, downscaled copies
-#: of texture-like photos closer to their originals than average pooling.
-TOP_K = 50
-TEMPERATURE = 2.0
-POOLING = "gem"
-SEMANTIC_WEIGHT = 0.2
 TOWER_FILE = "image_tower.safetensors"
-#: TF-Lite training statistics (pixels scaled to [-1, 1], checked against the stem's BN
-#: running variance) and TF's eval crop (short side 256, centre 224, bicubic).
-PREPROCESS = Preprocess(
-    resize=("shortest", 256),
-    crop=(224, 224),
-    resample=int(Image.Resampling.BICUBIC),
-    mean=(0.5, 0.5, 0.5),
-    std=(0.5, 0.5, 0.5),
-)
 
 
 class LiteEncoder(Encoder):
