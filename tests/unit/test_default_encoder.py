@@ -94,6 +94,7 @@ def test_text_vectors_live_in_the_semantic_part() -> None:
     np.testing.assert_allclose(enc.embed_texts(texts[::-1])[::-1], vectors, atol=1e-5)
 
 
+@pytest.mark.slow  # builds another default encoder
 def test_long_text_is_truncated_to_256_tokens() -> None:
     enc = encoder()
     words = " ".join(["cat"] * 300)
@@ -102,6 +103,7 @@ def test_long_text_is_truncated_to_256_tokens() -> None:
     np.testing.assert_allclose(long, longer, atol=1e-6)  # the words after token 256 are cut
 
 
+@pytest.mark.slow  # builds another default encoder
 def test_config_round_trip_rebuilds_equal_vectors(images: list[Image.Image]) -> None:
     options = {
         "pooling": "max",
@@ -135,6 +137,7 @@ def test_projection_head_is_deterministic_and_keeps_the_global_rng() -> None:
     torch.testing.assert_close(built.state_dict(), head.state_dict())
 
 
+@pytest.mark.slow  # builds another default encoder
 def test_pickle_round_trip(images: list[Image.Image]) -> None:
     enc = encoder()
     clone = pickle.loads(pickle.dumps(enc))
@@ -143,6 +146,7 @@ def test_pickle_round_trip(images: list[Image.Image]) -> None:
     np.testing.assert_array_equal(clone.embed_texts(["a dog"]), enc.embed_texts(["a dog"]))
 
 
+@pytest.mark.slow  # builds another default encoder
 def test_save_and_load_a_fine_tuned_tower(tmp_path: Path, images: list[Image.Image]) -> None:
     enc = imagevec.create_encoder("default", device="cpu", projection_dim=16, top_k=7)
     untouched = enc.embed_images(images)
@@ -223,6 +227,7 @@ def test_class_names_file_is_the_imagenet_index_order() -> None:
     assert table.shape == (1000, 384) and table.dtype == torch.float32
 
 
+@pytest.mark.slow  # builds another default encoder
 def test_a_folder_saved_before_temperature_existed_loads_with_temperature_one(
     tmp_path: Path,
 ) -> None:

@@ -66,8 +66,11 @@ def test_a_checkpoint_with_code_in_it_is_refused(tmp_path: Path) -> None:
         pytest.param("max", marks=pytest.mark.slow),
     ],
 )
-def test_the_numpy_tower_gives_the_encoders_vectors(photos: list[Path], pooling: str) -> None:
-    encoder = create_encoder("default", pooling=pooling)
+def test_the_numpy_tower_gives_the_encoders_vectors(
+    photos: list[Path], pooling: str, default_encoder: Any
+) -> None:
+    same = pooling == default_encoder.pooling
+    encoder = default_encoder if same else create_encoder("default", pooling=pooling)
     embed = image_query.image_embedder(
         resolve("default"), encoder.model_config(), encoder.fingerprint
     )

@@ -121,6 +121,7 @@ def test_vit_mean_pooling_equals_mean_of_patch_tokens(photos: dict[str, Image.Im
     assert np.abs(mean - encoder("vit").embed_images(images)).max() > 1e-2
 
 
+@pytest.mark.slow  # five ResNet forwards
 def test_resnet_poolings(photos: dict[str, Image.Image]) -> None:
     images = list(photos.values())
     vectors = {p: encoder("resnet", pooling=p).embed_images(images) for p in POOLINGS}

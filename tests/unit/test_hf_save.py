@@ -67,7 +67,10 @@ def test_projection_head_is_identical_in_another_process(
     np.testing.assert_array_equal(np.load(out), expected)
 
 
-@pytest.mark.parametrize(("kind", "pooling"), [("clip", None), ("vit", "mean"), ("resnet", "gem")])
+@pytest.mark.parametrize(
+    ("kind", "pooling"),
+    [("clip", None), ("vit", "mean"), pytest.param("resnet", "gem", marks=pytest.mark.slow)],
+)
 def test_save_and_load_round_trip_with_projection(
     kind: str, pooling: str | None, photos: dict[str, Image.Image], tmp_path: Path
 ) -> None:
@@ -129,7 +132,8 @@ def test_save_without_projection(photos: dict[str, Image.Image], tmp_path: Path)
 
 # ---------------------------------------------------------------------- layer groups
 @pytest.mark.parametrize(
-    ("kind", "blocks"), [("clip", 2), ("vit", 2), ("dinov2", 2), ("resnet", 4)]
+    ("kind", "blocks"),
+    [("clip", 2), ("vit", 2), ("dinov2", 2), pytest.param("resnet", 4, marks=pytest.mark.slow)],
 )
 def test_layer_groups_order_and_freezing(kind: str, blocks: int) -> None:
     enc = imagevec.create_encoder(str(tiny_model(kind)), device="cpu", projection_dim=4)

@@ -21,7 +21,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_mcp_adapters.client import MultiServerMCPClient
 from tests.support.mcp_server import Library, closest, decode
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.slow]  # a LangChain agent over an MCP session
 
 
 def blocks(message: ToolMessage) -> list[dict[str, Any]]:
