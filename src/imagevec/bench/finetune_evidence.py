@@ -31,7 +31,7 @@ import torch
 from imagevec.bench.labelled_sets import SETS, build_set
 from imagevec.evaluation import retrieval_metrics
 
-__all__ = ["HEADER", "run_evidence"]
+__all__ = ["HEADER", "SELFSUP_HEADER", "run_evidence", "run_selfsup_evidence"]
 
 
 def _score(objective: Any, encoder: Any, acts: Any, images: list[Any], labels: list[str]) -> Any:
@@ -67,9 +67,10 @@ def run_evidence(
     seeds: Sequence[int] = (0, 1, 2),
     model: str = "default",
     options: dict[str, Any] | None = None,
+    grid: Sequence[dict[str, Any]] = ({},),
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
-    """Fine-tune on each set and seed; return one row per run (base and tuned metrics).
+    """Fine-tune on each set, recipe and seed; return one row per run (base and tuned metrics).
 
     Args:
         out: work folder (the sets, each run's exported model, ``evidence.json``).
@@ -77,16 +78,14 @@ def run_evidence(
         seeds: training seeds (the split of validation images, sampling, views).
         model: the base model.
         options: overrides of the recipe (``lr``, ``freeze``, ``epochs``, ``margin``,
-            ``mining``, ``patience``, ``batch_size``...).
+            ``mining``, ``lr_decay``, ``patience``, ``batch_size``...).
+        grid: recipes to compare, each a dict of overrides on top of ``options`` (a sweep:
+            the decoded images and the frozen layers' cache are shared by all of them).
         log: where progress lines go.
     """
     from imagevec.encoders.registry import create_encoder
-    from imagevec.training.loop import TrainConfig, fit
     from imagevec.training.triplet import TRIPLET_DEFAULTS, TripletObjective
 
-    recipe = {**TRIPLET_DEFAULTS, **(options or {})}
-    loss_keys = ("margin", "mining")
-    config_keys = {k: v for k, v in recipe.items() if k not in loss_keys}
     root = Path(out)
     rows: list[dict[str, Any]] = []
     for name in sets:
@@ -94,48 +93,77 @@ def run_evidence(
         folders = build_set(root / "sets", spec)
         encoder = create_encoder(model, device="cpu")
         base_state = _state(encoder)
-        objective = TripletObjective(
-            folders.train, views=spec.views, **{k: recipe[k] for k in loss_keys}
-        )
         known, unseen = _load(folders.known, encoder), _load(folders.unseen, encoder)
-        acts: dict[str, Any] = {}
-        base: dict[str, Any] = {}
-        for seed in seeds:
-            _load_state(encoder, base_state)
-            config = TrainConfig(
-                out=root / "runs" / f"{name}-seed{seed}", seed=seed, progress=False, **config_keys
-            )
-            started = time.perf_counter()
-            result = fit(encoder, objective, config, log=lambda _line: None)
-            seconds = time.perf_counter() - started
-            if not acts:  # the frozen layers are the same for every seed
-                acts = {k: objective.capture_images(encoder, v[0]) for k, v in
-                        (("known", known), ("unseen", unseen))}  # fmt: skip
-                trained = _state(encoder)
+        base = {
+            k: _score_full(encoder, *data) for k, data in (("known", known), ("unseen", unseen))
+        }
+        objectives: dict[Any, TripletObjective] = {}
+        acts: dict[Any, dict[str, Any]] = {}
+        for extra in grid:
+            recipe = {**TRIPLET_DEFAULTS, **(options or {}), **extra}
+            loss = {k: recipe.pop(k) for k in LOSS_KEYS}
+            objective = objectives.get(recipe["freeze"])
+            if objective is None:  # one cache per frozen depth
+                objective = TripletObjective(folders.train, views=spec.views, **loss)
+                objectives[recipe["freeze"]] = objective
+            objective.margin, objective.mining = loss["margin"], loss["mining"]
+            for seed in seeds:
                 _load_state(encoder, base_state)
-                base = {k: _score(objective, encoder, acts[k], *data)
-                        for k, data in (("known", known), ("unseen", unseen))}  # fmt: skip
-                _load_state(encoder, trained)
-            tuned = {
-                k: _score(objective, encoder, acts[k], *data)
-                for k, data in (("known", known), ("unseen", unseen))
-            }
-            epochs = result.history[1:]
-            steps = sum(e["steps"] for e in epochs) * objective.p * objective.k
-            step_s = sum(e.get("train_seconds", 0.0) for e in epochs)
-            row = {
-                "set": name, "seed": seed, "best_epoch": result.best_epoch,
-                "base": base, "tuned": tuned, "seconds": round(seconds, 1),
-                "train_images_per_s": round(steps / step_s, 1) if step_s else None,
-                "validation": {"before": result.before, "best": result.best},
-                "describe": objective.describe(),
-            }  # fmt: skip
-            rows.append(row)
-            log(_line(row))
-    (root / "evidence.json").write_text(
-        json.dumps({"recipe": recipe, "model": model, "rows": rows}, indent=2, default=str)
-    )
+                row = _run(encoder, objective, recipe, name, seed, root, known, unseen,
+                           acts.setdefault(recipe["freeze"], {}))  # fmt: skip
+                variant = ", ".join(f"{k}={v}" for k, v in extra.items())
+                rows.append({**row, "base": base, "recipe": {**recipe, **loss}, "variant": variant})
+                log(_line(rows[-1]))
+        (root / "evidence.json").write_text(
+            json.dumps({"model": model, "rows": rows}, indent=2, default=str)
+        )
     return rows
+
+
+LOSS_KEYS = ("margin", "mining")
+
+
+def _score_full(encoder: Any, images: list[Any], labels: list[str]) -> Any:
+    with torch.no_grad():
+        vectors = encoder.embed_images(images, batch_size=32)
+    return retrieval_metrics(vectors, labels)
+
+
+def _run(
+    encoder: Any,
+    objective: Any,
+    recipe: dict[str, Any],
+    name: str,
+    seed: int,
+    root: Path,
+    known: tuple[list[Any], list[str]],
+    unseen: tuple[list[Any], list[str]],
+    acts: dict[str, Any],
+) -> dict[str, Any]:
+    """One fine-tuning run, scored on the set's known and unseen folders (``acts``: their
+    frozen-layer activations, filled on the first run of a frozen depth)."""
+    from imagevec.training.loop import TrainConfig, fit
+
+    config = TrainConfig(out=root / "runs" / f"{name}-seed{seed}", seed=seed, progress=False,
+                         **recipe)  # fmt: skip
+    started = time.perf_counter()
+    result = fit(encoder, objective, config, log=lambda _line: None)
+    seconds = time.perf_counter() - started
+    tuned = {}
+    for key, (images, labels) in (("known", known), ("unseen", unseen)):
+        if key not in acts:
+            acts[key] = objective.capture_images(encoder, images) if objective.cache else None
+        tuned[key] = _score(objective, encoder, acts[key], images, labels)
+    epochs = result.history[1:]
+    steps = sum(e["steps"] for e in epochs) * objective.p * objective.k
+    step_s = sum(e.get("train_seconds", 0.0) for e in epochs)
+    return {
+        "set": name, "seed": seed, "best_epoch": result.best_epoch, "tuned": tuned,
+        "seconds": round(seconds, 1),
+        "train_images_per_s": round(steps / step_s, 1) if step_s else None,
+        "validation": {"before": result.before, "best": result.best},
+        "describe": objective.describe(),
+    }  # fmt: skip
 
 
 def _line(row: dict[str, Any]) -> str:
@@ -146,6 +174,7 @@ def _line(row: dict[str, Any]) -> str:
         f"{b['unseen']['recall@1']:.3f} -> {t['unseen']['recall@1']:.3f} | "
         f"{b['unseen']['map']:.3f} -> {t['unseen']['map']:.3f} | {row['best_epoch']} | "
         f"{row['seconds']:.0f} s | {row['train_images_per_s'] or 0:.0f} |"
+        + (f" {row['variant']} |" if row.get("variant") else "")
     )
 
 
@@ -154,4 +183,79 @@ HEADER = (
     "| best epoch | time | train img/s |\n"
     "|------------|------|---------------|---------------|---------------|---------------"
     "|---|------|-----|"
+)
+
+
+def run_selfsup_evidence(
+    out: str | Path,
+    *,
+    set_name: str = "grey-30",
+    seeds: Sequence[int] = (0, 1, 2),
+    methods: Sequence[str] = ("simclr", "moco"),
+    model: str = "default",
+    options: dict[str, Any] | None = None,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Self-supervised fine-tuning on a set's training photos *without their labels*, then
+    recall@1 / mAP on its known and unseen folders: SimCLR (in-batch negatives) vs MoCo
+    (momentum keys + a queue of past keys). Every epoch counts (no held-out selection), so
+    the numbers show what the loss itself does.
+
+    Args:
+        out: work folder.
+        set_name: a :data:`~imagevec.bench.labelled_sets.SETS` name (its ``train`` folder).
+        seeds: training seeds.
+        methods: ``simclr`` and/or ``moco``.
+        model: the base model.
+        options: :class:`~imagevec.training.loop.TrainConfig` overrides (default: 3 epochs,
+            top group only, lr 1e-3, batch 32).
+        log: where progress lines go.
+    """
+    from imagevec.encoders.registry import create_encoder
+    from imagevec.training.loop import TrainConfig, fit
+    from imagevec.training.moco import MoCoObjective
+    from imagevec.training.simclr import SimCLRObjective
+
+    root = Path(out)
+    folders = build_set(root / "sets", SETS[set_name])
+    encoder = create_encoder(model, device="cpu")
+    base_state = _state(encoder)
+    data = {k: _load(getattr(folders, k), encoder) for k in ("known", "unseen")}
+    base = {k: _score_full(encoder, *v) for k, v in data.items()}
+    rows = [{"method": "base", "seed": None, **base}]
+    log(_ssl_line(rows[-1]))
+    recipe = {"epochs": 3, "freeze": -1, "lr": 1e-3, "patience": None, **(options or {})}
+    for seed in seeds:
+        for method in methods:
+            _load_state(encoder, base_state)
+            objective = (
+                MoCoObjective(folders.train, holdout=0.0)
+                if method == "moco"
+                else SimCLRObjective(folders.train, holdout=0.0)
+            )
+            config = TrainConfig(out=root / "selfsup" / f"{method}-seed{seed}", seed=seed,
+                                 progress=False, **recipe)  # fmt: skip
+            started = time.perf_counter()
+            fit(encoder, objective, config, log=lambda _line: None)
+            scores = {k: _score_full(encoder, *v) for k, v in data.items()}
+            seconds = round(time.perf_counter() - started, 1)
+            rows.append({"method": method, "seed": seed, **scores, "seconds": seconds})
+            log(_ssl_line(rows[-1]))
+    payload = {"set": set_name, "recipe": recipe, "rows": rows}
+    (root / "selfsup.json").write_text(json.dumps(payload, indent=2, default=str))
+    return rows
+
+
+def _ssl_line(row: dict[str, Any]) -> str:
+    k, u = row["known"], row["unseen"]
+    return (
+        f"| {row['method']} | {row['seed'] if row['seed'] is not None else '-'} | "
+        f"{k['recall@1']:.3f} | {k['map']:.3f} | {u['recall@1']:.3f} | {u['map']:.3f} | "
+        f"{row.get('seconds', 0):.0f} s |"
+    )
+
+
+SELFSUP_HEADER = (
+    "| method | seed | known R@1 | known mAP | unseen R@1 | unseen mAP | time |\n"
+    "|---|---|---|---|---|---|---|"
 )

@@ -3,9 +3,11 @@
 A label is one cell of one photo (scikit-image / scikit-learn samples, see
 :mod:`imagevec.samples`). Each cell is cut into two zones with a gap between them: training
 images are crops of the left zone, the *new photos of known labels* are crops of the right
-zone — so no source pixel is in both. Every crop gets a light edit (rotation, colour,
-blur, flip, JPEG) and is resized to the set's short side. Photos of the *unseen labels*
-take no part in training at all.
+zone — so no source pixel is in both. Every crop covers a random share of its zone
+(:attr:`SetSpec.crop`: small crops of neighbouring cells are hard to tell apart, so the base
+model is not already at the ceiling) and gets a light edit (rotation, colour, blur, flip,
+JPEG), then is resized to the set's short side. Photos of the *unseen labels* take no part
+in training at all.
 
 Example:
     >>> folders = build_set("runs/sets", SETS["colour-5"])       # doctest: +SKIP
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import math
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +44,7 @@ class SetSpec:
         size: short side of every image, in pixels.
         grey: greyscale set.
         views: augmented views per image the trainer caches (besides the eval transform).
+        crop: range of a crop's area, as a share of its zone (smaller: harder to match).
     """
 
     name: str
@@ -52,6 +56,7 @@ class SetSpec:
     size: int
     grey: bool = False
     views: int = 2
+    crop: tuple[float, float] = (0.5, 1.0)
 
 
 SETS: dict[str, SetSpec] = {
@@ -61,19 +66,19 @@ SETS: dict[str, SetSpec] = {
             "colour-5",
             ("astronaut", "chelsea", "coffee", "rocket"),
             ("china", "flower", "motorcycle"),
-            grid=(2, 2), train=5, test=3, size=96,
+            grid=(2, 3), train=5, test=4, size=96, crop=(0.2, 0.6),
         ),
         SetSpec(
             "grey-30",
             ("camera", "coins", "moon"),
-            ("brick", "clock", "horse"),
-            grid=(1, 2), train=30, test=8, size=128, grey=True, views=0,
+            ("brick", "clock", "page"),
+            grid=(2, 2), train=30, test=8, size=128, grey=True, views=0, crop=(0.2, 0.6),
         ),
         SetSpec(
             "colour-100",
-            ("coffee",),
-            ("astronaut", "rocket", "chelsea"),
-            grid=(1, 2), train=100, test=12, size=160, views=0,
+            ("coffee", "rocket"),
+            ("astronaut", "china", "chelsea"),
+            grid=(2, 2), train=100, test=12, size=160, views=0, crop=(0.1, 0.4),
         ),
     )
 }  # fmt: skip
@@ -88,10 +93,12 @@ class SetFolders:
     unseen: Path
 
 
-def edit_crop(zone: Image.Image, rng: random.Random, size: int) -> Image.Image:
-    """A random crop (50-100% of the zone's area) with a light edit, short side ``size``."""
+def edit_crop(
+    zone: Image.Image, rng: random.Random, size: int, crop: tuple[float, float] = (0.5, 1.0)
+) -> Image.Image:
+    """A random crop (``crop`` share of the zone's area) with a light edit, short side ``size``."""
     w, h = zone.size
-    area = w * h * rng.uniform(0.5, 1.0)
+    area = w * h * rng.uniform(*crop)
     aspect = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
     cw, ch = min(w, round(math.sqrt(area * aspect))), min(h, round(math.sqrt(area / aspect)))
     left, top = rng.randint(0, w - cw), rng.randint(0, h - ch)
@@ -129,7 +136,9 @@ def _zones(cell: Image.Image) -> tuple[Image.Image, Image.Image]:
 def _write(folder: Path, zone: Image.Image, n: int, spec: SetSpec, rng: random.Random) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
-        edit_crop(zone, rng, spec.size).save(folder / f"{i:03d}.jpg", quality=rng.randint(75, 95))
+        edit_crop(zone, rng, spec.size, spec.crop).save(
+            folder / f"{i:03d}.jpg", quality=rng.randint(75, 95)
+        )
 
 
 def build_set(root: str | Path, spec: SetSpec, *, seed: int = 0) -> SetFolders:
@@ -138,8 +147,11 @@ def build_set(root: str | Path, spec: SetSpec, *, seed: int = 0) -> SetFolders:
 
     base = Path(root) / spec.name
     folders = SetFolders(base / "train", base / "known", base / "unseen")
-    if (base / ".complete").is_file():
+    stamp, recipe = base / ".complete", f"{spec!r} seed={seed}"
+    if stamp.is_file() and stamp.read_text() == recipe:
         return folders
+    if base.exists():  # built from another spec: start again
+        shutil.rmtree(base)
     rng = random.Random(seed)
     arrays = sample_arrays()
     for stem in (*spec.photos, *spec.unseen_photos):
@@ -152,5 +164,5 @@ def build_set(root: str | Path, spec: SetSpec, *, seed: int = 0) -> SetFolders:
             train_zone, test_zone = _zones(cell)
             _write(folders.train / label, train_zone, spec.train, spec, rng)
             _write(folders.known / label, test_zone, spec.test, spec, rng)
-    (base / ".complete").touch()
+    stamp.write_text(recipe)
     return folders

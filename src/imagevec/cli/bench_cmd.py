@@ -194,31 +194,63 @@ def cold_cmd(
 @click.option("--epochs", type=click.IntRange(1), help="Override the recipe.")
 @click.option("--margin", type=float, help="Override the recipe.")
 @click.option("--mining", type=click.Choice(["batch_hard", "semi_hard"]))
+@click.option(
+    "--lr-decay",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Override the recipe: each lower trainable group's rate is this times the next's.",
+)
+@click.option(
+    "--selfsup",
+    is_flag=True,
+    help="Instead: SimCLR vs MoCo on the first set's photos without labels (3 epochs).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 def finetune_cmd(
-    out: Path, model: str, sets: tuple[str, ...], seeds: str, as_json: bool, **recipe: Any
+    out: Path,
+    model: str,
+    sets: tuple[str, ...],
+    seeds: str,
+    selfsup: bool,
+    as_json: bool,
+    **recipe: Any,
 ) -> int:
     """Evidence for the triplet defaults: base vs fine-tuned recall@1 / mAP per set and seed,
     on new photos of the trained labels and on unseen labels.
 
     A few minutes on 2 CPU cores (the frozen layers run once per image and view).
     """
-    from imagevec.bench.finetune_evidence import HEADER, run_evidence
+    from imagevec.bench.finetune_evidence import (
+        HEADER,
+        SELFSUP_HEADER,
+        run_evidence,
+        run_selfsup_evidence,
+    )
     from imagevec.bench.labelled_sets import SETS
 
     unknown = [name for name in sets if name not in SETS]
     if unknown:
         raise click.BadParameter(f"{unknown}: choose from {', '.join(SETS)}", param_hint="--sets")
     options = {k: v for k, v in recipe.items() if v is not None}
+    log = (lambda _line: None) if as_json else click.echo
     if not as_json:
-        click.echo(HEADER)
+        click.echo(SELFSUP_HEADER if selfsup else HEADER)
+    seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    if selfsup:
+        train = {k: v for k, v in options.items() if k in ("lr", "freeze", "epochs")}
+        rows = run_selfsup_evidence(
+            out, set_name=(sets or ("grey-30",))[0], seeds=seed_list, model=model,
+            options=train, log=log,
+        )  # fmt: skip
+        if as_json:
+            click.echo(json.dumps(rows, indent=2, default=str))
+        return EXIT_OK
     rows = run_evidence(
         out,
         sets=sets or tuple(SETS),
-        seeds=[int(s) for s in seeds.split(",") if s.strip()],
+        seeds=seed_list,
         model=model,
         options=options,
-        log=(lambda _line: None) if as_json else click.echo,
+        log=log,
     )
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))

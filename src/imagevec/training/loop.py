@@ -114,6 +114,9 @@ class TrainConfig:
         batch_size: images per batch (triplet: P labels x K images; SimCLR: 2 views each).
         lr: AdamW learning rate of the encoder's trainable layers.
         head_lr: learning rate of freshly initialised heads (default ``10 * lr``).
+        lr_decay: layer-wise learning-rate decay: the top trainable group trains at ``lr``,
+            the one below at ``lr * lr_decay``, and so on (a lower backbone rate than the
+            head's; 1.0: one rate for all).
         weight_decay: AdamW weight decay.
         freeze: lower layer groups kept frozen (``None``: the lower half).
         seed: seeds the split, the sampler, the augmentations and torch.
@@ -130,6 +133,7 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 1e-4
     head_lr: float | None = None
+    lr_decay: float = 1.0
     weight_decay: float = 1e-4
     freeze: int | None = None
     seed: int = 0
@@ -176,9 +180,17 @@ def _better(metrics: dict[str, float], best: dict[str, float], base: dict[str, f
 
 
 def _make_optimizer(
-    params: list[nn.Parameter], heads: dict[str, nn.Module], config: TrainConfig
+    trainable: list[nn.Module], heads: dict[str, nn.Module], config: TrainConfig
 ) -> torch.optim.Optimizer:
-    groups: list[dict[str, Any]] = [{"params": params, "lr": config.lr}]
+    """AdamW over the trainable groups (top at ``lr``, each lower one ``lr_decay`` times
+    that) and the objective's heads (``head_lr``)."""
+    groups: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for depth, module in enumerate(reversed(trainable)):
+        params = [p for p in module.parameters() if p.requires_grad and id(p) not in seen]
+        seen.update(id(p) for p in params)
+        if params:
+            groups.append({"params": params, "lr": config.lr * config.lr_decay**depth})
     head_params = [p for head in heads.values() for p in head.parameters()]
     if head_params:
         groups.append({"params": head_params, "lr": config.head_lr or config.lr * 10})
@@ -219,12 +231,12 @@ def fit(
     rng = random.Random(config.seed)
     objective.setup(encoder, config)
     trainable = objective.trainable(encoder, config.freeze)
-    params = make_trainable(encoder, trainable)
+    make_trainable(encoder, trainable)
     heads = objective.extra_modules()
     for head in heads.values():
         head.to(encoder.device).train()
     modules = {**encoder.modules(), **heads}
-    optimizer = _make_optimizer(params, heads, config)
+    optimizer = _make_optimizer(trainable, heads, config)
     if objective.describe():
         say(f"{objective.name}: {objective.describe()}")
     total = count_parameters(list(encoder.modules().values()))
