@@ -51,11 +51,12 @@ def test_moco_trains_keys_follow_slowly_and_the_queue_is_capped(tmp_path: Path) 
         Image.fromarray(array).save(photos / f"{n}.png")
     model = build_tiny_resnet(tmp_path / "resnet")
     encoder = imagevec.create_encoder(str(model), device="cpu")
-    objective = MoCoObjective(photos, queue=12, momentum=0.9, holdout=0.0)
+    objective = MoCoObjective(photos, queue=12, momentum=0.9, holdout=0.0, views=3)
     config = TrainConfig(out=tmp_path / "out", epochs=2, batch_size=8, lr=3e-3, freeze=-1,
                          progress=False, patience=None)  # fmt: skip
     result = fit(encoder, objective, config, log=lambda _line: None)
     assert all(e["loss"] > 0 for e in result.history[1:])
+    assert "frozen layers cached (3 views per image)" in objective.describe()
     assert objective._queue is not None and objective._queue.shape[0] == 12
     trained = [p.detach() for p in objective._params()]
     keys = objective._keys
@@ -65,4 +66,6 @@ def test_moco_trains_keys_follow_slowly_and_the_queue_is_capped(tmp_path: Path) 
     base_top = [p.detach() for p in base.layer_groups()[-1].parameters()]
     assert any(not torch.equal(k, t) for k, t in zip(keys, trained, strict=False))
     assert any(not torch.equal(k, b) for k, b in zip(keys, base_top, strict=False))
-    assert (tmp_path / "out" / "imagevec.json").is_file() or any((tmp_path / "out").iterdir())
+    # The exported model is the trained encoder (the projection head and key copy are not).
+    exported = imagevec.create_encoder(str(tmp_path / "out"), device="cpu")
+    assert set(exported.modules()) == set(base.modules())

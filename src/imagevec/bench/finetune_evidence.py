@@ -194,6 +194,7 @@ def run_selfsup_evidence(
     methods: Sequence[str] = ("simclr", "moco"),
     model: str = "default",
     options: dict[str, Any] | None = None,
+    views: int = 4,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """Self-supervised fine-tuning on a set's training photos *without their labels*, then
@@ -207,8 +208,9 @@ def run_selfsup_evidence(
         seeds: training seeds.
         methods: ``simclr`` and/or ``moco``.
         model: the base model.
-        options: :class:`~imagevec.training.loop.TrainConfig` overrides (default: 3 epochs,
+        options: :class:`~imagevec.training.loop.TrainConfig` overrides (default: 10 epochs,
             top group only, lr 1e-3, batch 32).
+        views: cached augmented views per image (the frozen layers run once per view).
         log: where progress lines go.
     """
     from imagevec.encoders.registry import create_encoder
@@ -224,19 +226,18 @@ def run_selfsup_evidence(
     base = {k: _score_full(encoder, *v) for k, v in data.items()}
     rows = [{"method": "base", "seed": None, **base}]
     log(_ssl_line(rows[-1]))
-    recipe = {"epochs": 3, "freeze": -1, "lr": 1e-3, "patience": None, **(options or {})}
+    recipe = {"epochs": 10, "freeze": -1, "lr": 1e-3, "patience": None, **(options or {})}
+    objectives = {
+        "simclr": SimCLRObjective(folders.train, holdout=0.0, views=views),
+        "moco": MoCoObjective(folders.train, holdout=0.0, views=views),
+    }
     for seed in seeds:
         for method in methods:
             _load_state(encoder, base_state)
-            objective = (
-                MoCoObjective(folders.train, holdout=0.0)
-                if method == "moco"
-                else SimCLRObjective(folders.train, holdout=0.0)
-            )
             config = TrainConfig(out=root / "selfsup" / f"{method}-seed{seed}", seed=seed,
                                  progress=False, **recipe)  # fmt: skip
             started = time.perf_counter()
-            fit(encoder, objective, config, log=lambda _line: None)
+            fit(encoder, objectives[method], config, log=lambda _line: None)
             scores = {k: _score_full(encoder, *v) for k, v in data.items()}
             seconds = round(time.perf_counter() - started, 1)
             rows.append({"method": method, "seed": seed, **scores, "seconds": seconds})

@@ -202,7 +202,7 @@ def cold_cmd(
 @click.option(
     "--selfsup",
     is_flag=True,
-    help="Instead: SimCLR vs MoCo on the first set's photos without labels (3 epochs).",
+    help="Instead: SimCLR vs MoCo on the first set's photos without labels (10 epochs).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 def finetune_cmd(

@@ -27,7 +27,6 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from imagevec.errors import ConfigError
-from imagevec.training.augment import to_pixels
 from imagevec.training.loop import TrainConfig
 from imagevec.training.simclr import SimCLRObjective
 
@@ -122,13 +121,12 @@ class MoCoObjective(SimCLRObjective):
 
     def loss(self, encoder: Encoder, batch: Any, rng: random.Random) -> torch.Tensor:
         """Queries from one view (with gradients), keys from another (momentum weights)."""
-        assert self.augment is not None and self.head is not None
+        assert self.head is not None
         self._update_keys()  # after the previous step's update, before this batch's keys
-        query_views = [self.augment(self.train_images[i], rng) for i in batch]
-        key_views = [self.augment(self.train_images[i], rng) for i in batch]
+        query_inputs, key_inputs = self.view_inputs(encoder, batch, rng)
         with torch.no_grad(), self._key_weights():
-            k = F.normalize(self.head(encoder.forward_images(to_pixels(key_views, encoder))))
-        q = F.normalize(self.head(encoder.forward_images(to_pixels(query_views, encoder)).float()))
+            k = F.normalize(self.head(self.features(encoder, key_inputs)))
+        q = F.normalize(self.head(self.features(encoder, query_inputs)))
         loss = moco_loss(q, k.float(), self._queue, self.temperature)
         queue = k.float() if self._queue is None else torch.cat([k.float(), self._queue])
         self._queue = queue[: self.queue_size].detach()
