@@ -84,5 +84,18 @@ def test_bench_finetune_reports_base_and_tuned_per_set_and_seed(
     for split in ("known", "unseen"):
         for model in ("base", "tuned"):
             assert 0 <= row[model][split]["recall@1"] <= 1
-    assert row["base"]["known"]["queries"] == 48  # 16 labels x 3 new photos
+    assert row["base"]["known"]["queries"] == 96  # 24 labels x 4 new photos
     assert (tmp_path / "evidence.json").is_file()
+
+
+@pytest.mark.slow  # builds one labelled set, two short self-supervised trainings
+@pytest.mark.timeout(900)  # minutes on a loaded 2-core machine
+def test_bench_finetune_selfsup_compares_simclr_and_moco_with_the_base(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = ["bench", "finetune", "--out", tmp_path, "-m", tiny_model("resnet"), "--selfsup"]
+    code, out = run(capsys, *args, "--sets", "colour-5", "--seeds", "0", "--epochs", "1", "--json")
+    rows = json.loads(out)
+    assert code == EXIT_OK and [r["method"] for r in rows] == ["base", "simclr", "moco"]
+    for row in rows:
+        assert row["known"]["queries"] == 96 and 0 <= row["unseen"]["map"] <= 1
