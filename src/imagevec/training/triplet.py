@@ -58,8 +58,8 @@ __all__ = ["MIN_UNSEEN_LABELS", "TRIPLET_DEFAULTS", "TripletObjective"]
 
 #: The recipe ``finetune_triplet`` uses for options left unset, chosen on held-out photos
 #: of three labelled sets (``imagevec bench finetune``; the sweep is in the README): no
-#: alternative (lr 3e-3, margin 0.1, semi-hard mining, the top 2-3 groups with a 10x lower
-#: rate below the head) beat it beyond one or two queries; 20 epochs gave the same runs
+#: alternative (lr 3e-3, margin 0.1, semi-hard mining, the top 2 groups with a 10x lower
+#: rate below the head) beat it on every set and seed tried; 20 epochs gave the same runs
 #: (early stopping ended every one by epoch 13).
 TRIPLET_DEFAULTS: dict[str, Any] = {
     "freeze": -1,  # train the top group only (the 1x1 head conv of the default encoder)
