@@ -32,6 +32,7 @@ def test_bench_forward_times_model_and_files(
     assert len(list((tmp_path / "jpegs-64").glob("*.jpg"))) == 4
 
 
+@pytest.mark.slow  # a benchmark run end to end (CI runs it)
 def test_bench_index_uses_rounds_and_measures_latency(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -44,6 +45,7 @@ def test_bench_index_uses_rounds_and_measures_latency(
     assert 0 < result["vector_query_ms"]["median"] <= result["vector_query_ms"]["p95"]
 
 
+@pytest.mark.slow  # a benchmark run end to end (CI runs it)
 def test_bench_serve_times_the_api_through_a_real_server(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -56,6 +58,7 @@ def test_bench_serve_times_the_api_through_a_real_server(
     assert "grid_ms" not in result
 
 
+@pytest.mark.slow  # a benchmark run end to end (CI runs it)
 def test_bench_dupes_speed_and_threshold_evidence(capsys: pytest.CaptureFixture[str]) -> None:
     args = ["bench", "dupes", "--vectors", "1000,2000", "--dim", "32", "--evidence"]
     code, out = run(capsys, *args, "-m", "test-color")
