@@ -20,8 +20,8 @@ ROOT = Path(__file__).parents[2]
 def _python(
     code: str, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "ANONYMIZED_TELEMETRY": "False", **(env or {})}
-    environment.pop("OMP_WAIT_POLICY", None)
+    environment = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+    environment.pop("OMP_WAIT_POLICY", None)  # each test sets it or not
     environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-c", code, *args],

@@ -166,6 +166,24 @@ def create_encoder_from_config(config: dict[str, Any]) -> Encoder:
     return create_encoder(**config)
 
 
+def _light_factory(
+    config: dict[str, Any], table: dict[str, str]
+) -> tuple[Callable[..., Any], ModelRef, dict[str, Any]] | None:
+    """The light-path factory ``table`` lists for the config's family, with the resolved
+    model and the config without device/dtype; None when there is none."""
+    options = {k: v for k, v in config.items() if k not in ("device", "dtype")}
+    model = options.get("model") or "default"
+    try:
+        ref = resolve(str(model), revision=options.get("revision"))
+    except ModelLoadError:
+        return None
+    target = table.get(ref.family)
+    if target is None or FAMILIES.get(ref.family) != _DEFAULT_LOADERS.get(ref.family):
+        return None  # a re-registered family may embed differently
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr), ref, options
+
+
 def text_query_embedder(config: dict[str, Any]) -> Callable[[list[str]], np.ndarray] | None:
     """A light ``texts -> vectors`` for an encoder's config, or None when the family has none.
 
@@ -173,17 +191,11 @@ def text_query_embedder(config: dict[str, Any]) -> Callable[[list[str]], np.ndar
     encoder is not loaded yet: the default's text tower runs without torch. The function
     has a ``dim`` attribute, checked against the stamp by the caller.
     """
-    options = {k: v for k, v in config.items() if k not in ("device", "dtype")}
-    model = options.get("model") or "default"
-    try:
-        ref = resolve(str(model), revision=options.get("revision"))
-    except ModelLoadError:
+    found = _light_factory(config, TEXT_QUERY)
+    if found is None:
         return None
-    target = TEXT_QUERY.get(ref.family)
-    if target is None or FAMILIES.get(ref.family) != _DEFAULT_LOADERS.get(ref.family):
-        return None  # a re-registered family may embed texts differently
-    module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)(ref, options)
+    factory, ref, options = found
+    return factory(ref, options)
 
 
 def image_query_embedder(
@@ -191,17 +203,11 @@ def image_query_embedder(
 ) -> Callable[..., np.ndarray] | None:
     """A light ``(sources, **load options) -> vectors`` for image queries on a collection
     stamped with ``config`` and ``fingerprint``, or None (see :func:`text_query_embedder`)."""
-    options = {k: v for k, v in config.items() if k not in ("device", "dtype")}
-    model = options.get("model") or "default"
-    try:
-        ref = resolve(str(model), revision=options.get("revision"))
-    except ModelLoadError:
+    found = _light_factory(config, IMAGE_QUERY)
+    if found is None:
         return None
-    target = IMAGE_QUERY.get(ref.family)
-    if target is None or FAMILIES.get(ref.family) != _DEFAULT_LOADERS.get(ref.family):
-        return None
-    module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)(ref, options, fingerprint)
+    factory, ref, options = found
+    return factory(ref, options, fingerprint)
 
 
 _DEFAULT_LOADERS = dict(FAMILIES)

@@ -17,10 +17,11 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -68,28 +69,32 @@ def _pointwise(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarra
     return x @ weight[:, :, 0, 0].T + bias
 
 
-def _depthwise(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int) -> np.ndarray:
-    kernel = weight.shape[-1]
+def _windows(x: np.ndarray, kernel: int, stride: int) -> Iterator[tuple[int, int, np.ndarray]]:
+    """``(a, b, window)`` for each kernel offset: the strided view of the SAME-padded input
+    that meets weight tap ``[a, b]`` (the output's rows and columns)."""
     padded = _same_pad(x, kernel, stride)
     rows, cols = math.ceil(x.shape[1] / stride), math.ceil(x.shape[2] / stride)
-    out = np.zeros((x.shape[0], rows, cols, x.shape[3]), np.float32)
     for a in range(kernel):
         for b in range(kernel):
-            window = padded[:, a : a + stride * rows : stride, b : b + stride * cols : stride]
-            out += window * weight[:, 0, a, b]
-    return out + bias
+            yield a, b, padded[:, a : a + stride * rows : stride, b : b + stride * cols : stride]
+
+
+def _summed(terms: Iterator[np.ndarray]) -> np.ndarray:
+    """The sum of fresh arrays, added in place into the first."""
+    out = next(terms)
+    for term in terms:
+        out += term
+    return out
+
+
+def _depthwise(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int) -> np.ndarray:
+    taps = _windows(x, weight.shape[-1], stride)
+    return _summed(window * weight[:, 0, a, b] for a, b, window in taps) + bias
 
 
 def _stem(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int = 2) -> np.ndarray:
-    kernel = weight.shape[-1]
-    padded = _same_pad(x, kernel, stride)
-    rows, cols = math.ceil(x.shape[1] / stride), math.ceil(x.shape[2] / stride)
-    out = np.zeros((x.shape[0], rows, cols, weight.shape[0]), np.float32)
-    for a in range(kernel):
-        for b in range(kernel):
-            window = padded[:, a : a + stride * rows : stride, b : b + stride * cols : stride]
-            out += window @ weight[:, :, a, b].T
-    return out + bias
+    taps = _windows(x, weight.shape[-1], stride)
+    return _summed(window @ weight[:, :, a, b].T for a, b, window in taps) + bias
 
 
 def _relu6(x: np.ndarray) -> np.ndarray:
@@ -182,6 +187,7 @@ def semantic_embedding(
     return mixed / np.linalg.norm(mixed, axis=-1, keepdims=True)
 
 
+@functools.cache
 def class_table() -> np.ndarray:
     """The shipped ImageNet class-name embeddings, float32 rows L2-normalised."""
     with data_file(TABLE_FILE).open("rb") as handle:
