@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.support.chroma_server import CHROMA, chroma_server
 
 from imagevec.cli import EXIT_ERROR, EXIT_OK, main
 from imagevec.errors import EncoderMismatchError
 from imagevec.index import ImageIndex
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not CHROMA.exists():
-        pytest.skip("the chroma CLI is not installed next to this Python")
-    with chroma_server(tmp_path_factory.mktemp("chroma-server")) as url:
-        yield url
 
 
 def test_index_search_reindex_on_a_server(chroma_url: str, colour_dir: Path) -> None:

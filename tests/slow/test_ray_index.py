@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from tests.support.chroma_server import CHROMA, chroma_server
 from tests.tiny_models import tiny_model
 
 from imagevec.cli import EXIT_PARTIAL, main
@@ -41,14 +40,6 @@ def ray_cluster() -> Iterator[str]:
     context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield context.address_info["gcs_address"]
     ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not CHROMA.exists():
-        pytest.skip("the chroma CLI is not installed next to this Python")
-    with chroma_server(tmp_path_factory.mktemp("chroma-server")) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")
