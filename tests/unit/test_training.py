@@ -27,7 +27,14 @@ from imagevec.training.freeze import (
     set_train_mode,
     split_groups,
 )
-from imagevec.training.loop import MIN_GAIN, TrainConfig, _better
+from imagevec.training.loop import (
+    MIN_GAIN,
+    Objective,
+    TrainConfig,
+    _better,
+    _interpolate,
+    autocast_dtype,
+)
 from imagevec.training.triplet import TripletObjective
 
 FAST = {"batch_size": 8, "progress": False, "lr": 3e-3, "device": "cpu"}
@@ -161,6 +168,73 @@ def test_an_epoch_must_beat_the_base_and_ties_go_to_the_earlier_epoch() -> None:
     assert _better({"recall@1": 0.5, "mrr": 0.5}, {"recall@1": 0.5, "mrr": 0.4}, {})
 
 
+class _OneLayer:
+    """The least of an encoder that weight interpolation touches: modules + fingerprint."""
+
+    def __init__(self) -> None:
+        self.layer = torch.nn.Linear(1, 1, bias=False)
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"layer": self.layer}
+
+    def weights_changed(self) -> None:
+        pass
+
+
+class _ScoreByWeight(Objective):
+    """Held-out metrics read off the layer's single weight by ``score(w) -> (r@1, mAP)``."""
+
+    name = "fake"
+
+    def __init__(self, model: _OneLayer, score: object) -> None:
+        self.model, self.score = model, score
+
+    def evaluate(self, encoder: object) -> dict[str, float]:
+        recall, average = self.score(self.model.layer.weight.item())  # type: ignore[operator]
+        return {"recall@1": recall, "map": average}
+
+    def setup(self, *_: object) -> None: ...
+    def trainable(self, *_: object) -> list[torch.nn.Module]: ...  # type: ignore[empty-body]
+    def batches(self, *_: object) -> object: ...  # type: ignore[override]
+    def batches_per_epoch(self) -> int: ...  # type: ignore[empty-body]
+    def loss(self, *_: object) -> torch.Tensor: ...  # type: ignore[empty-body]
+
+
+@pytest.mark.parametrize(
+    ("score", "kept", "weight"),
+    [
+        (lambda w: (0.9, 0.6 + w / 10), True, 1.0),  # halfway (w=1) beats the base (w=0)
+        (lambda w: (0.7 if w < 2 else 0.9, 0.6 + w / 10), False, 2.0),  # its recall@1 fell
+    ],
+)
+def test_the_weight_space_ensemble_is_kept_only_when_it_beats_the_base(
+    score: object, kept: bool, weight: float
+) -> None:
+    model = _OneLayer()
+    base, best = [{"weight": torch.zeros(1, 1)}], [{"weight": torch.full((1, 1), 2.0)}]
+    before = {"recall@1": 0.8, "map": 0.6}
+    objective = _ScoreByWeight(model, score)
+    blend = _interpolate(model, objective, [model.layer], (base, best), before, 0.5)  # type: ignore[arg-type]
+    assert blend["exported"] is kept and blend["interpolate"] == 0.5
+    assert model.layer.weight.item() == weight  # else the best epoch's weights went back
+    assert blend["metrics"]["map"] == pytest.approx(0.7)  # scored halfway either way
+
+
+def test_bf16_autocast_only_where_the_device_has_it_natively(
+    tiny: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imagevec.encoders import runtime
+
+    enc = imagevec.create_encoder(str(tiny["resnet"]), device="cpu")
+    for native, expected in ((False, None), (True, torch.bfloat16)):
+        monkeypatch.setattr(runtime, "cpu_supports_bfloat16", lambda n=native: n)
+        assert autocast_dtype(enc, "auto") is expected
+    assert autocast_dtype(enc, "bfloat16") is torch.bfloat16
+    assert autocast_dtype(enc, "off") is None
+    with pytest.raises(ConfigError, match="autocast"):
+        finetune_triplet(Path("."), model=str(tiny["resnet"]), out=Path("x"), autocast="fp8")
+
+
 def test_activation_cache_gives_the_full_forward_and_trains_the_top(
     tiny: dict[str, Path],
 ) -> None:
@@ -253,6 +327,52 @@ def test_triplet_lowers_the_loss_and_exports_a_loadable_model(
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow  # two training runs
+def test_triplet_exports_the_midpoint_of_the_base_and_the_best_epoch(
+    tiny: dict[str, Path], labelled: Path, tmp_path: Path
+) -> None:
+    options = {"model": str(tiny["resnet"]), "epochs": 2, "k": 2, "holdout": 0.0, "unseen": 0.0}
+    finetune_triplet(labelled, out=tmp_path / "trained", interpolate=1.0, **options, **FAST)
+    lines: list[str] = []
+    result = finetune_triplet(labelled, out=tmp_path / "blend", log=lines.append, **options, **FAST)
+    assert result.interpolated == {"interpolate": 0.5, "metrics": {}, "exported": True}
+    assert any("weight-space ensemble" in line for line in lines)
+    states = [
+        imagevec.create_encoder(str(path), device="cpu").modules()["backbone"].state_dict()
+        for path in (tiny["resnet"], tmp_path / "trained", tmp_path / "blend")
+    ]
+    base, trained, blend = states
+    moved = [k for k in base if not torch.equal(base[k], trained[k])]
+    assert moved  # training changed the top group
+    for key in base:
+        if base[key].is_floating_point():
+            torch.testing.assert_close(blend[key], (base[key] + trained[key]) / 2)
+        else:
+            assert torch.equal(blend[key], trained[key])
+
+
+@pytest.mark.slow  # a training run
+def test_bf16_autocast_trains_float32_weights(
+    tiny: dict[str, Path], labelled: Path, tmp_path: Path
+) -> None:
+    lines: list[str] = []
+    options = {**FAST, "autocast": "bfloat16", "interpolate": 1.0}
+    result = finetune_triplet(
+        labelled, model=str(tiny["resnet"]), out=tmp_path, epochs=1, k=2, log=lines.append,
+        **options,
+    )  # fmt: skip
+    assert any("bf16 autocast" in line for line in lines)
+    assert np.isfinite(result.history[1]["loss"])
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["modules"]
+    assert _changed_in_checkpoint(tiny["resnet"], tmp_path)  # it trained
+    assert all(
+        v.dtype == torch.float32
+        for m in state.values()
+        for v in m.values()
+        if v.is_floating_point()
+    )
+
+
 @pytest.mark.slow  # a training run
 def test_resume_after_an_interruption_matches_an_uninterrupted_run(
     tiny: dict[str, Path], labelled: Path, tmp_path: Path
@@ -317,6 +437,20 @@ def test_simclr_drops_its_head_at_export(
     state = torch.load(tmp_path / "checkpoints/last.pt", weights_only=True)
     assert "simclr_head" in state["modules"]  # trained (and checkpointed), never exported
     assert _changed_in_checkpoint(tiny["resnet"], tmp_path)
+
+
+@pytest.mark.slow  # a training run
+def test_cli_simclr_caches_views_of_the_frozen_layers(
+    tiny: dict[str, Path], labelled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from imagevec.cli import main
+
+    args = ["finetune", "simclr", str(labelled), "--model", str(tiny["resnet"])]
+    options = ["--views", "2", "--freeze", "-1", "--epochs", "1", "-b", "8", "--device", "cpu"]
+    assert main([*args, "--out", str(tmp_path), *options, "--no-progress"]) == 0
+    assert "frozen layers cached (2 views per image)" in capsys.readouterr().out
+    assert imagevec.create_encoder(str(tmp_path), device="cpu").dim == 32
+    assert main([*args, "--out", str(tmp_path / "x"), "--views", "1"]) == 2  # needs 0 or 2+
 
 
 @pytest.mark.slow  # a training run

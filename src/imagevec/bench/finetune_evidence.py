@@ -68,6 +68,7 @@ def run_evidence(
     model: str = "default",
     options: dict[str, Any] | None = None,
     grid: Sequence[dict[str, Any]] = ({},),
+    build_seed: int = 0,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """Fine-tune on each set, recipe and seed; return one row per run (base and tuned metrics).
@@ -81,6 +82,8 @@ def run_evidence(
             ``mining``, ``lr_decay``, ``patience``, ``batch_size``...).
         grid: recipes to compare, each a dict of overrides on top of ``options`` (a sweep:
             the decoded images and the frozen layers' cache are shared by all of them).
+        build_seed: cut the sets afresh with this seed (other crops of the same cells:
+            evidence that a recipe was not fitted to one cut).
         log: where progress lines go.
     """
     from imagevec.encoders.registry import create_encoder
@@ -90,7 +93,8 @@ def run_evidence(
     rows: list[dict[str, Any]] = []
     for name in sets:
         spec = SETS[name]
-        folders = build_set(root / "sets", spec)
+        sets_root = root / ("sets" if build_seed == 0 else f"sets-{build_seed}")
+        folders = build_set(sets_root, spec, seed=build_seed)
         encoder = create_encoder(model, device="cpu")
         base_state = _state(encoder)
         known, unseen = _load(folders.known, encoder), _load(folders.unseen, encoder)
@@ -104,7 +108,9 @@ def run_evidence(
             loss = {k: recipe.pop(k) for k in LOSS_KEYS}
             objective = objectives.get(recipe["freeze"])
             if objective is None:  # one cache per frozen depth
-                objective = TripletObjective(folders.train, views=spec.views, **loss)
+                objective = TripletObjective(folders.train, **loss)
+                if spec.views is not None:  # else the fine-tuning default, as users get it
+                    objective.views = spec.views
                 objectives[recipe["freeze"]] = objective
             objective.margin, objective.mining = loss["margin"], loss["mining"]
             for seed in seeds:
@@ -112,7 +118,9 @@ def run_evidence(
                 row = _run(encoder, objective, recipe, name, seed, root, known, unseen,
                            acts.setdefault(recipe["freeze"], {}))  # fmt: skip
                 variant = ", ".join(f"{k}={v}" for k, v in extra.items())
-                rows.append({**row, "base": base, "recipe": {**recipe, **loss}, "variant": variant})
+                recipe_used = {**recipe, **loss}
+                rows.append({**row, "base": base, "recipe": recipe_used, "variant": variant,
+                             "build_seed": build_seed})  # fmt: skip
                 log(_line(rows[-1]))
         (root / "evidence.json").write_text(
             json.dumps({"model": model, "rows": rows}, indent=2, default=str)
@@ -159,6 +167,7 @@ def _run(
     step_s = sum(e.get("train_seconds", 0.0) for e in epochs)
     return {
         "set": name, "seed": seed, "best_epoch": result.best_epoch, "tuned": tuned,
+        "blended": bool(result.interpolated and result.interpolated["exported"]),
         "seconds": round(seconds, 1),
         "train_images_per_s": round(steps / step_s, 1) if step_s else None,
         "validation": {"before": result.before, "best": result.best},
@@ -168,11 +177,13 @@ def _run(
 
 def _line(row: dict[str, Any]) -> str:
     b, t = row["base"], row["tuned"]
+    cut = f" (cut {row['build_seed']})" if row.get("build_seed") else ""
     return (
-        f"| {row['set']:<10} | {row['seed']} | {b['known']['recall@1']:.3f} -> "
+        f"| {row['set'] + cut:<10} | {row['seed']} | {b['known']['recall@1']:.3f} -> "
         f"{t['known']['recall@1']:.3f} | {b['known']['map']:.3f} -> {t['known']['map']:.3f} | "
         f"{b['unseen']['recall@1']:.3f} -> {t['unseen']['recall@1']:.3f} | "
-        f"{b['unseen']['map']:.3f} -> {t['unseen']['map']:.3f} | {row['best_epoch']} | "
+        f"{b['unseen']['map']:.3f} -> {t['unseen']['map']:.3f} | {row['best_epoch']}"
+        f"{' (blend)' if row.get('blended') else ''} | "
         f"{row['seconds']:.0f} s | {row['train_images_per_s'] or 0:.0f} |"
         + (f" {row['variant']} |" if row.get("variant") else "")
     )

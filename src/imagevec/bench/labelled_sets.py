@@ -43,7 +43,8 @@ class SetSpec:
         test: new photos per known label (and images per unseen label).
         size: short side of every image, in pixels.
         grey: greyscale set.
-        views: augmented views per image the trainer caches (besides the eval transform).
+        views: augmented views per image the trainer caches (besides the eval transform);
+            ``None``: what ``finetune triplet`` uses (the evidence runs the defaults).
         crop: range of a crop's area, as a share of its zone (smaller: harder to match).
     """
 
@@ -55,7 +56,7 @@ class SetSpec:
     test: int
     size: int
     grey: bool = False
-    views: int = 2
+    views: int | None = None
     crop: tuple[float, float] = (0.5, 1.0)
 
 
@@ -72,13 +73,13 @@ SETS: dict[str, SetSpec] = {
             "grey-30",
             ("camera", "coins", "moon"),
             ("brick", "clock", "page"),
-            grid=(2, 2), train=30, test=8, size=128, grey=True, views=0, crop=(0.2, 0.6),
+            grid=(2, 2), train=30, test=8, size=128, grey=True, crop=(0.2, 0.6),
         ),
         SetSpec(
             "colour-100",
             ("coffee", "rocket"),
             ("astronaut", "china", "chelsea"),
-            grid=(2, 2), train=100, test=12, size=160, views=0, crop=(0.1, 0.4),
+            grid=(2, 2), train=100, test=12, size=160, crop=(0.1, 0.4),
         ),
     )
 }  # fmt: skip

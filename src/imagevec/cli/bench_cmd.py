@@ -200,6 +200,18 @@ def cold_cmd(
     help="Override the recipe: each lower trainable group's rate is this times the next's.",
 )
 @click.option(
+    "--interpolate",
+    type=click.FloatRange(0, 1, min_open=True),
+    help="Override the recipe: export base + T x (best epoch - base).",
+)
+@click.option(
+    "--build-seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Cut the sets afresh with this seed (other crops of the same photo cells).",
+)
+@click.option(
     "--selfsup",
     is_flag=True,
     help="Instead: SimCLR vs MoCo on the first set's photos without labels (10 epochs).",
@@ -210,6 +222,7 @@ def finetune_cmd(
     model: str,
     sets: tuple[str, ...],
     seeds: str,
+    build_seed: int,
     selfsup: bool,
     as_json: bool,
     **recipe: Any,
@@ -250,6 +263,7 @@ def finetune_cmd(
         seeds=seed_list,
         model=model,
         options=options,
+        build_seed=build_seed,
         log=log,
     )
     if as_json:

@@ -102,6 +102,21 @@ def _loop_options(func: F) -> F:
             default=None,
             help="Learning rate. [default: triplet 1e-3, others 1e-4]",
         ),
+        click.option(
+            "--interpolate",
+            type=click.FloatRange(0, 1, min_open=True),
+            default=None,
+            help="Export base + T x (best epoch - base), a weight-space ensemble with the "
+            "base model (1: the best epoch as trained). [default: triplet 0.5, others 1]",
+        ),
+        click.option(
+            "--autocast",
+            type=click.Choice(["auto", "bfloat16", "off"]),
+            default="auto",
+            show_default=True,
+            help="bf16 autocast for the forward pass: auto = where the device has native "
+            "bf16 (CUDA, AVX512-BF16/AMX CPUs).",
+        ),
         click.option("--seed", default=0, show_default=True, type=int),
         click.option("--resume", is_flag=True, help="Continue from OUT/checkpoints/last.pt."),
         click.option(
@@ -194,6 +209,15 @@ def triplet_cmd(data_dir: Path, **options: Any) -> int:
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="A labelled folder for the per-epoch recall@1 (default: held-out views).",
 )
+@click.option(
+    "--views",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0),
+    callback=lambda _ctx, _param, n: _views(n),
+    help="Draw N >= 2 augmented views per image once and run the frozen layers once per "
+    "view (faster epochs); 0: fresh views every step.",
+)
 @_train_options
 def simclr_cmd(data_dir: Path, **options: Any) -> int:
     """SimCLR on the (unlabelled) images below DATA_DIR: two random views per image.
@@ -282,6 +306,12 @@ def auto_cmd(
     return int(ctx.invoke(command, **{key: data, "out": out, **extra, **options}) or 0)
 
 
+def _views(n: int) -> int:
+    if n == 1:
+        raise click.BadParameter("0 (fresh views every step) or 2 or more (a pair per image)")
+    return n
+
+
 def _run(train: Callable[..., Any], data: Path, options: dict[str, Any]) -> int:
     from imagevec.cli.options import want_progress
 
@@ -302,6 +332,7 @@ def _run(train: Callable[..., Any], data: Path, options: dict[str, Any]) -> int:
         "best": best,
         "seconds": round(result.seconds, 1),
         "improved": result.improved,
+        "interpolated": result.interpolated,
     }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -311,7 +342,11 @@ def _run(train: Callable[..., Any], data: Path, options: dict[str, Any]) -> int:
     click.echo(
         "held-out       " + "  ".join(f"{k:>{w}}" for k, w in zip(keys, widths, strict=True))
     )
-    for name, metrics in (("before", before), (f"best (ep {result.best_epoch})", best)):
+    blend = result.interpolated
+    label = f"best (ep {result.best_epoch})"
+    if blend and blend["exported"]:
+        label = f"ep {result.best_epoch} x{blend['interpolate']:g}"
+    for name, metrics in (("before", before), (label, best)):
         click.echo(
             f"{name:<14} "
             + "  ".join(

@@ -80,7 +80,7 @@ def finetune_triplet(
     """
     from imagevec.training.triplet import TRIPLET_DEFAULTS, TripletObjective
 
-    for key in ("epochs", "lr", "freeze", "patience"):
+    for key in ("epochs", "lr", "freeze", "patience", "interpolate"):
         if options.get(key) is None:
             options[key] = TRIPLET_DEFAULTS[key]
     objective = TripletObjective(
@@ -97,13 +97,19 @@ def finetune_simclr(
     holdout: float = 0.1,
     temperature: float = 0.2,
     eval_dir: str | Path | None = None,
+    views: int = 0,
     **options: Any,
 ) -> TrainResult:
-    """SimCLR on the images below ``data_dir`` (the projection head is dropped at export)."""
+    """SimCLR on the images below ``data_dir`` (the projection head is dropped at export).
+
+    ``views`` >= 2 draws that many augmented views per image once and runs the frozen lower
+    layers once per view (pairs of different cached views train the top); 0 draws fresh
+    views every step.
+    """
     from imagevec.training.simclr import SimCLRObjective
 
     objective = SimCLRObjective(
-        data_dir, holdout=holdout, temperature=temperature, eval_dir=eval_dir
+        data_dir, holdout=holdout, temperature=temperature, eval_dir=eval_dir, views=views
     )
     return finetune(objective, **options)
 

@@ -11,6 +11,12 @@ and ``out`` holds the base weights: running the recommended command never makes 
 worse on what it was validated on. Training stops early after ``patience`` epochs without a
 new best.
 
+With ``interpolate`` below 1, the export is a *weight-space ensemble* of the base model and
+the best epoch (WiSE-FT, Wortsman et al. 2022): ``base + interpolate * (best - base)``, kept
+when it too beats the base model on the held-out photos (else the best epoch as trained).
+Fine-tuned on a few photos, a model gains on what it saw and can lose on new photos; the
+midpoint keeps most of the gain and loses less (``imagevec bench finetune``).
+
 The best epoch is exported to ``out`` with the family's ``save`` — ``create_encoder(out)``
 loads it — and its weights are put back into the encoder at the end;
 ``out/checkpoints/last.pt`` holds model + optimizer + epoch + RNG states for ``resume``;
@@ -24,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from abc import ABC, abstractmethod
@@ -57,10 +64,21 @@ from imagevec.training.freeze import (
 if TYPE_CHECKING:
     from imagevec.encoders.base import Encoder
 
-__all__ = ["MIN_GAIN", "Objective", "TrainConfig", "TrainResult", "fit"]
+__all__ = [
+    "AUTOCAST",
+    "MIN_GAIN",
+    "Objective",
+    "TrainConfig",
+    "TrainResult",
+    "autocast_dtype",
+    "fit",
+]
 
 #: The least held-out mAP gain for an epoch to count as better than the best so far.
 MIN_GAIN = 0.002
+
+#: ``TrainConfig.autocast`` choices: bf16 where the device runs it natively, always, never.
+AUTOCAST = ("auto", "bfloat16", "off")
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
 HISTORY = "training.json"
@@ -125,6 +143,11 @@ class TrainConfig:
         grad_clip: clip the gradient norm to this (``None``: off).
         patience: stop after this many epochs without a new best (``None``: never).
         warmup: warm the learning rate up linearly over the first epoch.
+        interpolate: export ``base + interpolate * (best - base)`` (a weight-space ensemble
+            with the base model; 1.0: the best epoch as trained). See the module doc.
+        autocast: run the forward pass under bfloat16 autocast (weights and the loss stay
+            float32): ``auto`` where the device has native bf16 (CUDA with bf16, a CPU with
+            AVX512-BF16 or AMX), ``bfloat16`` always, ``off`` never.
         meta: free-form facts stored with the checkpoint (the base model name, ...).
     """
 
@@ -142,12 +165,16 @@ class TrainConfig:
     grad_clip: float | None = 5.0
     patience: int | None = 3
     warmup: bool = True
+    interpolate: float = 1.0
+    autocast: str = "auto"
     meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class TrainResult:
-    """What a run did: per-epoch history, the best epoch and its metrics, where it went."""
+    """What a run did: per-epoch history, the best epoch, the exported model's held-out
+    metrics (``best``), where it went; ``interpolated``: the weight-space ensemble's record
+    (``interpolate``, ``metrics``, ``exported``) when one was tried."""
 
     out: Path
     history: list[dict[str, Any]]
@@ -155,6 +182,7 @@ class TrainResult:
     before: dict[str, float]
     best: dict[str, float]
     seconds: float
+    interpolated: dict[str, Any] | None = None
 
     @property
     def improved(self) -> bool:
@@ -225,6 +253,10 @@ def fit(
     out = Path(config.out)
     if config.epochs < 1:
         raise ConfigError(f"epochs must be >= 1, got {config.epochs}")
+    if not 0 < config.interpolate <= 1:
+        raise ConfigError(f"interpolate must be in (0, 1], got {config.interpolate}")
+    if config.autocast not in AUTOCAST:
+        raise ConfigError(f"autocast must be one of {AUTOCAST}, got {config.autocast!r}")
     started = time.perf_counter()
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
@@ -232,6 +264,7 @@ def fit(
     objective.setup(encoder, config)
     trainable = objective.trainable(encoder, config.freeze)
     make_trainable(encoder, trainable)
+    base_weights = _snapshot(trainable)  # the model as loaded: epoch 0, also on a resume
     heads = objective.extra_modules()
     for head in heads.values():
         head.to(encoder.device).train()
@@ -240,9 +273,11 @@ def fit(
     if objective.describe():
         say(f"{objective.name}: {objective.describe()}")
     total = count_parameters(list(encoder.modules().values()))
+    amp = autocast_dtype(encoder, config.autocast)
     say(
         f"{objective.name}: training {count_parameters(trainable):,} of {total:,} weights "
         f"({len(trainable)} layer groups), {objective.batches_per_epoch()} batches per epoch"
+        + (", bf16 autocast" if amp is not None else "")
     )
     checkpoint = out / CHECKPOINT
     if config.resume and checkpoint.is_file():
@@ -253,20 +288,21 @@ def fit(
         optimizer.load_state_dict(state["optimizer"])
         restore_rng(rng, state["rng"])
         history, best_epoch, start = state["history"], state["best_epoch"], state["epoch"] + 1
+        best_weights = state.get("best_weights") or (base_weights if best_epoch == 0 else None)
         say(f"resuming after epoch {state['epoch']} (best so far: epoch {best_epoch})")
     else:
         history = [{"epoch": 0, "loss": None, "metrics": _evaluate(encoder, objective)}]
         best_epoch, start = 0, 1
+        best_weights = base_weights
         export_encoder(encoder, out)
         say(f"epoch 0 (base model)  held-out {_fmt(history[0]['metrics'])}")
-    best_weights = _snapshot(trainable) if start == 1 else None
     for epoch in range(start, config.epochs + 1):
         if config.patience is not None and epoch - max(best_epoch, start - 1) > config.patience:
             say(f"no new best for {config.patience} epochs: stopping early")
             break
         set_train_mode(encoder, trainable)
         tick = time.perf_counter()
-        loss = _train_epoch(encoder, objective, optimizer, rng, epoch, config)
+        loss = _train_epoch(encoder, objective, optimizer, rng, epoch, config, amp)
         took = time.perf_counter() - tick
         metrics = _evaluate(encoder, objective)
         record = {
@@ -293,37 +329,93 @@ def fit(
             "rng": capture_rng(rng),
             "history": history,
             "best_epoch": best_epoch,
+            "best_weights": best_weights,
         }
         save_state(checkpoint, state)
         _write_history(out, objective, config, history, best_epoch)
         if on_epoch_end is not None:
             on_epoch_end(record)
-    if best_weights is not None:  # a resumed run without a new best keeps its last weights
+    if best_weights is not None:  # a checkpoint from before best_weights: its last weights
         _restore(trainable, best_weights)
     for module in encoder.modules().values():
         module.eval()
     encoder.weights_changed()
-    _write_history(out, objective, config, history, best_epoch)
     before, best = history[0]["metrics"], history[best_epoch]["metrics"]
-    say(_verdict(before, best, best_epoch, out))
-    return TrainResult(out, history, best_epoch, before, best, time.perf_counter() - started)
+    blend = None
+    if best_epoch > 0 and config.interpolate < 1 and best_weights is not None:
+        blend = _interpolate(
+            encoder, objective, trainable, (base_weights, best_weights), before, config.interpolate
+        )
+        if blend["exported"]:
+            export_encoder(encoder, out)
+            best = blend["metrics"]
+    _write_history(out, objective, config, history, best_epoch, blend)
+    say(_verdict(before, history[best_epoch]["metrics"], best_epoch, out, blend))
+    seconds = time.perf_counter() - started
+    return TrainResult(out, history, best_epoch, before, best, seconds, blend)
 
 
-def _verdict(before: dict[str, float], best: dict[str, float], epoch: int, out: Path) -> str:
+def _interpolate(
+    encoder: Encoder,
+    objective: Objective,
+    trainable: list[nn.Module],
+    ends: tuple[list[dict[str, torch.Tensor]], list[dict[str, torch.Tensor]]],
+    before: dict[str, float],
+    t: float,
+) -> dict[str, Any]:
+    """Put ``base + t * (best - base)`` (``ends`` = base, best) into the encoder and score it
+    on the held-out photos; it stays (``exported``) when it beats the base model as an epoch
+    must, else the best epoch's weights go back."""
+    base, best = ends
+    mixed = [
+        {k: a[k] + t * (b[k] - a[k]) if b[k].is_floating_point() else b[k] for k in b}
+        for a, b in zip(base, best, strict=True)
+    ]
+    _restore(trainable, mixed)
+    encoder.weights_changed()
+    metrics = _evaluate(encoder, objective)
+    keep = _better(metrics, before, before)
+    if not keep:
+        _restore(trainable, best)
+        encoder.weights_changed()
+    return {"interpolate": t, "metrics": metrics, "exported": keep}
+
+
+def _verdict(
+    before: dict[str, float],
+    best: dict[str, float],
+    epoch: int,
+    out: Path,
+    blend: dict[str, Any] | None = None,
+) -> str:
     """The plain-words summary: what was exported and why."""
-    if not before:
-        return f"nothing was held out: exported the last epoch ({epoch}) to {out}"
     key = "map" if "map" in before else "mrr"
-    nums = f"held-out recall@1 {before['recall@1']:.3f}, {key} {before[key]:.3f}"
-    if epoch == 0:
+    if not before:
+        won = f"nothing was held out: the last epoch ({epoch}) is the best known"
+    elif epoch == 0:
+        nums = f"held-out recall@1 {before['recall@1']:.3f}, {key} {before[key]:.3f}"
         return (
             f"NO IMPROVEMENT: no epoch beat the base model on the held-out photos ({nums}); "
             f"{out} holds the base weights unchanged"
         )
+    else:
+        won = (
+            f"epoch {epoch} beat the base model on the held-out photos: recall@1 "
+            f"{before['recall@1']:.3f} -> {best['recall@1']:.3f}, {key} {before[key]:.3f} -> "
+            f"{best[key]:.3f}"
+        )
+    if blend is None:
+        return f"{won}; exported to {out}"
+    mixed, t = blend["metrics"], blend["interpolate"]
+    scores = f"recall@1 {mixed['recall@1']:.3f}, {key} {mixed[key]:.3f}" if mixed else ""
+    if blend["exported"]:
+        return (
+            f"{won}; exported base + {t:g} x (epoch {epoch} - base) to {out} "
+            f"(a weight-space ensemble{'; held-out ' + scores if scores else ''})"
+        )
     return (
-        f"epoch {epoch} beat the base model on the held-out photos: recall@1 "
-        f"{before['recall@1']:.3f} -> {best['recall@1']:.3f}, {key} {before[key]:.3f} -> "
-        f"{best[key]:.3f}; exported to {out}"
+        f"{won}; base + {t:g} x (epoch {epoch} - base) did not beat the base ({scores}): "
+        f"exported epoch {epoch} as trained to {out}"
     )
 
 
@@ -345,8 +437,10 @@ def _train_epoch(
     rng: random.Random,
     epoch: int,
     config: TrainConfig,
+    amp: torch.dtype | None = None,
 ) -> float:
-    """One pass over the objective's batches; returns the mean loss."""
+    """One pass over the objective's batches (forward under ``amp`` autocast when given);
+    returns the mean loss."""
     losses: list[float] = []
     bar = tqdm(
         objective.batches(rng),
@@ -363,7 +457,8 @@ def _train_epoch(
         if config.warmup and epoch == 1:
             for group, lr in zip(optimizer.param_groups, base_lrs, strict=True):
                 group["lr"] = lr * (step + 1) / steps
-        loss = objective.loss(encoder, batch, rng)
+        with _autocast(encoder, amp):
+            loss = objective.loss(encoder, batch, rng).float()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip:
@@ -375,6 +470,28 @@ def _train_epoch(
     for group, lr in zip(optimizer.param_groups, base_lrs, strict=True):
         group["lr"] = lr
     return float(np.mean(losses))
+
+
+def autocast_dtype(encoder: Encoder, choice: str) -> torch.dtype | None:
+    """The autocast dtype for ``TrainConfig.autocast`` on this encoder's device (``None``:
+    plain float32). A model already loaded in a low precision is left as it is."""
+    from imagevec.encoders.runtime import cpu_supports_bfloat16
+
+    if choice == "off" or encoder.dtype != torch.float32:
+        return None
+    if choice == "bfloat16":
+        return torch.bfloat16
+    device = encoder.device.type
+    native = (device == "cuda" and torch.cuda.is_bf16_supported()) or (
+        device == "cpu" and cpu_supports_bfloat16()
+    )
+    return torch.bfloat16 if native else None
+
+
+def _autocast(encoder: Encoder, amp: torch.dtype | None) -> contextlib.AbstractContextManager[Any]:
+    if amp is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=encoder.device.type, dtype=amp)
 
 
 def _evaluate(encoder: Encoder, objective: Objective) -> dict[str, float]:
@@ -394,8 +511,15 @@ def _fmt(metrics: dict[str, float]) -> str:
 
 
 def _write_history(
-    out: Path, objective: Objective, config: TrainConfig, history: list[dict[str, Any]], best: int
+    out: Path,
+    objective: Objective,
+    config: TrainConfig,
+    history: list[dict[str, Any]],
+    best: int,
+    blend: dict[str, Any] | None = None,
 ) -> None:
     options = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
     payload = {"objective": objective.name, "config": options, "best_epoch": best}
+    if blend is not None:
+        payload["interpolated"] = blend
     write_json(out / HISTORY, {**payload, "history": history})

@@ -68,6 +68,7 @@ TRIPLET_DEFAULTS: dict[str, Any] = {
     "patience": 3,
     "margin": 0.2,
     "mining": "batch_hard",
+    "interpolate": 0.5,  # export the midpoint of the base and the best epoch (WiSE-FT)
 }
 
 #: Fewest labels before whole labels are held out as well (the rest still train).
