@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -218,6 +220,70 @@ def test_the_weight_space_ensemble_is_kept_only_when_it_beats_the_base(
     assert blend["exported"] is kept and blend["interpolate"] == 0.5
     assert model.layer.weight.item() == weight  # else the best epoch's weights went back
     assert blend["metrics"]["map"] == pytest.approx(0.7)  # scored halfway either way
+
+
+class _ToyEncoder(_OneLayer):
+    """What :func:`fit` needs of an encoder, around one weight (``save`` writes its value)."""
+
+    name, dtype, device = "toy", torch.float32, torch.device("cpu")
+
+    def save(self, directory: Path) -> Path:
+        (Path(directory) / "weight.txt").write_text(str(self.layer.weight.item()))
+        return Path(directory)
+
+
+class _Toward(Objective):
+    """Pulls the weight toward +2 (held-out mAP rises with it); after ``use_all``, toward -2,
+    so a refit is told apart from the first run by its sign."""
+
+    name = "toy"
+
+    def __init__(self, model: _ToyEncoder) -> None:
+        self.model, self.target, self.refit_steps = model, 2.0, 0
+
+    def setup(self, *_: object) -> None:
+        self.target = 2.0
+
+    def trainable(self, *_: object) -> list[torch.nn.Module]:
+        return [self.model.layer]
+
+    def batches(self, *_: object) -> Any:
+        return iter(range(2))
+
+    def batches_per_epoch(self) -> int:
+        return 2
+
+    def loss(self, *_: object) -> torch.Tensor:
+        self.refit_steps += self.target < 0
+        return (self.model.layer.weight - self.target).pow(2).sum()
+
+    def evaluate(self, *_: object) -> dict[str, float]:
+        return {"recall@1": 0.5, "map": 0.5 + self.model.layer.weight.item() / 10}
+
+    def use_all(self, seed: int) -> int:
+        self.target = -2.0
+        return 7
+
+
+def test_the_refit_trains_the_chosen_epochs_on_everything_then_blends(tmp_path: Path) -> None:
+    from imagevec.training.loop import fit
+
+    model = _ToyEncoder()
+    with torch.no_grad():
+        model.layer.weight.zero_()
+    objective = _Toward(model)
+    config = TrainConfig(out=tmp_path, epochs=3, lr=0.1, progress=False, patience=None,
+                         interpolate=0.5, refit=True, grad_clip=None)  # fmt: skip
+    lines: list[str] = []
+    result = fit(model, objective, config, log=lines.append)  # type: ignore[arg-type]
+    assert result.best_epoch == 3 and result.refit == {"epochs": 3, "images": 7}
+    assert result.interpolated is not None and result.interpolated["exported"]
+    assert objective.refit_steps == 3 * 2  # the chosen epoch count, from the base weight
+    weight = model.layer.weight.item()
+    assert weight < 0  # the refit's weights (toward -2), halved by the blend
+    assert float((tmp_path / "weight.txt").read_text()) == pytest.approx(weight)
+    assert "all 7 images" in lines[-1] and "weight-space ensemble" in lines[-1]
+    assert json.loads((tmp_path / "training.json").read_text())["refit"]["images"] == 7
 
 
 def test_bf16_autocast_only_where_the_device_has_it_natively(

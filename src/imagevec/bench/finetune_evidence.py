@@ -10,9 +10,14 @@ model (leave-one-out recall@1 and mAP, as ``imagevec eval``) on
   training image comes from), the case fine-tuning is for;
 * **unseen** — labels from photos that took no part in training.
 
+The model scored is the one the run exports, as a user gets it (epoch chosen on held-out
+photos, refit on every image, blended with the base). ``--build-seed N`` cuts the sets
+afresh (other crops of the same cells): evidence that the recipe was not fitted to one cut.
+
 Run (a few minutes on 2 CPU cores)::
 
     imagevec bench finetune --out runs/evidence        # or: python -m imagevec.bench finetune
+    imagevec bench finetune --seeds 0,1,2,3,4,5 --build-seed 1 --no-refit --interpolate 1
 
 The frozen layers' activations are computed once per image and view (the trainer's cache),
 so the run time is mostly that one forward pass per image.
@@ -168,6 +173,7 @@ def _run(
     return {
         "set": name, "seed": seed, "best_epoch": result.best_epoch, "tuned": tuned,
         "blended": bool(result.interpolated and result.interpolated["exported"]),
+        "refit": result.refit,
         "seconds": round(seconds, 1),
         "train_images_per_s": round(steps / step_s, 1) if step_s else None,
         "validation": {"before": result.before, "best": result.best},
@@ -183,7 +189,7 @@ def _line(row: dict[str, Any]) -> str:
         f"{t['known']['recall@1']:.3f} | {b['known']['map']:.3f} -> {t['known']['map']:.3f} | "
         f"{b['unseen']['recall@1']:.3f} -> {t['unseen']['recall@1']:.3f} | "
         f"{b['unseen']['map']:.3f} -> {t['unseen']['map']:.3f} | {row['best_epoch']}"
-        f"{' (blend)' if row.get('blended') else ''} | "
+        f"{' refit' if row.get('refit') else ''}{' blend' if row.get('blended') else ''} | "
         f"{row['seconds']:.0f} s | {row['train_images_per_s'] or 0:.0f} |"
         + (f" {row['variant']} |" if row.get("variant") else "")
     )

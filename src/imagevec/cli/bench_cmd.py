@@ -205,6 +205,11 @@ def cold_cmd(
     help="Override the recipe: export base + T x (best epoch - base).",
 )
 @click.option(
+    "--refit/--no-refit",
+    default=None,
+    help="Override the recipe: train the chosen epoch count again on every image.",
+)
+@click.option(
     "--build-seed",
     default=0,
     show_default=True,

@@ -110,6 +110,13 @@ def _loop_options(func: F) -> F:
             "base model (1: the best epoch as trained). [default: triplet 0.5, others 1]",
         ),
         click.option(
+            "--refit/--no-refit",
+            default=None,
+            help="Once the held-out photos chose the epoch count, train again from the base "
+            "on every image (held-out ones too) for that many epochs. "
+            "[default: on; triplet only]",
+        ),
+        click.option(
             "--autocast",
             type=click.Choice(["auto", "bfloat16", "off"]),
             default="auto",

@@ -80,7 +80,7 @@ def finetune_triplet(
     """
     from imagevec.training.triplet import TRIPLET_DEFAULTS, TripletObjective
 
-    for key in ("epochs", "lr", "freeze", "patience", "interpolate"):
+    for key in ("epochs", "lr", "freeze", "patience", "interpolate", "refit"):
         if options.get(key) is None:
             options[key] = TRIPLET_DEFAULTS[key]
     objective = TripletObjective(

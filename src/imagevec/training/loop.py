@@ -101,6 +101,11 @@ class Objective(ABC):
         """One line about the data (sizes of the split), for the log."""
         return ""
 
+    def use_all(self, seed: int) -> int:
+        """Let every training image train from now on, the held-out ones too (the refit);
+        return how many images train then, 0 when this objective cannot (the default)."""
+        return 0
+
     def extra_modules(self) -> dict[str, nn.Module]:
         """Modules trained with the encoder but not exported (SimCLR's projection head)."""
         return {}
@@ -145,6 +150,9 @@ class TrainConfig:
         warmup: warm the learning rate up linearly over the first epoch.
         interpolate: export ``base + interpolate * (best - base)`` (a weight-space ensemble
             with the base model; 1.0: the best epoch as trained). See the module doc.
+        refit: once the held-out photos chose the epoch count, train again from the base
+            model on *every* image (the held-out ones and whole held-out labels too) for
+            that many epochs and export that (blended as ``interpolate`` says).
         autocast: run the forward pass under bfloat16 autocast (weights and the loss stay
             float32): ``auto`` where the device has native bf16 (CUDA with bf16, a CPU with
             AVX512-BF16 or AMX), ``bfloat16`` always, ``off`` never.
@@ -166,6 +174,7 @@ class TrainConfig:
     patience: int | None = 3
     warmup: bool = True
     interpolate: float = 1.0
+    refit: bool = False
     autocast: str = "auto"
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -174,7 +183,8 @@ class TrainConfig:
 class TrainResult:
     """What a run did: per-epoch history, the best epoch, the exported model's held-out
     metrics (``best``), where it went; ``interpolated``: the weight-space ensemble's record
-    (``interpolate``, ``metrics``, ``exported``) when one was tried."""
+    (``interpolate``, ``metrics``, ``exported``) when one was tried; ``refit``: ``epochs``
+    and ``images`` of the final run on every image, when there was one."""
 
     out: Path
     history: list[dict[str, Any]]
@@ -183,6 +193,7 @@ class TrainResult:
     best: dict[str, float]
     seconds: float
     interpolated: dict[str, Any] | None = None
+    refit: dict[str, Any] | None = None
 
     @property
     def improved(self) -> bool:
@@ -349,10 +360,55 @@ def fit(
         if blend["exported"]:
             export_encoder(encoder, out)
             best = blend["metrics"]
-    _write_history(out, objective, config, history, best_epoch, blend)
-    say(_verdict(before, history[best_epoch]["metrics"], best_epoch, out, blend))
+    refit = None
+    images = objective.use_all(config.seed) if config.refit and best_epoch > 0 else 0
+    if images:
+        say(f"training again from the base model on all {images} images for {best_epoch} epochs")
+        refit = {"epochs": best_epoch, "images": images}
+        weights = _refit(encoder, objective, trainable, base_weights, best_epoch, config, amp)
+        t = blend["interpolate"] if blend and blend["exported"] else 1.0
+        _restore(trainable, _mix(base_weights, weights, t))
+        encoder.weights_changed()
+        export_encoder(encoder, out)
+    _write_history(out, objective, config, history, best_epoch, blend, refit)
+    say(_verdict(before, history[best_epoch]["metrics"], best_epoch, out, blend, refit))
     seconds = time.perf_counter() - started
-    return TrainResult(out, history, best_epoch, before, best, seconds, blend)
+    return TrainResult(out, history, best_epoch, before, best, seconds, blend, refit)
+
+
+def _refit(
+    encoder: Encoder,
+    objective: Objective,
+    trainable: list[nn.Module],
+    base: list[dict[str, torch.Tensor]],
+    epochs: int,
+    config: TrainConfig,
+    amp: torch.dtype | None,
+) -> list[dict[str, torch.Tensor]]:
+    """Train ``epochs`` epochs from the ``base`` weights, seeded as the first run; nothing is
+    held out, so nothing is scored. Returns the trained weights (the encoder keeps them)."""
+    _restore(trainable, base)
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    rng = random.Random(config.seed)
+    heads = objective.extra_modules()
+    optimizer = _make_optimizer(trainable, heads, config)
+    for epoch in range(1, epochs + 1):
+        set_train_mode(encoder, trainable)
+        _train_epoch(encoder, objective, optimizer, rng, epoch, config, amp, label="refit")
+    for module in encoder.modules().values():
+        module.eval()
+    return _snapshot(trainable)
+
+
+def _mix(
+    base: list[dict[str, torch.Tensor]], tuned: list[dict[str, torch.Tensor]], t: float
+) -> list[dict[str, torch.Tensor]]:
+    """``base + t * (tuned - base)`` tensor by tensor (integer buffers: ``tuned``'s)."""
+    return [
+        {k: a[k] + t * (b[k] - a[k]) if b[k].is_floating_point() else b[k] for k in b}
+        for a, b in zip(base, tuned, strict=True)
+    ]
 
 
 def _interpolate(
@@ -367,11 +423,7 @@ def _interpolate(
     on the held-out photos; it stays (``exported``) when it beats the base model as an epoch
     must, else the best epoch's weights go back."""
     base, best = ends
-    mixed = [
-        {k: a[k] + t * (b[k] - a[k]) if b[k].is_floating_point() else b[k] for k in b}
-        for a, b in zip(base, best, strict=True)
-    ]
-    _restore(trainable, mixed)
+    _restore(trainable, _mix(base, best, t))
     encoder.weights_changed()
     metrics = _evaluate(encoder, objective)
     keep = _better(metrics, before, before)
@@ -387,6 +439,7 @@ def _verdict(
     epoch: int,
     out: Path,
     blend: dict[str, Any] | None = None,
+    refit: dict[str, Any] | None = None,
 ) -> str:
     """The plain-words summary: what was exported and why."""
     key = "map" if "map" in before else "mrr"
@@ -404,18 +457,20 @@ def _verdict(
             f"{before['recall@1']:.3f} -> {best['recall@1']:.3f}, {key} {before[key]:.3f} -> "
             f"{best[key]:.3f}"
         )
+    model = f"epoch {epoch}"
+    if refit is not None:
+        model = f"{refit['epochs']} epochs on all {refit['images']} images"
     if blend is None:
-        return f"{won}; exported to {out}"
+        return f"{won}; exported {model} to {out}"
     mixed, t = blend["metrics"], blend["interpolate"]
     scores = f"recall@1 {mixed['recall@1']:.3f}, {key} {mixed[key]:.3f}" if mixed else ""
     if blend["exported"]:
-        return (
-            f"{won}; exported base + {t:g} x (epoch {epoch} - base) to {out} "
-            f"(a weight-space ensemble{'; held-out ' + scores if scores else ''})"
-        )
+        held = f"; base + {t:g} x (epoch {epoch} - base) held out: {scores}" if scores else ""
+        ensemble = f"base + {t:g} x ({model} - base) (a weight-space ensemble{held})"
+        return f"{won}; exported {ensemble} to {out}"
     return (
         f"{won}; base + {t:g} x (epoch {epoch} - base) did not beat the base ({scores}): "
-        f"exported epoch {epoch} as trained to {out}"
+        f"exported {model} as trained to {out}"
     )
 
 
@@ -438,6 +493,8 @@ def _train_epoch(
     epoch: int,
     config: TrainConfig,
     amp: torch.dtype | None = None,
+    *,
+    label: str = "epoch",
 ) -> float:
     """One pass over the objective's batches (forward under ``amp`` autocast when given);
     returns the mean loss."""
@@ -445,7 +502,7 @@ def _train_epoch(
     bar = tqdm(
         objective.batches(rng),
         total=objective.batches_per_epoch(),
-        desc=f"epoch {epoch}/{config.epochs}",
+        desc=f"{label} {epoch}/{config.epochs}",
         unit="batch",
         disable=not config.progress,
         leave=False,
@@ -517,9 +574,12 @@ def _write_history(
     history: list[dict[str, Any]],
     best: int,
     blend: dict[str, Any] | None = None,
+    refit: dict[str, Any] | None = None,
 ) -> None:
     options = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
-    payload = {"objective": objective.name, "config": options, "best_epoch": best}
+    payload: dict[str, Any] = {"objective": objective.name, "config": options, "best_epoch": best}
     if blend is not None:
         payload["interpolated"] = blend
+    if refit is not None:
+        payload["refit"] = refit
     write_json(out / HISTORY, {**payload, "history": history})

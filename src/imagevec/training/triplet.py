@@ -68,7 +68,8 @@ TRIPLET_DEFAULTS: dict[str, Any] = {
     "patience": 3,
     "margin": 0.2,
     "mining": "batch_hard",
-    "interpolate": 0.5,  # export the midpoint of the base and the best epoch (WiSE-FT)
+    "refit": True,  # then train the chosen epoch count again on every image
+    "interpolate": 0.5,  # and export the midpoint of it and the base (WiSE-FT)
 }
 
 #: Fewest labels before whole labels are held out as well (the rest still train).
@@ -133,6 +134,10 @@ class TripletObjective(Objective):
         self.known_acts: torch.Tensor | None = None
         self.unseen_acts: torch.Tensor | None = None
         self._prepared: tuple[Any, ...] | None = None
+        self.known_images: list[Image.Image] = []
+        self.unseen_images: list[Image.Image] = []
+        self.refit_images = 0
+        self.split_sizes = (0, 0)
 
     # ------------------------------------------------------------------ setup
     def setup(self, encoder: Encoder, config: TrainConfig) -> None:
@@ -162,8 +167,20 @@ class TripletObjective(Objective):
         self.augment = self.augment or Augment.light(encoder.preprocess.output_size)
         self._fill_cache(encoder, image_trainable(encoder, freeze), random.Random(7919))
 
+    def use_all(self, seed: int) -> int:
+        """From now on every image of ``data_dir`` trains, the held-out ones too (the refit
+        once the epoch count is chosen); returns their number, 0 when none was held out.
+        The held-out lists stay (for :meth:`describe`); the next :meth:`setup` splits anew."""
+        if self.eval_dir is not None or not (self.known_images or self.unseen_images):
+            return 0
+        self.train_index = list(range(len(self.all_images)))
+        self.train_images, self.train_labels = list(self.all_images), list(self.all_labels)
+        self.refit_images = len(self.train_index)
+        return self.refit_images
+
     def _split(self, seed: int) -> None:
         labels = self.all_labels
+        self.refit_images = 0
         rest, unseen_idx = list(range(len(labels))), list[int]()
         if self.eval_dir is None and len(set(labels)) >= MIN_UNSEEN_LABELS and self.unseen > 0:
             rest, unseen_idx = split_by_label(labels, holdout=self.unseen, seed=seed)
@@ -181,6 +198,7 @@ class TripletObjective(Objective):
         self.unseen_labels = [labels[i] for i in unseen_idx]
         self.known_acts = self._rows(known_index)
         self.unseen_acts = self._rows(unseen_idx)
+        self.split_sizes = (len(self.train_images), len(set(self.train_labels)))
         if self.eval_dir is not None:
             self.known_images, self.known_labels = self.eval_images, self.eval_labels
             self.known_acts = self.eval_acts
@@ -270,10 +288,9 @@ class TripletObjective(Objective):
             else ""
         )
         cached = f"; frozen layers cached (1 + {self.views} views per image)" if self.cache else ""
-        return (
-            f"{len(self.train_images)} training images ({len(set(self.train_labels))} labels), "
-            f"{known}{unseen}{cached}"
-        )
+        trained, labels = self.split_sizes
+        refit = f"; then all {self.refit_images} images trained" if self.refit_images else ""
+        return f"{trained} training images ({labels} labels), {known}{unseen}{cached}{refit}"
 
     def trainable(self, encoder: Encoder, freeze: int | None) -> list[nn.Module]:
         """The image tower's groups above ``freeze`` (incl. a projection head)."""
