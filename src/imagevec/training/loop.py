@@ -13,7 +13,10 @@ new best.
 
 With ``interpolate`` below 1, the export is a *weight-space ensemble* of the base model and
 the best epoch (WiSE-FT, Wortsman et al. 2022): ``base + interpolate * (best - base)``, kept
-when it too beats the base model on the held-out photos (else the best epoch as trained).
+unless it scores below the base model on the held-out photos (then the best epoch as
+trained). With ``refit``, once the epoch count is chosen, training runs again from the base
+on every image (the objective's ``use_all``) for that many epochs, and that is exported
+(blended with the base when the blend of the best epoch was kept).
 Fine-tuned on a few photos, a model gains on what it saw and can lose on new photos; the
 midpoint keeps most of the gain and loses less (``imagevec bench finetune``).
 
@@ -218,6 +221,12 @@ def _better(metrics: dict[str, float], best: dict[str, float], base: dict[str, f
     return gain > floor and metrics.get("recall@1", 0.0) >= base.get("recall@1", 0.0)
 
 
+def _not_below(metrics: dict[str, float], base: dict[str, float]) -> bool:
+    """Neither recall@1 nor mAP (MRR) below the base model's (nothing held out: True)."""
+    key = "map" if "map" in metrics else "mrr"
+    return all(metrics.get(k, 0.0) >= base.get(k, 0.0) for k in ("recall@1", key))
+
+
 def _make_optimizer(
     trainable: list[nn.Module], heads: dict[str, nn.Module], config: TrainConfig
 ) -> torch.optim.Optimizer:
@@ -420,13 +429,14 @@ def _interpolate(
     t: float,
 ) -> dict[str, Any]:
     """Put ``base + t * (best - base)`` (``ends`` = base, best) into the encoder and score it
-    on the held-out photos; it stays (``exported``) when it beats the base model as an epoch
-    must, else the best epoch's weights go back."""
+    on the held-out photos; it stays (``exported``) unless it scores below the base model
+    there (the best epoch already beat the base by more than noise; a blend half-way keeps
+    part of that gain, which may be under the noise floor), else the best epoch goes back."""
     base, best = ends
     _restore(trainable, _mix(base, best, t))
     encoder.weights_changed()
     metrics = _evaluate(encoder, objective)
-    keep = _better(metrics, before, before)
+    keep = _not_below(metrics, before)
     if not keep:
         _restore(trainable, best)
         encoder.weights_changed()
