@@ -37,7 +37,7 @@ from imagevec.training.loop import (
     _interpolate,
     autocast_dtype,
 )
-from imagevec.training.triplet import TripletObjective
+from imagevec.training.triplet import TRIPLET_DEFAULTS, TripletObjective
 
 FAST = {"batch_size": 8, "progress": False, "lr": 3e-3, "device": "cpu"}
 
@@ -396,14 +396,15 @@ def test_triplet_lowers_the_loss_and_exports_a_loadable_model(
 
 
 @pytest.mark.slow  # two training runs
-def test_triplet_exports_the_midpoint_of_the_base_and_the_best_epoch(
+def test_triplet_exports_the_blend_of_the_base_and_the_best_epoch(
     tiny: dict[str, Path], labelled: Path, tmp_path: Path
 ) -> None:
     options = {"model": str(tiny["resnet"]), "epochs": 2, "k": 2, "holdout": 0.0, "unseen": 0.0}
     finetune_triplet(labelled, out=tmp_path / "trained", interpolate=1.0, **options, **FAST)
     lines: list[str] = []
     result = finetune_triplet(labelled, out=tmp_path / "blend", log=lines.append, **options, **FAST)
-    assert result.interpolated == {"interpolate": 0.5, "metrics": {}, "exported": True}
+    t = TRIPLET_DEFAULTS["interpolate"]
+    assert result.interpolated == {"interpolate": t, "metrics": {}, "exported": True}
     assert any("weight-space ensemble" in line for line in lines)
     states = [
         imagevec.create_encoder(str(path), device="cpu").modules()["backbone"].state_dict()
@@ -414,7 +415,7 @@ def test_triplet_exports_the_midpoint_of_the_base_and_the_best_epoch(
     assert moved  # training changed the top group
     for key in base:
         if base[key].is_floating_point():
-            torch.testing.assert_close(blend[key], (base[key] + trained[key]) / 2)
+            torch.testing.assert_close(blend[key], base[key] + t * (trained[key] - base[key]))
         else:
             assert torch.equal(blend[key], trained[key])
 

@@ -107,7 +107,7 @@ def _loop_options(func: F) -> F:
             type=click.FloatRange(0, 1, min_open=True),
             default=None,
             help="Export base + T x (best epoch - base), a weight-space ensemble with the "
-            "base model (1: the best epoch as trained). [default: triplet 0.5, others 1]",
+            "base model (1: the best epoch as trained). [default: triplet 0.25, others 1]",
         ),
         click.option(
             "--refit/--no-refit",

@@ -69,7 +69,7 @@ TRIPLET_DEFAULTS: dict[str, Any] = {
     "margin": 0.2,
     "mining": "batch_hard",
     "refit": True,  # then train the chosen epoch count again on every image
-    "interpolate": 0.5,  # and export the midpoint of it and the base (WiSE-FT)
+    "interpolate": 0.25,  # and export base + 0.25 x (it - base) (WiSE-FT)
 }
 
 #: Fewest labels before whole labels are held out as well (the rest still train).
