@@ -340,6 +340,7 @@ def _run(train: Callable[..., Any], data: Path, options: dict[str, Any]) -> int:
         "seconds": round(result.seconds, 1),
         "improved": result.improved,
         "interpolated": result.interpolated,
+        "refit": result.refit,
     }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -359,6 +360,13 @@ def _run(train: Callable[..., Any], data: Path, options: dict[str, Any]) -> int:
             + "  ".join(
                 f"{metrics.get(k, float('nan')):>{w}.3f}" for k, w in zip(keys, widths, strict=True)
             )
+        )
+    if result.refit:
+        t = blend["interpolate"] if blend and blend["exported"] else 1
+        click.echo(
+            f"exported: {result.refit['epochs']} epochs on all {result.refit['images']} images"
+            + (f", blended x{t:g} with the base" if t < 1 else "")
+            + " (nothing is left to score it on: the rows above are the validated run)"
         )
     click.echo(f"saved to {result.out} in {result.seconds:.0f} s; use it with --model {result.out}")
     return EXIT_OK
