@@ -16,9 +16,9 @@ the best epoch (WiSE-FT, Wortsman et al. 2022): ``base + interpolate * (best - b
 unless it scores below the base model on the held-out photos (then the best epoch as
 trained). With ``refit``, once the epoch count is chosen, training runs again from the base
 on every image (the objective's ``use_all``) for that many epochs, and that is exported
-(blended with the base when the blend of the best epoch was kept).
-Fine-tuned on a few photos, a model gains on what it saw and can lose on new photos; the
-midpoint keeps most of the gain and loses less (``imagevec bench finetune``).
+(blended with the base when the blend of the best epoch was kept). Fine-tuned on a few
+photos, a model gains on what it saw and can lose on new photos; trained on all of them and
+blended, it raised recall@1 on new photos in every run of ``imagevec bench finetune``.
 
 The best epoch is exported to ``out`` with the family's ``save`` — ``create_encoder(out)``
 loads it — and its weights are put back into the encoder at the end;
