@@ -286,7 +286,7 @@ class TripletObjective(Objective):
             "known labels held out (selects the epoch)"
         )
         unseen = (
-            f", {len(self.unseen_images)} of {len(set(self.unseen_labels))} unseen labels"
+            f", {len(self.unseen_images)} photos of {len(set(self.unseen_labels))} unseen labels"
             if self.unseen_images
             else ""
         )
