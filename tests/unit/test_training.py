@@ -278,7 +278,8 @@ def test_the_refit_trains_the_chosen_epochs_on_everything_then_blends(tmp_path: 
                          interpolate=0.5, refit=True, grad_clip=None)  # fmt: skip
     lines: list[str] = []
     result = fit(model, objective, config, log=lines.append)  # type: ignore[arg-type]
-    assert result.best_epoch == 3 and result.refit == {"epochs": 3, "images": 7}
+    assert result.best_epoch == 3
+    assert result.refit == {"epochs": 3, "images": 7, "interpolate": 0.5}
     assert result.interpolated is not None and result.interpolated["exported"]
     assert objective.refit_steps == 3 * 2  # the chosen epoch count, from the base weight
     weight = model.layer.weight.item()

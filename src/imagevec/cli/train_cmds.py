@@ -362,7 +362,7 @@ def _run(train: Callable[..., Any], data: Path, options: dict[str, Any]) -> int:
             )
         )
     if result.refit:
-        t = blend["interpolate"] if blend and blend["exported"] else 1
+        t = result.refit["interpolate"]
         click.echo(
             f"exported: {result.refit['epochs']} epochs on all {result.refit['images']} images"
             + (f", blended x{t:g} with the base" if t < 1 else "")

@@ -187,7 +187,8 @@ class TrainResult:
     """What a run did: per-epoch history, the best epoch, the exported model's held-out
     metrics (``best``), where it went; ``interpolated``: the weight-space ensemble's record
     (``interpolate``, ``metrics``, ``exported``) when one was tried; ``refit``: ``epochs``
-    and ``images`` of the final run on every image, when there was one."""
+    and ``images`` of the final run on every image and the ``interpolate`` its export was
+    blended with (1.0: none), when there was one."""
 
     out: Path
     history: list[dict[str, Any]]
@@ -225,6 +226,13 @@ def _not_below(metrics: dict[str, float], base: dict[str, float]) -> bool:
     """Neither recall@1 nor mAP (MRR) below the base model's (nothing held out: True)."""
     key = "map" if "map" in metrics else "mrr"
     return all(metrics.get(k, 0.0) >= base.get(k, 0.0) for k in ("recall@1", key))
+
+
+def _seeded(seed: int) -> random.Random:
+    """Seed torch and numpy; return the loop's own generator, seeded the same."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    return random.Random(seed)
 
 
 def _make_optimizer(
@@ -278,9 +286,7 @@ def fit(
     if config.autocast not in AUTOCAST:
         raise ConfigError(f"autocast must be one of {AUTOCAST}, got {config.autocast!r}")
     started = time.perf_counter()
-    torch.manual_seed(config.seed)
-    np.random.seed(config.seed)
-    rng = random.Random(config.seed)
+    rng = _seeded(config.seed)
     objective.setup(encoder, config)
     trainable = objective.trainable(encoder, config.freeze)
     make_trainable(encoder, trainable)
@@ -373,9 +379,9 @@ def fit(
     images = objective.use_all(config.seed) if config.refit and best_epoch > 0 else 0
     if images:
         say(f"training again from the base model on all {images} images for {best_epoch} epochs")
-        refit = {"epochs": best_epoch, "images": images}
-        weights = _refit(encoder, objective, trainable, base_weights, best_epoch, config, amp)
         t = blend["interpolate"] if blend and blend["exported"] else 1.0
+        refit = {"epochs": best_epoch, "images": images, "interpolate": t}
+        weights = _refit(encoder, objective, trainable, base_weights, best_epoch, config, amp)
         _restore(trainable, _mix(base_weights, weights, t))
         encoder.weights_changed()
         export_encoder(encoder, out)
@@ -397,9 +403,7 @@ def _refit(
     """Train ``epochs`` epochs from the ``base`` weights, seeded as the first run; nothing is
     held out, so nothing is scored. Returns the trained weights (the encoder keeps them)."""
     _restore(trainable, base)
-    torch.manual_seed(config.seed)
-    np.random.seed(config.seed)
-    rng = random.Random(config.seed)
+    rng = _seeded(config.seed)
     heads = objective.extra_modules()
     optimizer = _make_optimizer(trainable, heads, config)
     for epoch in range(1, epochs + 1):
