@@ -32,12 +32,13 @@ from imagevec.errors import ConfigError, ImageLoadError
 from imagevec.io.exif import EXIF_FIELDS
 from imagevec.io.files import Skipped, WalkRules, scan_image_files
 from imagevec.store.chroma import Store
+from imagevec.store.digest import DIGEST
 from imagevec.store.uris import PATH_B64, stored_path_fields, uri_from_metadata
 from imagevec.types import Failure, VectorRecord
 
 RESERVED = frozenset(
     {"uri", "filename", "sha256", "bytes", "mtime_ns", "width", "height", "format", "warning"}
-    | {PATH_B64}
+    | {PATH_B64, DIGEST}
     | EXIF_FIELDS
 )
 Metadatas = Mapping[str, Any] | Sequence[Mapping[str, Any]] | Callable[[Path], Mapping[str, Any]]
