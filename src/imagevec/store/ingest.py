@@ -259,6 +259,21 @@ def add_arguments(
     return [os.path.expanduser(os.fspath(path)) for path in paths], rules
 
 
+class _Reporting:
+    """A progress bar that also tells a function ``(done, total)`` (at most ~100 times)."""
+
+    def __init__(self, bar: Any, report: Callable[[int, int], object]) -> None:
+        self.bar, self.report, self.n, self._told = bar, report, 0, -1
+
+    def update(self, count: int = 1) -> None:
+        self.bar.update(count)
+        self.n += count
+        total = max(1, int(self.bar.total or 0))
+        if self.n * 100 // total != self._told or self.n == total:
+            self._told = self.n * 100 // total
+            self.report(self.n, total)
+
+
 def add_files(
     store: Store,
     encoder: Any,
@@ -268,7 +283,7 @@ def add_files(
     on_error: str = "skip",
     batch_size: int = 32,
     recursive: bool = True,
-    progress: bool = False,
+    progress: bool | Callable[[int, int], object] = False,
     retry_failed: bool = False,
     prepare: Callable[[], object] | None = None,
     rules: WalkRules | None = None,
@@ -286,7 +301,8 @@ def add_files(
         on_error: ``skip`` (or ``warn``) bad files and report them, or ``raise`` the first.
         batch_size: images per forward pass and per write.
         recursive: walk sub-folders.
-        progress: show a progress bar.
+        progress: show a progress bar; or a function called with ``(done, total)`` as
+            files are done (a server reporting to its client).
         retry_failed: try again files that failed before and have not changed since (by
             default they are skipped and counted in ``report.failed_earlier``).
         prepare: called once before the first write (creates the collection), so that a run
@@ -306,7 +322,9 @@ def add_files(
     policy = load_options.get("policy") or DEFAULT_POLICY
     from tqdm.auto import tqdm  # imported on use: ~0.1 s of a cold search
 
-    with tqdm(total=len(files), unit="img", desc="indexing", disable=not progress) as bar:
+    shown = progress is True
+    with tqdm(total=len(files), unit="img", desc="indexing", disable=not shown) as shown_bar:
+        bar = shown_bar if not callable(progress) else _Reporting(shown_bar, progress)
         while files:
             state = _Run(
                 store, encoder, report, bar, on_error, memory,

@@ -109,7 +109,7 @@ class _FolderLock:
     def write_owner(self, **extra: str) -> None:
         """Name this process (and its server address and token, if any) in the lock file."""
         record = {"pid": os.getpid(), "command": _command(), **extra}
-        if extra.get("token") and fcntl is not None:
+        if len(extra) > 1 and fcntl is not None:
             os.fchmod(self.fd, 0o600)  # the token is a secret of the owner's user
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, (json.dumps(record) + "\n").encode(), 0)
@@ -191,13 +191,13 @@ class LockHandle:
                 self._lock.unlock(True)
                 self.exclusive = False
 
-    def claim(self, url: str, token: str) -> None:
+    def claim(self, url: str, **secrets: str) -> None:
         """Own the folder as a server: the exclusive lock, and the server's ``url`` and
-        ``token`` in the lock file (mode 0600), so that other imagevec processes send their
-        searches and writes to it."""
+        tokens in the lock file (mode 0600), so that other imagevec processes of the same
+        user send their searches and writes to it."""
         self.make_exclusive()
         with _registry_lock:
-            self._lock.write_owner(url=url, token=token)
+            self._lock.write_owner(url=url, **secrets)
 
     def release(self) -> None:
         """Give the lock back (the last holder in this process unlocks the file)."""
