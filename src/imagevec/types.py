@@ -235,6 +235,7 @@ class PhotoFilter:
         since: only photos taken on or after this date (``2024-06-01``, EXIF date taken).
         until: only photos taken on or before this date (the whole day included).
         camera: only photos whose camera make/model contains this text (any case).
+        lens: only photos whose lens contains this text (any case).
 
     Example:
         >>> PhotoFilter(since=dt.date(2024, 6, 1), camera="iphone").to_json()
@@ -248,6 +249,7 @@ class PhotoFilter:
     )
     until: str | None = _filter("Only photos taken on or before DATE (inclusive).", "DATE")
     camera: str | None = _filter("Only photos whose camera make/model contains TEXT.", "TEXT")
+    lens: str | None = _filter("Only photos whose lens contains TEXT (any case).", "TEXT")
 
     def __post_init__(self) -> None:
         if self.where is not None and not isinstance(self.where, dict):

@@ -3,8 +3,8 @@
 * ``since`` / ``until``: a date (``2024-06-01``, ``until`` includes that whole day) or a
   date and time (``2024-06-01T18:00``), compared with the EXIF date taken (``taken_ts``);
   photos without a date taken are left out by a date filter.
-* ``camera``: photos whose camera (make and model) contains this text, any case
-  (``"iphone"``, ``"Canon EOS R5"``).
+* ``camera``, ``lens``: photos whose camera (make and model) or lens contains this text,
+  any case (``"iphone"``, ``"Canon EOS R5"``, ``"24-105"``).
 * ``folder``: photos stored under this folder (or in it).
 
 The text and folder filters read the collection's metadata once to list the matching values
@@ -26,7 +26,7 @@ from typing import Any
 
 from imagevec.errors import ConfigError
 from imagevec.store.chroma import Store
-from imagevec.store.record import CAMERA, TAKEN_TS, URI
+from imagevec.store.record import CAMERA, LENS, TAKEN_TS, URI
 from imagevec.store.records import file_uri
 from imagevec.types import PhotoFilter
 
@@ -67,7 +67,7 @@ def parse_when(value: DateLike, *, end: bool = False) -> int:
 
 #: Filters that keep photos whose stored text field contains the filter's text, any case:
 #: ``PhotoFilter`` field -> record field.
-CONTAINS: dict[str, str] = {"camera": CAMERA}
+CONTAINS: dict[str, str] = {"camera": CAMERA, "lens": LENS}
 
 
 def photo_filter(store: Store, photos: PhotoFilter | None) -> dict[str, Any] | None:
