@@ -29,7 +29,7 @@ import queue
 import secrets
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
@@ -37,6 +37,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from imagevec.errors import ImagevecError
 from imagevec.service.watch import writing
+from imagevec.types import AddOptions
 
 if TYPE_CHECKING:
     from imagevec.service import QueryService
@@ -47,11 +48,8 @@ __all__ = ["WRITE_HEADER", "Owner", "claim_store", "register_writes"]
 WRITE_HEADER = "X-Imagevec-Write"
 MAX_BODY = 8 << 20
 MAX_PATHS = 100_000
-#: ``ImageIndex.add`` options a client may set (anything else is refused).
-OPTIONS = frozenset(
-    {"batch_size", "recursive", "prune", "retry_failed", "include_hidden", "exclude",
-     "max_megapixels", "exif_gps", "metadatas"}
-)  # fmt: skip
+#: ``ImageIndex.add`` options a client may set: AddOptions fields and ``metadatas``.
+OPTIONS = frozenset({f.name for f in fields(AddOptions)} | {"metadatas"})
 
 
 @dataclass
@@ -124,7 +122,7 @@ def _run(service: QueryService, paths: list[str], options: dict[str, Any]) -> It
                 report = service.index.add(
                     paths,
                     progress=_tell(lines),
-                    **options,  # type: ignore[arg-type]
+                    **options,
                 )
             lines.put({"report": report.to_dict()})
         except ImagevecError as exc:

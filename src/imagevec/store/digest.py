@@ -20,10 +20,12 @@ from functools import lru_cache
 
 import numpy as np
 
+from imagevec.store.record import VECTOR_DIGEST
+
 __all__ = ["DIGEST", "TOLERANCE", "digest_matches", "vector_digest"]
 
-DIGEST = "vector_digest"
-"""The metadata field (a reserved name: see :mod:`imagevec.store.records`)."""
+DIGEST = VECTOR_DIGEST
+"""The metadata field (see :mod:`imagevec.store.record`)."""
 DIMS = 8
 TOLERANCE = 0.01
 

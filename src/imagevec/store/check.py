@@ -35,6 +35,7 @@ from imagevec.errors import StoreDamagedError
 from imagevec.store import integrity, recovery
 from imagevec.store.chroma import DEFAULT_COLLECTION, Store
 from imagevec.store.digest import DIGEST, digest_matches
+from imagevec.store.record import SHA256
 from imagevec.store.records import sha256_file
 from imagevec.store.uris import uri_from_metadata
 
@@ -288,7 +289,7 @@ def _rebuild(store: Store, found: CollectionCheck, records: _Records, device: st
             continue
         uri = uri_from_metadata(meta)
         try:
-            unchanged = sha256_file(Path(uri)) == meta.get("sha256")
+            unchanged = sha256_file(Path(uri)) == meta.get(SHA256)
             reason = "the image file changed since it was indexed"
         except OSError as exc:
             unchanged = False
