@@ -57,23 +57,42 @@ def build(db: Path, n: int, dim: int = DIM, *, start: int = 0, batch: int = 500)
 
 
 def search(db: Path, probes: int = 20, dim: int = DIM) -> int:
-    """Query with ``probes`` stored vectors; returns how many found their own record first."""
+    """Query with the vectors of ``probes`` stored records (spread over the store); returns
+    how many found their own record first."""
     store, lock = open_store(db, url=None, collection="images", location=str(db), write=False)
     try:
         total = store.count()
-        rows = vectors(total, dim)
-        picks = np.linspace(0, total - 1, min(probes, total)).astype(int)
-        return sum(store.query(rows[i], k=1)[0].id == ids(1, int(i))[0] for i in picks)
+        found = 0
+        for offset in np.linspace(0, total - 1, min(probes, total)).astype(int):
+            (id_,) = store.collection.get(limit=1, offset=int(offset))["ids"]
+            number = int(id_[1:])
+            found += store.query(vectors(number + 1, dim)[number], k=1)[0].id == id_
+        return found
     finally:
         store.client.close()
         if lock is not None:
             lock.release()
 
 
+def write_forever(db: Path, start: int, dim: int = DIM, batch: int = 50) -> None:
+    """Add batches of records from ``start`` on, printing ``ok N`` once records < N are
+    written (the kill -9 harness kills this mid-write)."""
+    store, _lock = open_store(db, url=None, collection="images", location=str(db), write=True)
+    rows = vectors(start + 100_000, dim)
+    while True:
+        names = ids(batch, start)
+        metas = [{"uri": f"/photos/{name}.jpg", "sha256": name} for name in names]
+        store.upsert(names, rows[start : start + batch], metas)
+        start += batch
+        print(f"ok {start}", flush=True)
+
+
 if __name__ == "__main__":
     command, folder = sys.argv[1], Path(sys.argv[2])
     if command == "build":
         build(folder, int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else DIM)
+    elif command == "write":
+        write_forever(folder, int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else DIM)
     else:
-        print(search(folder), flush=True)
+        print(search(folder, dim=int(sys.argv[3]) if len(sys.argv) > 3 else DIM), flush=True)
     os._exit(0)

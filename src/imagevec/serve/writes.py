@@ -74,6 +74,7 @@ def claim_store(service: QueryService, url: str, *, token: str | None) -> Owner:
     path = service.index.path
     if path is None:
         return Owner(None, write_token)
+    path.mkdir(parents=True, exist_ok=True)  # a new store: its first write comes later
     handle = acquire(path)
     try:
         handle.claim(url, token=token or "", write_token=write_token)
