@@ -37,6 +37,7 @@ CLI = (
     "sys.exit(main(sys.argv[1:]))"
 )
 _tally: dict[str, dict[str, int]] = {}
+_notes: dict[str, list[str]] = {}
 
 
 def _env() -> dict[str, str]:
@@ -64,14 +65,14 @@ def _after(db: Path, kind: str, written: set[str], dim: int = 32) -> None:
     )  # fmt: skip
     if opened.returncode != 0:
         tally["failed_open"] += 1
-        print(kind, "open failed:", opened.stderr[-500:])
+        _notes.setdefault(kind, []).append(f"open failed: {opened.stderr[-800:]}")
     ids = _ids(db)
     tally["dup"] += len(ids) - len(set(ids))
     tally["lost"] += len(written - set(ids))
     report = check_store(db)
     tally["bad"] += 0 if report.ok else 1
     if not report.ok:
-        print(kind, report.summary())
+        _notes.setdefault(kind, []).append(report.summary())
 
 
 def _kill_at_random(command: list[str], low: float, high: float) -> subprocess.Popen[str]:
@@ -151,5 +152,7 @@ def _assert_clean(kind: str) -> None:
     target = os.environ.get("IMAGEVEC_KILL9_REPORT")
     if target:
         saved = json.loads(Path(target).read_text()) if Path(target).exists() else {}
-        Path(target).write_text(json.dumps({**saved, kind: tally}, indent=2))
-    assert tally["failed_open"] == tally["lost"] == tally["dup"] == tally["bad"] == 0, tally
+        saved[kind] = {**tally, "notes": _notes.get(kind, [])}
+        Path(target).write_text(json.dumps(saved, indent=2))
+    problems = (tally, _notes.get(kind))
+    assert tally["failed_open"] == tally["lost"] == tally["dup"] == tally["bad"] == 0, problems

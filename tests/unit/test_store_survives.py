@@ -190,3 +190,16 @@ def test_vector_digest_is_kept_with_each_record(small: Path) -> None:
     assert len(rows) == 300
     first = vectors(1, DIM)[0]
     assert digest_matches(rows[0][0], first) and not digest_matches(rows[0][0], -first)
+
+
+def test_the_clean_mark_reads_bytes_only_when_the_kernel_says_a_file_was_touched(
+    small: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = _copy(small, tmp_path / "db")
+    integrity.mark_clean(db)
+    read: list[Path] = []
+    crc = integrity._crc
+    monkeypatch.setattr(integrity, "_crc", lambda path: read.append(path) or crc(path))
+    assert integrity.is_clean(db) and read == []  # a stat per file, no byte read
+    _keep_mtime(_segment(db) / "length.bin", lambda path: path.write_bytes(path.read_bytes()))
+    assert integrity.is_clean(db) and read  # same bytes, ctime moved: read and compared

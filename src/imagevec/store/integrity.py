@@ -1,10 +1,14 @@
 """Trust a store only after checking it: a clean mark written after each write, checked on open.
 
 A writer marks the store **dirty** before its first write (:func:`mark_dirty` removes the
-clean mark) and **clean** when it is done (:func:`mark_clean` records the size and CRC-32 of
-every file of every vector-index folder in ``imagevec.clean.json``). Every open compares the
-files with the mark (:func:`is_clean`): reading them costs about 1 s per GB (CRC-32, see
-docs/store.md), a fraction of what Chroma itself spends loading the same files.
+clean mark) and **clean** when it is done (:func:`mark_clean` records the size, CRC-32,
+mtime, ctime and inode of every file of every vector-index folder in
+``imagevec.clean.json``). Every open compares the files with the mark (:func:`is_clean`):
+when size, mtime, ctime and inode are all unchanged the files were neither written nor
+touched since (the kernel sets ctime on every write and every ``utime``; no user sets it
+back), which costs a ``stat`` per file; otherwise every byte is read and compared by CRC-32
+(about 1 s per GB, see docs/store.md), e.g. after a copy of the folder or an edit that
+restored the mtime.
 
 No mark, or files that differ from it (a writer killed mid-write, bit rot that kept size and
 mtime, vectors swapped inside ``data_level0.bin``) make the opener settle the store first
@@ -79,9 +83,20 @@ def _sizes(folder: Path) -> dict[str, int]:
     return out
 
 
+def _stamp(path: Path) -> list[int]:
+    """What the kernel says of a file that no user can set back: ctime changes with every
+    write and every ``utime`` (restoring an mtime does not restore it)."""
+    info = path.stat()
+    return [info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
+
+
 def file_digests(folder: Path) -> dict[str, list[int]]:
-    """``relative path -> [size, crc32]`` of every file of every vector-index folder."""
-    return {name: [size, _crc(folder / name)] for name, size in sorted(_sizes(folder).items())}
+    """``relative path -> [size, crc32, mtime_ns, ctime_ns, inode]`` of every file of every
+    vector-index folder."""
+    return {
+        name: [size, _crc(folder / name), *_stamp(folder / name)]
+        for name, size in sorted(_sizes(folder).items())
+    }
 
 
 def is_clean(folder: Path) -> bool:
@@ -97,6 +112,8 @@ def is_clean(folder: Path) -> bool:
     if {k: (v[0] if isinstance(v, list) and v else None) for k, v in files.items()} != sizes:
         return False  # cheap first: a file added, gone or resized
     try:
+        if all(files[name][2:] == _stamp(folder / name) for name in sizes):
+            return True  # not written, not touched since the mark: no need to read it
         return all(files[name][1] == _crc(folder / name) for name in sizes)
     except (OSError, IndexError, TypeError):
         return False

@@ -318,11 +318,16 @@ def open_store(
 
 
 def _settle(lock: LockHandle, path: Path) -> None:
-    """Settle an unclean store under the write lock, then go back to the lock asked for."""
+    """Settle an unclean store under the write lock, then go back to the lock asked for.
+    When other readers hold the folder, nothing is settled: the files are checked before
+    Chroma reads them (:func:`imagevec.store.chroma.connect`) and the next opener settles."""
     from imagevec.store.recovery import settle
 
     was_exclusive = lock.exclusive
-    lock.make_exclusive()
+    try:
+        lock.make_exclusive()
+    except StoreLockedError:
+        return
     try:
         settle(path)
     finally:
