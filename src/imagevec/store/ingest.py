@@ -317,6 +317,7 @@ def add_files(
             files = state.deferred  # duplicates of content embedded in this pass: now reused
             prepare = state.prepare  # None once called
     if store.exists:
+        store.fill_documents()  # records written before documents were stored: once
         memory.save(store)
     report.seconds = time.perf_counter() - started
     return report
