@@ -38,7 +38,8 @@ from imagevec.store.uris import PATH_B64, uri_from_metadata
 from imagevec.types import Hit
 
 DEFAULT_COLLECTION = "images"
-#: The embedded store's folder when none is given (``ImageIndex()``, ``imagevec --db``).
+#: The store folder name imagevec still finds in the working folder. With no folder given,
+#: the store is :func:`imagevec.store.home.default_db` (one per user; ``IMAGEVEC_DB``).
 DEFAULT_DB = "imagevec-db"
 _PAGE = 1000
 # A Chroma server refuses requests of ~100 MB and more ("Payload too large"), well below its
