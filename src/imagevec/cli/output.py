@@ -191,7 +191,7 @@ def groups_to_html(groups: Sequence[DupeGroup], title: str) -> str:
             meta = hit.metadata
             size = f"{meta.get('width', '?')}x{meta.get('height', '?')}, {meta.get('bytes', '?')} B"
             size += "".join(f", {meta[key]}" for key in ("taken", "camera") if meta.get(key))
-            label = "keeper" if position == 0 else f"{hit.score:.3f}"
+            label = f"keeper: {group.reason}" if position == 0 else f"{hit.score:.3f}"
             cards.append(
                 f'<figure><a href="{esc(_file_href(hit.uri))}">{picture}</a><figcaption>'
                 f'<div class="score">{label}</div><div>{esc(hit.uri)}</div>'
@@ -205,6 +205,7 @@ def groups_to_html(groups: Sequence[DupeGroup], title: str) -> str:
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{esc(title)}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>{esc(title)}</h1><p>keeper = most pixels, then most bytes; other photos show "
-        f"their cosine similarity to it</p>{body}</body></html>\n"
+        f"<h1>{esc(title)}</h1><p>keeper = the likely original: earliest "
+        "capture time, then earliest file time, then camera EXIF present, then most pixels, "
+        f"then most bytes; other photos show their cosine similarity to it</p>{body}</body></html>\n"
     )
