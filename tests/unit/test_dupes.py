@@ -136,10 +136,13 @@ def test_the_keeper_is_the_original_not_the_bigger_edit(
 @pytest.mark.parametrize(
     ("metas", "reason"),
     [
-        ([{"taken_ts": 200, "mtime_ns": 1}, {"taken_ts": 100, "mtime_ns": 9}], "earliest capture time (EXIF)"),
+        ([{"taken_ts": 200, "mtime_ns": 1}, {"taken_ts": 100, "mtime_ns": 9}],
+         "earliest capture time (EXIF)"),
         ([{"taken_ts": 5, "mtime_ns": 9}, {"taken_ts": 5, "mtime_ns": 1}], "earliest file time"),
-        ([{"mtime_ns": 1, "width": 9, "height": 9}, {"mtime_ns": 1, "camera_make": "Canon"}], "has camera EXIF"),
-        ([{"width": 10, "height": 10, "bytes": 9}, {"width": 20, "height": 10, "bytes": 1}], "most pixels"),
+        ([{"mtime_ns": 1, "width": 9, "height": 9}, {"mtime_ns": 1, "camera_make": "Canon"}],
+         "has camera EXIF"),
+        ([{"width": 10, "height": 10, "bytes": 9}, {"width": 20, "height": 10, "bytes": 1}],
+         "most pixels"),
         ([{"bytes": 1}, {"bytes": 2}], "most bytes"),
         ([{"bytes": 1}, {"bytes": 1}], "all rules tie: first by path"),
     ],

@@ -207,5 +207,6 @@ def groups_to_html(groups: Sequence[DupeGroup], title: str) -> str:
         f"<title>{esc(title)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>{esc(title)}</h1><p>keeper = the likely original: earliest "
         "capture time, then earliest file time, then camera EXIF present, then most pixels, "
-        f"then most bytes; other photos show their cosine similarity to it</p>{body}</body></html>\n"
+        "then most bytes; other photos show their cosine similarity to it</p>"
+        f"{body}</body></html>\n"
     )
