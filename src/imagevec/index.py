@@ -199,6 +199,9 @@ class ImageIndex(SearchIndex):
             batch_size: images per forward pass (each batch is written at once).
             recursive: walk sub-folders.
             prune: also remove records of files that are gone from the given folders.
+                Without it they stay (``report.missing`` names them): a folder on an
+                unmounted drive or a half-finished sync looks empty, and pruning would drop
+                the records with the fields you gave them.
             progress: show a progress bar.
             retry_failed: try again the files that failed in an earlier run and have not
                 changed since (by default they are skipped: ``report.failed_earlier``).
@@ -248,6 +251,10 @@ class ImageIndex(SearchIndex):
             raise
         if prune:
             report.pruned = self.prune(paths)
+        elif store.exists:  # name them; pruning stays a choice (see the add docstring)
+            from imagevec.store.records import missing_files
+
+            report.missing = sorted(missing_files(store, [expand(p) for p in paths]).values())
         if report.all_failed:
             warnings.warn(
                 f"nothing indexed: all {report.total} inputs failed "

@@ -137,6 +137,8 @@ class AddReport:
         failed_earlier: files skipped because they failed before and have not changed since
             (``retry_failed=True`` / ``--retry-failed`` tries them again).
         pruned: records removed because their file is gone (``prune=True``).
+        missing: files still in the index under the given folders that are gone from disk
+            (``prune=False``, the default: ``prune=True`` / ``--prune`` removes them).
         warnings: files indexed despite a problem (e.g. a truncated JPEG), with the reason;
             the record's ``warning`` metadata field says it too.
         embedded: images that went through the encoder (the rest were skipped or reused).
@@ -149,6 +151,7 @@ class AddReport:
     failed: list[Failure] = field(default_factory=list)
     failed_earlier: list[Failure] = field(default_factory=list)
     pruned: int = 0
+    missing: list[str] = field(default_factory=list)
     warnings: list[Failure] = field(default_factory=list)
     embedded: int = 0
     seconds: float = 0.0
@@ -185,6 +188,8 @@ class AddReport:
             )
         if self.warnings:
             line += f"; {len(self.warnings)} indexed with a warning"
+        if self.missing:
+            line += f"; {len(self.missing)} indexed files are gone — --prune removes them"
         if self.all_failed:
             line = f"NOTHING INDEXED: all {self.total} inputs failed; {line}"
         return line
@@ -199,6 +204,7 @@ class AddReport:
             "failed_earlier": [{"file": f.source, "reason": f.reason} for f in self.failed_earlier],
             "all_failed": self.all_failed,
             "pruned": self.pruned,
+            "missing": list(self.missing),
             "warnings": [{"file": f.source, "reason": f.reason} for f in self.warnings],
             "embedded": self.embedded,
             "seconds": round(self.seconds, 3),

@@ -87,7 +87,14 @@ def report_to_text(report: AddReport) -> str:
         ("warning", report.warnings),
     ):
         lines += [f"  {label}: {printable(e.source)}: {printable(e.reason)}" for e in entries]
+    gone = report.missing
+    lines += [f"  gone (still indexed): {printable(uri)}" for uri in gone[:_GONE_SHOWN]]
+    if len(gone) > _GONE_SHOWN:
+        lines.append(f"  ... and {len(gone) - _GONE_SHOWN} more gone (--json lists them)")
     return "\n".join(lines)
+
+
+_GONE_SHOWN = 20
 
 
 def stamp_to_text(stamp: dict[str, Any] | None) -> str:
