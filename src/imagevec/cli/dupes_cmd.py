@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from imagevec.cli.app import EXIT_OK, read_only
-from imagevec.cli.options import open_index, parse_where, store_options
+from imagevec.cli.options import DATE, open_index, parse_where, store_options
 
 
 @click.command("dupes")
@@ -20,8 +20,8 @@ from imagevec.cli.options import open_index, parse_where, store_options
     "the default encoder on edited copies; other encoders: check a few groups]",
 )
 @click.option("--where", metavar="JSON", help="Only photos matching this metadata filter.")
-@click.option("--since", metavar="DATE", help="Only photos taken on or after DATE (EXIF).")
-@click.option("--until", metavar="DATE", help="Only photos taken on or before DATE.")
+@click.option("--since", type=DATE, help="Only photos taken on or after DATE (EXIF).")
+@click.option("--until", type=DATE, help="Only photos taken on or before DATE.")
 @click.option("--camera", metavar="TEXT", help="Only photos whose camera make/model has TEXT.")
 @click.option(
     "--folder", type=click.Path(file_okay=False, path_type=Path), help="Only under this folder."

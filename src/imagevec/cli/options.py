@@ -214,3 +214,23 @@ def parse_where(text: str | None) -> dict[str, Any] | None:
     if not isinstance(where, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--where")
     return where
+
+
+class DateType(click.ParamType):
+    """``--since`` / ``--until``: an ISO date (``2024-06-01``) or date-time; a bad one is a
+    usage error (exit 2) before anything is opened."""
+
+    name = "DATE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from imagevec.errors import ConfigError
+        from imagevec.search.filters import parse_when
+
+        try:
+            parse_when(value)
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)
+        return value
+
+
+DATE = DateType()

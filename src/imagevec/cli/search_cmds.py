@@ -12,6 +12,7 @@ import click
 
 from imagevec.cli.app import EXIT_OK, read_only
 from imagevec.cli.options import (
+    DATE,
     model_options,
     open_index,
     output_options,
@@ -55,10 +56,8 @@ if TYPE_CHECKING:
     metavar="TERM",
     help="Subtract a part (push photos like it down); same forms as --add; repeatable.",
 )
-@click.option(
-    "--since", metavar="DATE", help="Only photos taken on or after DATE (YYYY-MM-DD, EXIF)."
-)
-@click.option("--until", metavar="DATE", help="Only photos taken on or before DATE (inclusive).")
+@click.option("--since", type=DATE, help="Only photos taken on or after DATE (YYYY-MM-DD, EXIF).")
+@click.option("--until", type=DATE, help="Only photos taken on or before DATE (inclusive).")
 @click.option("--camera", metavar="TEXT", help="Only photos whose camera make/model has TEXT.")
 @click.option(
     "--folder",

@@ -1,5 +1,6 @@
-"""Deleted photos: ``imagevec index`` names the indexed files that are gone and how to drop
-them; it does not prune unless asked (an unmounted drive looks like an empty folder)."""
+"""What ``imagevec index`` says: the indexed files that are gone (named; pruned only on request,
+as an unmounted drive looks like an empty folder), "loading model" before the progress bar's
+rate, and a bad date as a usage error."""
 
 from __future__ import annotations
 
@@ -47,3 +48,22 @@ def test_files_outside_the_given_folders_are_not_reported(tmp_path: Path, colour
         (two / "red.png").unlink()
         assert index.add(one).missing == []
         assert index.add(two).missing == [str(two / "red.png")]
+
+
+def test_progress_says_loading_model_before_the_rate(
+    tmp_path: Path, colour_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = ["--db", str(tmp_path / "db"), "-m", "test-color"]
+    assert main(["index", str(colour_dir), *db, "--progress"]) == EXIT_OK
+    err = capsys.readouterr().err
+    assert "loading model" in err
+    assert err.index("loading model") < err.index("indexing: 100%")
+
+
+def test_a_bad_date_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from imagevec.cli import EXIT_USAGE
+
+    for command in (["search", "cat"], ["dupes"]):
+        assert main([*command, "--since", "2024-13-45", "--db", str(tmp_path)]) == EXIT_USAGE
+        assert "bad date '2024-13-45'" in capsys.readouterr().err
+        assert main([*command, "--until", "soon", "--db", str(tmp_path)]) == EXIT_USAGE
