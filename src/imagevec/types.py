@@ -111,6 +111,10 @@ class Hit:
 #: ``uri`` already says where the file is. Left out of brief results.
 BOOKKEEPING_FIELDS = frozenset({"uri", "sha256", "bytes", "mtime_ns", "path_b64"})
 
+#: The most results one agent tool call may ask for: the LangChain and LlamaIndex tools and
+#: the MCP server all refuse a larger ``k`` with an error the model can read (none clamps).
+TOOL_MAX_K = 50
+
 
 def hits_to_json(hits: Sequence[Hit], *, brief: bool = False) -> list[dict[str, Any]]:
     """Search results as JSON-ready rows, best first: ``[{rank, id, uri, score, metadata}]``.
