@@ -36,6 +36,15 @@ import numpy as np
 
 from imagevec.errors import ConfigError
 from imagevec.store.chroma import Store
+from imagevec.store.record import (
+    BYTES,
+    CAMERA_MAKE,
+    CAMERA_MODEL,
+    HEIGHT,
+    MTIME_NS,
+    TAKEN_TS,
+    WIDTH,
+)
 from imagevec.store.uris import uri_from_metadata
 from imagevec.types import Hit
 
@@ -123,11 +132,11 @@ def group_pairs(
 _NEVER = float("inf")
 #: The keeper rules in order: (what the reason says, the metadata -> a key, lower wins).
 KEEPER_RULES: tuple[tuple[str, Any], ...] = (
-    ("earliest capture time (EXIF)", lambda m: _number(m.get("taken_ts"), _NEVER)),
-    ("earliest file time", lambda m: _number(m.get("mtime_ns"), _NEVER)),
-    ("has camera EXIF", lambda m: 0 if m.get("camera_make") or m.get("camera_model") else 1),
-    ("most pixels", lambda m: -_number(m.get("width"), 0) * _number(m.get("height"), 0)),
-    ("most bytes", lambda m: -_number(m.get("bytes"), 0)),
+    ("earliest capture time (EXIF)", lambda m: _number(m.get(TAKEN_TS), _NEVER)),
+    ("earliest file time", lambda m: _number(m.get(MTIME_NS), _NEVER)),
+    ("has camera EXIF", lambda m: 0 if m.get(CAMERA_MAKE) or m.get(CAMERA_MODEL) else 1),
+    ("most pixels", lambda m: -_number(m.get(WIDTH), 0) * _number(m.get(HEIGHT), 0)),
+    ("most bytes", lambda m: -_number(m.get(BYTES), 0)),
 )
 
 

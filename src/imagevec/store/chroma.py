@@ -33,8 +33,9 @@ import numpy as np
 
 from imagevec.errors import CollectionNotFoundError, ConfigError, NoServerError, StoreDamagedError
 from imagevec.store import integrity
+from imagevec.store.record import PATH_B64, SHA256, URI
 from imagevec.store.stamp import read_stamp
-from imagevec.store.uris import PATH_B64, uri_from_metadata
+from imagevec.store.uris import uri_from_metadata
 from imagevec.types import Hit
 
 DEFAULT_COLLECTION = "images"
@@ -157,12 +158,12 @@ def document_text(meta: Mapping[str, Any]) -> str:
     a path is what a multimodal chain needs to load the image, and it never changes while
     the record lives (the id is derived from it), unlike a description of the metadata.
     """
-    return str(meta["uri"])
+    return str(meta[URI])
 
 
 def _hit_uri(uri: str | None, meta: Mapping[str, Any]) -> str:
     """The real path of a hit: exact bytes from ``path_b64`` when the name is not UTF-8."""
-    return uri_from_metadata(meta) if PATH_B64 in meta else str(uri or meta.get("uri", ""))
+    return uri_from_metadata(meta) if PATH_B64 in meta else str(uri or meta.get(URI, ""))
 
 
 class Store:
@@ -271,10 +272,10 @@ class Store:
         for start in range(0, len(unique), _PAGE):
             chunk = unique[start : start + _PAGE]
             got = self.collection.get(
-                where={"sha256": {"$in": chunk}}, include=["metadatas", "embeddings"]
+                where={SHA256: {"$in": chunk}}, include=["metadatas", "embeddings"]
             )
             for meta, vector in zip(got["metadatas"], got["embeddings"], strict=True):
-                out.setdefault(str(meta["sha256"]), np.asarray(vector, dtype=np.float32))
+                out.setdefault(str(meta[SHA256]), np.asarray(vector, dtype=np.float32))
         return out
 
     def iter_vectors(
@@ -338,7 +339,7 @@ class Store:
                 ids=list(ids[start:stop]),
                 embeddings=np.ascontiguousarray(vectors[start:stop], dtype=np.float32),
                 metadatas=metas,
-                uris=[str(m["uri"]) for m in metas],
+                uris=[str(m[URI]) for m in metas],
                 documents=[document_text(m) for m in metas],
             )
 
@@ -368,7 +369,7 @@ class Store:
                 got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True
             )
             # Chroma re-embeds a document updated without its vector: pass the stored one.
-            todo = [(i, document_text(m), v) for i, d, m, v in rows if not d and m and "uri" in m]
+            todo = [(i, document_text(m), v) for i, d, m, v in rows if not d and m and URI in m]
             for start in range(0, len(todo), self.max_batch):
                 part = todo[start : start + self.max_batch]
                 self.collection.update(
