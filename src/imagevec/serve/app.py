@@ -13,7 +13,12 @@ Routes (JSON unless said; OpenAPI at ``/api/openapi.json``):
 ``GET  /api/items/{id}/similar?k=``       more like this (stored vector, item left out)
 ``GET  /api/items/{id}/thumbnail?size=``  JPEG thumbnail (cached on disk by content hash)
 ``GET  /api/items/{id}/image?max_size=``  the image as JPEG (EXIF stripped, rotated)
+``GET  /dupes``                           the duplicates page
 ========================================  ==============================================
+
+Browsing without a query (library pages, facets, calibration, duplicate groups):
+:mod:`imagevec.serve.browse_routes`. A ``folder`` may be an absolute path or a folder's
+relative name as the facets list it.
 
 Uploads are raw request bodies read into memory under a cap (never spooled to disk, unlike
 multipart); ids are checked against the index, never used as paths. Errors are
@@ -45,9 +50,11 @@ from imagevec.errors import (
     StoreLockedError,
     UnsafeSourceError,
 )
+from imagevec.serve.browse_routes import add_browse_routes
 from imagevec.serve.schemas import HitOut, InfoOut, RecordOut, SearchIn
 from imagevec.serve.security import LOOPBACK_HOSTS, Gate
 from imagevec.service import MAX_K, ImageData, NotIndexedError, QueryService
+from imagevec.service.browsing import Browsing
 
 __all__ = ["create_app"]
 
@@ -90,7 +97,9 @@ def create_app(
     )
     for error, status in _ERRORS:
         api.add_exception_handler(error, _handler(status))
-    _routes(api, service)
+    browsing = Browsing(service)
+    _routes(api, service, browsing)
+    add_browse_routes(api, browsing, ExactJSON)
     api.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     body_cap = service.max_upload_bytes * 4 // 3 + 4096  # base64 in JSON is 4/3 larger
     return Gate(api, token=token, allowed_hosts=allowed_hosts, max_body=body_cap)
@@ -147,12 +156,17 @@ async def _read_body(request: Request, cap: int) -> bytes:
     return b"".join(chunks)
 
 
-def _routes(api: FastAPI, service: QueryService) -> None:
+def _routes(api: FastAPI, service: QueryService, browsing: Browsing) -> None:
     hits = list[HitOut]
+    where_to = browsing.resolve_folder  # relative folder names (the page's) -> absolute
 
     @api.get("/", include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(str(STATIC / "index.html"), headers={"Cache-Control": "no-cache"})
+
+    @api.get("/dupes", include_in_schema=False)
+    def dupes_page() -> FileResponse:
+        return FileResponse(str(STATIC / "dupes.html"), headers={"Cache-Control": "no-cache"})
 
     @api.get("/api/health", tags=["info"])
     def health() -> dict[str, str]:
@@ -184,7 +198,9 @@ def _routes(api: FastAPI, service: QueryService) -> None:
         """Search by text or by a combined query in :class:`imagevec.Query`'s syntax (parts
         joined by `` + `` / `` - ``, ``N:`` weights, ``like:<id>``); best first, ``score`` =
         cosine similarity."""
-        filters = dict(where=_where(where), folder=folder, since=since, until=until, camera=camera)
+        filters = dict(
+            where=_where(where), folder=where_to(folder), since=since, until=until, camera=camera
+        )
         return ExactJSON(service.search_json(query=q, k=k, **filters))
 
     @api.post("/api/search", response_model=hits, tags=["search"])
@@ -208,7 +224,7 @@ def _routes(api: FastAPI, service: QueryService) -> None:
             include_self=body.include_self,
             k=body.k,
             where=body.where,
-            folder=body.folder,
+            folder=where_to(body.folder),
             since=body.since,
             until=body.until,
             camera=body.camera,
@@ -236,7 +252,7 @@ def _routes(api: FastAPI, service: QueryService) -> None:
         from starlette.concurrency import run_in_threadpool
 
         hits = await run_in_threadpool(
-            service.search_json, image=data, k=k, where=_where(where), folder=folder
+            service.search_json, image=data, k=k, where=_where(where), folder=where_to(folder)
         )
         return ExactJSON(hits)
 
@@ -256,7 +272,11 @@ def _routes(api: FastAPI, service: QueryService) -> None:
         """More like this: the item's stored vector (not re-embedded); the item left out
         unless ``include_self``."""
         hits_json = service.search_json(
-            like=item_id, include_self=include_self, k=k, where=_where(where), folder=folder
+            like=item_id,
+            include_self=include_self,
+            k=k,
+            where=_where(where),
+            folder=where_to(folder),
         )
         return ExactJSON(hits_json)
 
