@@ -7,6 +7,7 @@
                                             folders}``, each ``[{value, count}]``
 ``GET  /api/calibration?q=|like=``        the score threshold of "good matches"
 ``GET  /api/dupes?threshold=``            ``imagevec dupes`` groups, keeper first
+``GET  /api/items/{id}/original``         the file as stored (a download, EXIF kept)
 ========================================  ==============================================
 
 Every list route takes the photo filters ``since``, ``until`` (``YYYY-MM-DD``), ``camera``
@@ -17,6 +18,7 @@ The logic lives in :mod:`imagevec.service.browsing`; this module only maps reque
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import FastAPI, Query
 from fastapi.responses import Response
@@ -87,3 +89,11 @@ def add_browse_routes(api: FastAPI, browsing: Browsing, respond: type[Response])
     def dupes(threshold: Annotated[float | None, Query(gt=0, le=1)] = None) -> Response:
         """Groups of near-identical photos, the suggested keeper first with its reason."""
         return respond(browsing.dupes(threshold))
+
+    @api.get("/api/items/{item_id}/original", tags=["items"], response_class=Response)
+    def original(item_id: str) -> Response:
+        """The photo's file as it is on disk, as a download (EXIF, GPS included: it is the
+        original; thumbnails and ``/image`` strip them)."""
+        data, mime, name = browsing.original(item_id)
+        disposition = f"attachment; filename*=UTF-8''{quote(name, safe='')}"
+        return Response(data, media_type=mime, headers={"Content-Disposition": disposition})

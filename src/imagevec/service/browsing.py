@@ -125,6 +125,26 @@ class Browsing:
             self._sampled = (count, matrix)
         return self._sampled[1]
 
+    # ------------------------------------------------------------------ originals
+    def original(self, id_: str) -> tuple[bytes, str, str]:
+        """``(bytes, mime, filename)`` of an indexed photo's file as it is on disk (EXIF and
+        all: a download of the original), read under the service's roots, up to 1 GiB.
+
+        Raises:
+            NotIndexedError: no such record; ImageLoadError: gone or outside the roots.
+        """
+        import dataclasses
+        import mimetypes
+
+        from imagevec.io.sources import read_source
+
+        record = self.service.record(id_)
+        policy = dataclasses.replace(self.service._file_policy, max_bytes=2**30)
+        data = read_source(record["uri"], policy)
+        name = str(record["metadata"].get("filename") or "photo")
+        mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        return bytes(data), mime, name  # type: ignore[arg-type]  # a path reads as bytes
+
     # ------------------------------------------------------------------ duplicates
     def dupes(self, threshold: float | None = None) -> list[dict[str, Any]]:
         """``imagevec dupes`` groups as JSON (keeper first, with ``reason`` when the rule
