@@ -185,12 +185,14 @@ class Library:
     def facets(self, query: PhotoQuery) -> dict[str, Any]:
         """``{total, cameras, lenses, years, formats, folders}``: each a list of
         ``{value, count}`` over the photos matching ``query`` (most first; years newest
-        first; folders by name, with ``value`` the relative name)."""
+        first; folders by name, with ``value`` the relative name and ``cover`` the id of
+        its newest photo)."""
         keep = self._matcher(query)
         tallies: dict[str, Counter[str]] = {
             k: Counter() for k in ("cameras", "lenses", "years", "formats", "folders")
         }
         total = 0
+        covers: dict[str, str] = {}  # folder -> its newest photo
         for photo in self.photos:
             if not keep(photo):
                 continue
@@ -203,6 +205,7 @@ class Library:
                 tallies["formats"][photo.format] += 1
             tallies["years"][str(dt.datetime.fromtimestamp(photo.ts, dt.timezone.utc).year)] += 1
             tallies["folders"][self._relative[photo.folder]] += 1
+            covers.setdefault(self._relative[photo.folder], photo.id)
         out: dict[str, Any] = {"total": total}
         for name, tally in tallies.items():
             if name == "years":
@@ -212,6 +215,8 @@ class Library:
             else:
                 ordered = sorted(tally.items(), key=lambda kv: (-kv[1], kv[0]))
             out[name] = [{"value": v, "count": c} for v, c in ordered[:_FACET_MAX]]
+        for entry in out["folders"]:
+            entry["cover"] = covers[entry["value"]]
         return out
 
     def sample_ids(self, n: int) -> list[str]:

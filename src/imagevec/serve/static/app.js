@@ -186,11 +186,19 @@ function showFolders() {
   const box = $("folders");
   const render = () => {
     const list = document.createElement("ul");
+    list.className = "folder-cards";
     for (const f of state.facets ? state.facets.folders : []) {
       const li = document.createElement("li");
       const a = document.createElement("a");
       a.href = `/?folder=${encodeURIComponent(f.value)}`;
-      a.textContent = f.value;
+      const cover = document.createElement("img");
+      cover.src = thumbUrl(f.cover, 256);
+      cover.alt = "";
+      cover.loading = "lazy";
+      const name = document.createElement("span");
+      name.className = "folder-name";
+      name.textContent = f.value;
+      a.append(cover, name);
       a.addEventListener("click", (event) => {
         event.preventDefault();
         navigate({ folder: f.value, view: "" });
@@ -198,7 +206,8 @@ function showFolders() {
       const count = document.createElement("span");
       count.className = "count";
       count.textContent = String(f.count);
-      li.append(a, count);
+      a.append(count);
+      li.append(a);
       list.append(li);
     }
     box.replaceChildren(list);

@@ -39,6 +39,10 @@ function member(hit, keeper) {
   return li;
 }
 
+function plural(n, one, many = `${one}s`) {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
 function render(groups) {
   const boxes = groups.map((group, i) => {
     const box = document.createElement("section");
@@ -54,7 +58,7 @@ function render(groups) {
   $("groups").replaceChildren(...boxes);
   const copies = groups.reduce((n, g) => n + g.size - 1, 0);
   $("status").textContent = groups.length
-    ? `${groups.length} groups of near-identical photos (${copies} copies beside their keeper)`
+    ? `${plural(groups.length, "group")} of near-identical photos (${plural(copies, "copy", "copies")} beside their keeper)`
     : "No duplicates found.";
 }
 

@@ -108,7 +108,7 @@ export function openViewer(items, index, hooks) {
   const viewer = new PhotoSwipe({
     dataSource: items.map(slide),
     index,
-    bgOpacity: 0.96,
+    bgOpacity: 1,
     loop: false,
     showHideAnimationType: "fade",
     padding: { top: 44, bottom: 8, left: 0, right: 0 },
@@ -117,7 +117,8 @@ export function openViewer(items, index, hooks) {
   });
   viewer.on("uiRegister", () => {
     viewer.ui.registerElement({
-      name: "like", order: 8, isButton: true, title: "More like this", html: "More like this",
+      name: "like", order: 8, isButton: true, title: "More like this",
+      html: '<span class="long">More like this</span><span class="short">Similar</span>',
       className: "pswp-text-button",
       onClick: () => hooks.like(viewer.currSlide.data.item),
     });
