@@ -6,9 +6,9 @@ Routes (JSON unless said; OpenAPI at ``/api/openapi.json``):
 ``GET  /``                                the search page (static, works offline)
 ``GET  /api/health``                      ``{"status": "ok"}``
 ``GET  /api/info``                        store, collection, count, encoder, folders
-``GET  /api/search?q=&k=&where=&folder=``  text or combined query -> ``[{rank,id,uri,score,..}]``
-``POST /api/search``                      JSON ``{text | like | image | query, k, where, folder}``
-``POST /api/search/image?k=&folder=``     body = the image file (raw bytes, any format)
+``GET  /api/search?q=&k=&<filters>``      text or combined query -> ``[{rank,id,uri,score,..}]``
+``POST /api/search``                      JSON ``{text | like | image | query, k, <filters>}``
+``POST /api/search/image?k=&<filters>``   body = the image file (raw bytes, any format)
 ``GET  /api/items/{id}``                  ``{id, uri, metadata}``
 ``GET  /api/items/{id}/similar?k=``       more like this (stored vector, item left out)
 ``GET  /api/items/{id}/thumbnail?size=``  JPEG thumbnail (cached on disk by content hash)
@@ -16,9 +16,13 @@ Routes (JSON unless said; OpenAPI at ``/api/openapi.json``):
 ``GET  /dupes``                           the duplicates page
 ========================================  ==============================================
 
-Browsing without a query (library pages, facets, calibration, duplicate groups):
-:mod:`imagevec.serve.browse_routes`. A ``folder`` may be an absolute path or a folder's
-relative name as the facets list it.
+Browsing without a query (library pages, facets, calibration, duplicate groups, originals):
+:mod:`imagevec.serve.browse_routes`. A ``folder`` filter may be an absolute path or a
+folder's relative name as the facets list it (the page sends those).
+
+``<filters>`` are the fields of :class:`~imagevec.types.PhotoFilter`: ``where`` (a JSON
+object; JSON text in a query string), ``folder``, ``since``, ``until``, ``camera``..., under
+the same names in a JSON body and in a query string (search, image search, similar).
 
 Uploads are raw request bodies read into memory under a cap (never spooled to disk, unlike
 multipart); ids are checked against the index, never used as paths. Errors are
@@ -34,10 +38,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
+import os
 from collections.abc import Iterable
 from importlib.resources import files
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, Response
@@ -51,19 +57,19 @@ from imagevec.errors import (
     UnsafeSourceError,
 )
 from imagevec.serve.browse_routes import add_browse_routes
-from imagevec.serve.schemas import HitOut, InfoOut, RecordOut, SearchIn
+from imagevec.serve.schemas import FilterQuery, HitOut, InfoOut, RecordOut, SearchIn
 from imagevec.serve.security import LOOPBACK_HOSTS, Gate
 from imagevec.service import MAX_K, ImageData, NotIndexedError, QueryService
 from imagevec.service.browsing import Browsing
+from imagevec.types import PhotoFilter, SearchRequest
 
 __all__ = ["create_app"]
 
+_Filter = TypeVar("_Filter", PhotoFilter, None)
+
 STATIC = files("imagevec.serve") / "static"
 K = Annotated[int, Query(ge=1, le=MAX_K, description="Number of results.")]
-Folder = Annotated[str | None, Query(description="Only images under this folder.")]
-Since = Annotated[str | None, Query(description="Taken on or after this date (YYYY-MM-DD).")]
-Until = Annotated[str | None, Query(description="Taken on or before this date (YYYY-MM-DD).")]
-Camera = Annotated[str | None, Query(description="Camera make/model contains this text.")]
+Filters = Annotated[FilterQuery, Query()]  # where (JSON), folder, since, until, camera...
 _ERRORS: list[tuple[type[Exception], int]] = [
     (NotIndexedError, 404),
     (ImageTooLargeError, 413),
@@ -158,7 +164,6 @@ async def _read_body(request: Request, cap: int) -> bytes:
 
 def _routes(api: FastAPI, service: QueryService, browsing: Browsing) -> None:
     hits = list[HitOut]
-    where_to = browsing.resolve_folder  # relative folder names (the page's) -> absolute
 
     @api.get("/", include_in_schema=False)
     def page() -> FileResponse:
@@ -167,6 +172,12 @@ def _routes(api: FastAPI, service: QueryService, browsing: Browsing) -> None:
     @api.get("/dupes", include_in_schema=False)
     def dupes_page() -> FileResponse:
         return FileResponse(str(STATIC / "dupes.html"), headers={"Cache-Control": "no-cache"})
+
+    def local(photos: _Filter) -> _Filter:
+        """The filter with a relative folder name (the page's) made absolute."""
+        if photos is None or not photos.folder or os.path.isabs(photos.folder):
+            return photos
+        return dataclasses.replace(photos, folder=browsing.resolve_folder(photos.folder))
 
     @api.get("/api/health", tags=["info"])
     def health() -> dict[str, str]:
@@ -188,20 +199,14 @@ def _routes(api: FastAPI, service: QueryService, browsing: Browsing) -> None:
                 description="Words, or a combined query: '2:beach + like:<id> - people'.",
             ),
         ],
+        filters: Filters,
         k: K = 10,
-        where: Annotated[str | None, Query(description="Chroma filter as JSON.")] = None,
-        folder: Folder = None,
-        since: Since = None,
-        until: Until = None,
-        camera: Camera = None,
     ) -> Response:
         """Search by text or by a combined query in :class:`imagevec.Query`'s syntax (parts
         joined by `` + `` / `` - ``, ``N:`` weights, ``like:<id>``); best first, ``score`` =
         cosine similarity."""
-        filters = dict(
-            where=_where(where), folder=where_to(folder), since=since, until=until, camera=camera
-        )
-        return ExactJSON(service.search_json(query=q, k=k, **filters))
+        photos = local(filters.photo_filter(_where(filters.where)))
+        return ExactJSON(service.search_json(SearchRequest(query=q, k=k, filter=photos)))
 
     @api.post("/api/search", response_model=hits, tags=["search"])
     def search(body: SearchIn) -> Response:
@@ -216,20 +221,16 @@ def _routes(api: FastAPI, service: QueryService, browsing: Browsing) -> None:
             from imagevec.search.query import Query as Combined
 
             query = Combined(tuple(Part(p.kind, p.value, p.weight) for p in query))
-        hits_json = service.search_json(
-            body.text,
+        request = SearchRequest(
+            text=body.text,
             image=image,
             like=body.like,
             query=query,
             include_self=body.include_self,
             k=body.k,
-            where=body.where,
-            folder=where_to(body.folder),
-            since=body.since,
-            until=body.until,
-            camera=body.camera,
+            filter=local(body.photo_filter),
         )
-        return ExactJSON(hits_json)
+        return ExactJSON(service.search_json(request))
 
     @api.post(
         "/api/search/image",
@@ -242,19 +243,16 @@ def _routes(api: FastAPI, service: QueryService, browsing: Browsing) -> None:
             }
         },
     )
-    async def search_image(
-        request: Request, k: K = 10, where: str | None = None, folder: Folder = None
-    ) -> Response:
+    async def search_image(request: Request, filters: Filters, k: K = 10) -> Response:
         """Search by an uploaded picture: the request body is the image file itself."""
         data = await _read_body(request, service.max_upload_bytes)
         if not data:
             raise ImageLoadError("<upload>", "empty upload (send the image file as the body)")
         from starlette.concurrency import run_in_threadpool
 
-        hits = await run_in_threadpool(
-            service.search_json, image=data, k=k, where=_where(where), folder=where_to(folder)
-        )
-        return ExactJSON(hits)
+        photos = local(filters.photo_filter(_where(filters.where)))
+        asked = SearchRequest(image=data, k=k, filter=photos)
+        return ExactJSON(await run_in_threadpool(service.search_json, asked))
 
     @api.get("/api/items/{item_id}", response_model=RecordOut, tags=["items"])
     def item(item_id: str) -> Response:
@@ -262,23 +260,12 @@ def _routes(api: FastAPI, service: QueryService, browsing: Browsing) -> None:
         return ExactJSON(service.record(item_id))
 
     @api.get("/api/items/{item_id}/similar", response_model=hits, tags=["search"])
-    def similar(
-        item_id: str,
-        k: K = 10,
-        where: str | None = None,
-        folder: Folder = None,
-        include_self: bool = False,
-    ) -> Response:
+    def similar(item_id: str, filters: Filters, k: K = 10, include_self: bool = False) -> Response:
         """More like this: the item's stored vector (not re-embedded); the item left out
         unless ``include_self``."""
-        hits_json = service.search_json(
-            like=item_id,
-            include_self=include_self,
-            k=k,
-            where=_where(where),
-            folder=where_to(folder),
-        )
-        return ExactJSON(hits_json)
+        photos = local(filters.photo_filter(_where(filters.where)))
+        asked = SearchRequest(like=item_id, include_self=include_self, k=k, filter=photos)
+        return ExactJSON(service.search_json(asked))
 
     @api.get("/api/items/{item_id}/thumbnail", tags=["items"], response_class=Response)
     def thumbnail(item_id: str, size: Annotated[int, Query(ge=16, le=512)] = 256) -> Response:
