@@ -11,7 +11,8 @@
 ========================================  ==============================================
 
 Every list route takes the photo filters ``since``, ``until`` (``YYYY-MM-DD``), ``camera``
-(contains), ``lens``, ``format`` (exact) and ``folder`` (a relative name from the facets).
+and ``lens`` (contains, any case), ``format`` (exact, any case) and ``folder`` (a relative
+name from the facets).
 The logic lives in :mod:`imagevec.service.browsing`; this module only maps requests.
 """
 

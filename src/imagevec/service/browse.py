@@ -79,7 +79,7 @@ class PhotoQuery:
         since / until: dates (``YYYY-MM-DD``; ``until`` takes the whole day) on the date
             taken (EXIF, else file time).
         camera: camera make/model contains this text (any case), as search's ``camera``.
-        lens: the lens, exactly as listed by the facets.
+        lens: the lens contains this text (any case), as search's ``lens``.
         folder: a folder as the facets name it (relative), or an absolute path; sub-folders
             are included.
         format: the file format (``JPEG``, ``PNG``, ``HEIF``...), any case.
@@ -230,7 +230,7 @@ class Library:
         low = parse_when(query.since) if query.since else None
         high = parse_when(query.until, end=True) if query.until else None
         camera = (query.camera or "").strip().lower()
-        lens = (query.lens or "").strip()
+        lens = (query.lens or "").strip().lower()
         fmt = (query.format or "").strip().upper()
         root = self.resolve_folder(query.folder) if query.folder else None
         prefix = root.rstrip(os.sep) + os.sep if root else None
@@ -240,7 +240,7 @@ class Library:
                 (low is None or p.ts >= low)
                 and (high is None or p.ts <= high)
                 and (not camera or camera in p.camera.lower())
-                and (not lens or p.lens == lens)
+                and (not lens or lens in p.lens.lower())
                 and (not fmt or p.format.upper() == fmt)
                 and (root is None or p.folder == root or p.folder.startswith(prefix or ""))
             )

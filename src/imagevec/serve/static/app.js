@@ -258,11 +258,8 @@ function renderChips(url) {
 // ------------------------------------------------------------------ search
 function searchBody(url) {
   const body = { k: K };
-  for (const key of ["since", "until", "camera", "folder"]) if (url[key]) body[key] = url[key];
-  const where = [];
-  if (url.lens) where.push({ lens: url.lens });
-  if (url.format) where.push({ format: url.format });
-  if (where.length) body.where = where.length === 1 ? where[0] : { $and: where };
+  for (const key of ["since", "until", "camera", "lens", "folder"]) if (url[key]) body[key] = url[key];
+  if (url.format) body.where = { format: url.format };  // no format filter in PhotoFilter yet
   return body;
 }
 
