@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from imagevec.store.record import BOOKKEEPING
+
 
 class SkippedImageWarning(UserWarning):
     """An input was skipped because it could not be loaded (``on_error="warn"``)."""
@@ -109,7 +111,7 @@ class Hit:
 
 #: Stored metadata that only serves bookkeeping (change detection, exact paths); a hit's
 #: ``uri`` already says where the file is. Left out of brief results.
-BOOKKEEPING_FIELDS = frozenset({"uri", "sha256", "bytes", "mtime_ns", "path_b64"})
+BOOKKEEPING_FIELDS = BOOKKEEPING
 
 
 def hits_to_json(hits: Sequence[Hit], *, brief: bool = False) -> list[dict[str, Any]]:

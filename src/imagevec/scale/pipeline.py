@@ -37,6 +37,7 @@ from imagevec.scale.plan import plan_rows
 from imagevec.scale.resources import StagePlan, plan_resources
 from imagevec.scale.stages import Embed, write_chroma, write_parquet
 from imagevec.store.failed import FailedFiles
+from imagevec.store.record import BYTES, MTIME_NS
 from imagevec.store.records import Metadatas, failure, walk
 from imagevec.types import AddReport
 
@@ -228,7 +229,7 @@ def _run(
             if status == "failed":
                 report.failed.append(failure(row["position"], os.fsdecode(row["path"]), reason))
                 fresh = json.loads(row["fresh"])
-                memory.remember(row["uri"], fresh["bytes"], fresh["mtime_ns"], str(reason))
+                memory.remember(row["uri"], fresh[BYTES], fresh[MTIME_NS], str(reason))
             else:
                 memory.forget(row["uri"])
                 report.embedded += 1

@@ -17,6 +17,7 @@ from imagevec.encoders.advice import text_search_advice
 from imagevec.errors import ConfigError, NotIndexedError
 from imagevec.io.policy import SourcePolicy
 from imagevec.service.images import ImageData, ThumbnailCache, default_cache_dir, render_jpeg
+from imagevec.store.record import SHA256
 from imagevec.store.uris import uri_from_metadata
 from imagevec.types import Hit, hits_to_json
 
@@ -128,7 +129,7 @@ class QueryService:
             return self._folders[1]
         tally: dict[str, int] = {}
         for _, meta in self._iter_metadata():
-            folder = os.path.dirname(str(meta.get("uri", "")))
+            folder = os.path.dirname(uri_from_metadata(meta))
             tally[folder] = tally.get(folder, 0) + 1
         folders = sorted(tally, key=lambda f: (-tally[f], f))[:_FOLDER_LIST_MAX]
         self._folders = (count, folders)
@@ -281,7 +282,7 @@ class QueryService:
         """
         size = next((s for s in THUMBNAIL_SIZES if s >= size), THUMBNAIL_SIZES[-1])
         record = self.record(id_)
-        sha = str(record["metadata"].get("sha256", ""))
+        sha = str(record["metadata"].get(SHA256, ""))
         return self.thumbnails.get(sha, record["uri"], size, self._file_policy)
 
     def image(self, id_: str, max_size: int | None = 2048) -> ImageData:

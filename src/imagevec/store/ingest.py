@@ -35,6 +35,7 @@ from imagevec.io.files import WalkRules
 from imagevec.io.policy import DEFAULT_POLICY
 from imagevec.store.chroma import Store
 from imagevec.store.failed import FailedFiles
+from imagevec.store.record import BYTES, MTIME_NS, SHA256, URI, WARNING
 from imagevec.store.records import (
     Metadatas,
     failure,
@@ -101,10 +102,10 @@ class _Run:
         self.bar.update(1)
 
     def _done(self, item: _Item, reason: str | None = None) -> None:
-        uri, meta = item.meta["uri"], item.meta
+        uri, meta = item.meta[URI], item.meta
         if reason is not None:
             self.report.failed.append(failure(item.position, str(item.path), reason))
-            self.memory.remember(uri, meta["bytes"], meta["mtime_ns"], reason)
+            self.memory.remember(uri, meta[BYTES], meta[MTIME_NS], reason)
             self.bar.update(1)
             return
         self.memory.forget(uri)
@@ -133,7 +134,7 @@ class _Run:
                         self.bar.update(1)
                         continue
                     known = self.skip_known and self.memory.unchanged(
-                        file_uri(path), fresh["bytes"], fresh["mtime_ns"]
+                        file_uri(path), fresh[BYTES], fresh[MTIME_NS]
                     )
                     if known and self.on_error == "raise":
                         raise ImageLoadError(path, f"{known} (failed earlier, unchanged)")
@@ -141,9 +142,9 @@ class _Run:
                         self.report.failed_earlier.append(failure(position, str(path), known))
                         self.bar.update(1)
                         continue
-                    if fresh["bytes"] > self.max_bytes:  # refused before a byte is read
+                    if fresh[BYTES] > self.max_bytes:  # refused before a byte is read
                         reason = (
-                            f"file has {fresh['bytes']} bytes, over the {self.max_bytes}-byte "
+                            f"file has {fresh[BYTES]} bytes, over the {self.max_bytes}-byte "
                             "limit (max_bytes)"
                         )
                         if self.on_error == "raise":
@@ -154,7 +155,7 @@ class _Run:
                 except OSError as exc:
                     self._fail(position, path, exc.strerror or str(exc), exc)
                     continue
-                if previous and previous.get("sha256") == digest:
+                if previous and previous.get(SHA256) == digest:
                     touched.append((id_, touched_metadata(previous, fresh)))
                     self.report.unchanged += 1
                     self.bar.update(1)
@@ -172,13 +173,13 @@ class _Run:
             if touched:
                 self._ready()
                 self.store.update_metadata([t[0] for t in touched], [t[1] for t in touched])
-            hashes = [item.meta["sha256"] for item in todo]
+            hashes = [item.meta[SHA256] for item in todo]
             reuse = self.store.find_by_hash(hashes) if hashes and self.store.exists else {}
-            copies = [item for item in todo if item.meta["sha256"] in reuse]
+            copies = [item for item in todo if item.meta[SHA256] in reuse]
             if copies:
-                vectors = np.stack([reuse[item.meta["sha256"]] for item in copies])
+                vectors = np.stack([reuse[item.meta[SHA256]] for item in copies])
                 self._write(copies, vectors)
-            yield from (item for item in todo if item.meta["sha256"] not in reuse)
+            yield from (item for item in todo if item.meta[SHA256] not in reuse)
 
     def _ready(self) -> None:
         """Create the collection (``prepare``) before the first write of the call."""
@@ -223,7 +224,7 @@ class _Run:
         ):
             for note in batch.warnings:  # kept despite a problem: say so in the record
                 item = self.pending[note.index]
-                item.meta["warning"] = note.reason
+                item.meta[WARNING] = note.reason
                 self.report.warnings.append(failure(item.position, str(item.path), note.reason))
             if batch.indices:
                 self._write([self.pending.pop(i) for i in batch.indices], batch.vectors)
