@@ -285,6 +285,12 @@ async function runSearch(url) {
     label = `like ${$("reference-text").dataset.name || "this photo"}`;
     calibration = `/api/calibration?like=${encodeURIComponent(url.like)}`;
     setReference({ id: url.like });
+    if (!$("reference-text").dataset.name) {  // a shared link: name the reference photo
+      api(`/api/items/${encodeURIComponent(url.like)}`).then((record) => {
+        if (state.url.like !== url.like) return;
+        setReference({ id: url.like, filename: record.metadata.filename || "" });
+      }).catch(() => {});
+    }
   } else if (url.q) {
     body.text = url.q;
     label = `for “${url.q}”`;
