@@ -27,7 +27,7 @@ from tests.support.synthetic_store import build
 
 from imagevec.store.check import check_store
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]  # 20 trials of each
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIALS = int(os.environ.get("IMAGEVEC_KILL9_TRIALS", "20"))
