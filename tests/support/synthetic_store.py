@@ -91,6 +91,9 @@ if __name__ == "__main__":
     command, folder = sys.argv[1], Path(sys.argv[2])
     if command == "build":
         build(folder, int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else DIM)
+    elif command == "search-loop":  # the kill -9 harness kills this mid-open or mid-query
+        while True:
+            print(f"ok {search(folder, 5)}", flush=True)
     elif command == "write":
         write_forever(folder, int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else DIM)
     else:
