@@ -49,8 +49,11 @@ def _env() -> dict[str, str]:
 
 
 def _ids(db: Path) -> list[str]:
-    with sqlite3.connect(f"{(db / 'chroma.sqlite3').as_uri()}?mode=ro", uri=True) as conn:
+    conn = sqlite3.connect(db / "chroma.sqlite3", timeout=60)  # rolls back a cut transaction
+    try:
         return [row[0] for row in conn.execute("SELECT embedding_id FROM embeddings")]
+    finally:
+        conn.close()
 
 
 def _after(db: Path, kind: str, written: set[str], dim: int = 32) -> None:
@@ -132,10 +135,6 @@ def test_kill9_serve_watch(tmp_path: Path) -> None:
     random.seed(3)
     made = 0
     for trial in range(TRIALS):
-        for _ in range(40):  # new photos: the watcher is writing when the kill comes
-            made += 1
-            colour = ((made * 37) % 256, (made * 91) % 256, (made * 53) % 256)
-            Image.new("RGB", (24, 24), colour).save(folder / f"p{made:05d}.png")
         port = 20000 + trial
         proc = subprocess.Popen(
             [sys.executable, "-c", CLI, "serve", "--db", str(db), "--port", str(port),
@@ -150,7 +149,11 @@ def test_kill9_serve_watch(tmp_path: Path) -> None:
                 break
             except httpx.TransportError:
                 time.sleep(0.05)
-        time.sleep(random.uniform(0.0, 6.0))  # the first pass takes seconds on a busy machine
+        for _ in range(40):  # new photos while it serves: the next watch pass writes them
+            made += 1
+            colour = ((made * 37) % 256, (made * 91) % 256, (made * 53) % 256)
+            Image.new("RGB", (24, 24), colour).save(folder / f"p{made:05d}.png")
+        time.sleep(random.uniform(0.3, 3.0))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
         _after(db, "serve", first)  # later photos may or may not be in: never lost once in
