@@ -203,3 +203,18 @@ def test_the_clean_mark_reads_bytes_only_when_the_kernel_says_a_file_was_touched
     assert integrity.is_clean(db) and read == []  # a stat per file, no byte read
     _keep_mtime(_segment(db) / "length.bin", lambda path: path.write_bytes(path.read_bytes()))
     assert integrity.is_clean(db) and read  # same bytes, ctime moved: read and compared
+
+
+def test_a_transaction_cut_by_a_kill_is_not_damage(tmp_path: Path) -> None:
+    """A writer killed mid-transaction leaves a hot journal: SQLite rolls it back on the
+    next write-capable open; a read-only check must not call that damage."""
+    database = tmp_path / "chroma.sqlite3"
+    code = (
+        "import os, signal, sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+        "c.execute('CREATE TABLE t (x)'); c.commit(); c.execute('BEGIN'); "
+        "[c.execute('INSERT INTO t VALUES (?)', ('x' * 500,)) for _ in range(3000)]; "
+        "os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    subprocess.run([sys.executable, "-c", code, str(database)], check=False)
+    assert database.with_name("chroma.sqlite3-journal").exists()
+    assert integrity.sqlite_problem(database) is None

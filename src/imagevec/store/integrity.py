@@ -194,13 +194,27 @@ def sqlite_problem(database: Path) -> str | None:
     if reason or not database.is_file():
         return reason
     try:
-        with sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True) as conn:
-            rows = conn.execute("PRAGMA quick_check(1)").fetchall()
+        rows = _quick_check(f"{database.resolve().as_uri()}?mode=ro")
+    except sqlite3.OperationalError as exc:
+        if "readonly" not in str(exc):
+            return f"{SQLITE} cannot be read ({exc})"
+        try:  # a transaction cut short by a kill: SQLite rolls its journal back first
+            rows = _quick_check(database.resolve().as_uri())
+        except sqlite3.DatabaseError as again:
+            return f"{SQLITE} cannot be read ({again})"
     except sqlite3.DatabaseError as exc:
         return f"{SQLITE} cannot be read ({exc})"
     if rows != [("ok",)]:
         return f"{SQLITE} fails SQLite's integrity check ({rows[0][0]})"
     return None
+
+
+def _quick_check(uri: str) -> list[Any]:
+    conn = sqlite3.connect(uri, uri=True, timeout=30)
+    try:
+        return conn.execute("PRAGMA quick_check(1)").fetchall()
+    finally:
+        conn.close()
 
 
 def probe_collection(collection: Any, samples: int = PROBES) -> str | None:
