@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -88,26 +88,6 @@ class Encoder(ABC):
     def forward_texts(self, texts: list[str]) -> torch.Tensor:
         """Map texts to ``(B, dim)`` features in the image space (not normalised)."""
         raise UnsupportedModalityError(f"encoder {self.name!r} embeds images only")
-
-    def image_forward(self) -> Callable[[np.ndarray], np.ndarray]:
-        """The numpy forward the batching loop calls: normalised ``(B, 3, H, W)`` float32
-        pixels -> ``(B, dim)`` float32 features (here: :meth:`forward_images` in torch)."""
-
-        def forward(pixels: np.ndarray) -> np.ndarray:
-            batch = torch.from_numpy(pixels).to(self.device, self.dtype)
-            with torch.inference_mode():
-                return self.forward_images(batch).float().cpu().numpy()
-
-        return forward
-
-    def text_forward(self) -> Callable[[list[str]], np.ndarray]:
-        """The numpy text forward :func:`~imagevec.batching.encode_texts` calls."""
-
-        def forward(texts: list[str]) -> np.ndarray:
-            with torch.inference_mode():
-                return self.forward_texts(texts).float().cpu().numpy()
-
-        return forward
 
     @abstractmethod
     def model_config(self) -> dict[str, Any]:
