@@ -2,8 +2,8 @@
 
 Images: a thread pool decodes and preprocesses ahead of the model (PIL releases the GIL), at
 most ``prefetch`` batches in flight, so memory stays flat however many inputs stream in. The
-main thread stacks ``uint8`` arrays, normalises the batch on the device, runs the model under
-``torch.inference_mode``, L2-normalises in float32 and moves each batch to CPU at once.
+main thread stacks ``uint8`` arrays and hands the batch to the encoder's engine
+(``run_images``: ONNX Runtime, or the torch module as a fallback), which returns unit rows.
 Order is kept; bad inputs are raised, skipped or warned about per ``on_error``.
 """
 
@@ -18,8 +18,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 import numpy as np
-import torch
-import torch.nn.functional as F  # noqa: N812
 
 from imagevec.errors import ConfigError, ImageLoadError, ImagevecError, describe_source
 from imagevec.io.decode import WARNING, load_image
@@ -37,12 +35,10 @@ class ImageModel(Protocol):
 
     name: str
     dim: int
-    device: torch.device
-    dtype: torch.dtype
     preprocess: Preprocess
 
-    def forward_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, H, W)`` normalised pixels -> ``(B, dim)`` features."""
+    def run_images(self, pixels: np.ndarray) -> np.ndarray:
+        """``uint8 (B, H, W, 3)`` prepared pixels -> ``float32 (B, dim)`` unit rows."""
         ...
 
 
@@ -51,8 +47,8 @@ class TextModel(Protocol):
 
     dim: int
 
-    def forward_texts(self, texts: list[str]) -> torch.Tensor:
-        """Texts -> ``(B, dim)`` features."""
+    def run_texts(self, texts: list[str]) -> np.ndarray:
+        """Texts -> ``float32 (B, dim)`` unit rows."""
         ...
 
 
@@ -69,15 +65,7 @@ def _prepare(
 
 
 def _forward(encoder: ImageModel, arrays: list[np.ndarray]) -> np.ndarray:
-    batch = torch.from_numpy(np.stack(arrays))
-    if encoder.device.type == "cuda":
-        batch = batch.pin_memory().to(encoder.device, non_blocking=True)
-    else:
-        batch = batch.to(encoder.device)
-    with torch.inference_mode():
-        pixels = encoder.preprocess.normalize(batch, encoder.dtype)
-        features = encoder.forward_images(pixels)
-        return F.normalize(features.float(), dim=-1).cpu().numpy()
+    return np.asarray(encoder.run_images(np.stack(arrays)), dtype=np.float32)
 
 
 def iter_encoded_batches(
@@ -211,10 +199,9 @@ def encode_texts(
     out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
     from tqdm.auto import tqdm  # imported on use: ~0.1 s of a cold search
 
-    with tqdm(total=len(texts), unit="text", disable=not progress) as bar, torch.inference_mode():
+    with tqdm(total=len(texts), unit="text", disable=not progress) as bar:
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            features = encoder.forward_texts([texts[i] for i in chunk])
-            out[chunk] = F.normalize(features.float(), dim=-1).cpu().numpy()
+            out[chunk] = encoder.run_texts([texts[i] for i in chunk])
             bar.update(len(chunk))
     return out
