@@ -5,8 +5,9 @@ Keys: ``imagevec:name``, ``imagevec:fingerprint`` (hash of the weights and optio
 ``imagevec:model`` (the name to load it again: ``default``, ``clip-vit-b32``, ``hf:<id>``,
 a folder), ``imagevec:config`` (JSON of the options that rebuild it; device, dtype and
 precision left out), ``imagevec:precision`` (what the writer ran: ``fp32``, ``bf16``, ``int8``;
-recorded, never checked: vectors of every precision are comparable) and ``imagevec:format``. The config only ever names a model for
-:func:`imagevec.create_encoder`; it never runs code from the store.
+recorded, never checked: vectors of every precision are comparable) and ``imagevec:format``.
+The config only ever names a model for :func:`imagevec.create_encoder`; it never runs code
+from the store.
 
 Example:
     >>> stamp = make_stamp(encoder.identity, encoder.config)           # doctest: +SKIP
