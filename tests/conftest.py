@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from PIL import Image
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# exported graphs go to a cache of this test run (subprocesses inherit it), never ~/.cache
+os.environ.setdefault("IMAGEVEC_CACHE", tempfile.mkdtemp(prefix="imagevec-test-cache-"))
 
 from tests.support import color_encoder  # registers "test-color"
 

@@ -39,7 +39,7 @@ __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
     "create_encoder": "imagevec.encoders.registry",
-    "Encoder": "imagevec.encoders.base",
+    "Encoder": "imagevec.encoders.embedding",
     "EncodeReport": "imagevec.types",
     "Failure": "imagevec.types",
     "SkippedImageWarning": "imagevec.types",
@@ -63,7 +63,7 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
-    from imagevec.encoders.base import Encoder
+    from imagevec.encoders.embedding import Encoder
     from imagevec.encoders.registry import create_encoder
     from imagevec.index import ImageIndex
     from imagevec.io.decode import load_image

@@ -1,15 +1,15 @@
 """THE batching loop: every image and text embedding in imagevec goes through here.
 
-Images: a thread pool decodes and preprocesses ahead of the model (PIL and numpy release the
-GIL), at most ``prefetch`` batches in flight, so memory stays flat however many inputs stream
-in. Each worker hands back one normalised ``float32`` ``(3, H, W)`` array; full batches go to
-one forward thread that calls the encoder's ``forward`` (an :data:`ImageForward`: the ONNX
-Runtime session, or torch where a graph is not used), so decoding batch n+1 and the caller's
-work on batch n-1 (hashing, store writes) overlap the forward of batch n. The loop
-L2-normalises in float32 numpy and yields batches in input order. Bad inputs are raised,
-skipped or warned about per ``on_error``.
+Images: a thread pool decodes, resizes and crops ahead of the model (PIL releases the GIL), at
+most ``prefetch`` batches in flight, so memory stays flat however many inputs stream in. Each
+worker hands back one ``uint8`` ``(H, W, 3)`` array; full batches go to ONE forward thread that
+calls the encoder's :meth:`~ImageModel.run_images` (the ONNX Runtime session, or the torch
+module where no graph is used), so decoding batch n+1 and the caller's work on batch n-1
+(hashing, store writes) overlap the forward of batch n and the engine never waits for the
+loop. Batches are yielded in input order; bad inputs are raised, skipped or warned about per
+``on_error``.
 
-Torch-free: the loop knows arrays and callables, never a framework.
+Torch-free: the loop knows numpy arrays and the two engine hooks, never a framework.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import logging
 import os
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -30,25 +30,22 @@ from imagevec.io.policy import SourcePolicy
 from imagevec.preprocess import Preprocess
 from imagevec.types import EncodedBatch, EncodeReport, Failure, SkippedImageWarning
 
-#: ``(B, 3, H, W)`` normalised float32 pixels -> ``(B, dim)`` features (not normalised yet).
-ImageForward = Callable[[np.ndarray], np.ndarray]
-#: ``B`` texts -> ``(B, dim)`` features (not normalised yet).
-TextForward = Callable[[list[str]], np.ndarray]
-
 
 class ImageModel(Protocol):
-    """What the loop needs of an encoder to embed images (every :class:`~imagevec.Encoder`).
+    """What the loop needs of an encoder to embed images (every encoder).
 
-    Typing the loop against this, not the ``Encoder`` class, keeps the arrow one way:
-    encoders call the loop; the loop knows nothing of encoders.
+    Typing the loop against this, not an encoder class, keeps the arrow one way: encoders
+    call the loop; the loop knows nothing of encoders.
     """
 
     name: str
     dim: int
     preprocess: Preprocess
 
-    def image_forward(self) -> ImageForward:
-        """The forward pass to call from the loop's forward thread (thread-safe)."""
+    def run_images(self, pixels: np.ndarray) -> np.ndarray:
+        """``uint8 (B, H, W, 3)`` prepared pixels -> ``float32 (B, dim)`` unit rows.
+
+        Called from the loop's forward thread (one call at a time)."""
         ...
 
 
@@ -57,8 +54,8 @@ class TextModel(Protocol):
 
     dim: int
 
-    def text_forward(self) -> TextForward:
-        """The text tower's forward pass."""
+    def run_texts(self, texts: list[str]) -> np.ndarray:
+        """Texts -> ``float32 (B, dim)`` unit rows."""
         ...
 
 
@@ -68,7 +65,8 @@ _EPS = 1e-12  # torch.nn.functional.normalize's floor on the norm
 
 
 def l2_normalize(features: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length in float32 (a zero row stays zero), like ``F.normalize``.
+    """Rows scaled to unit length in float32 (a zero row stays zero), like ``F.normalize``:
+    what an engine applies to its features before handing them back.
 
     Example:
         >>> l2_normalize(np.array([[3.0, 4.0]])).tolist()
@@ -84,11 +82,11 @@ def _prepare(
 ) -> tuple[np.ndarray, str | None]:
     limit = {} if max_pixels is None else {"max_pixels": max_pixels}
     image = load_image(source, policy=policy, draft_size=preprocess.draft_size, **limit)
-    return preprocess.to_pixels(image), image.info.get(WARNING)
+    return preprocess.to_array(image), image.info.get(WARNING)
 
 
-def _embed(forward: ImageForward, arrays: list[np.ndarray]) -> np.ndarray:
-    return l2_normalize(forward(np.stack(arrays)))
+def _embed(encoder: ImageModel, arrays: list[np.ndarray]) -> np.ndarray:
+    return np.asarray(encoder.run_images(np.stack(arrays)), dtype=np.float32)
 
 
 class _Batch:
@@ -123,7 +121,7 @@ def iter_encoded_batches(
     """Stream embedded batches of images, in input order.
 
     Args:
-        encoder: the model (its ``preprocess``, ``dim``, ``name`` and ``image_forward()``).
+        encoder: the model (its ``preprocess``, ``dim``, ``name`` and ``run_images``).
         sources: any iterable of image inputs (consumed lazily).
         batch_size: images per forward pass.
         on_error: ``raise``, ``skip`` or ``warn`` for inputs that fail to load. Anything one
@@ -144,7 +142,6 @@ def iter_encoded_batches(
     if total is None and isinstance(sources, Sequence):
         total = len(sources)
     workers = num_workers or min(8, os.cpu_count() or 1)
-    forward = encoder.image_forward()
     preprocess = encoder.preprocess
     from tqdm.auto import tqdm  # imported on use: ~0.1 s of a cold search
 
@@ -189,7 +186,7 @@ def iter_encoded_batches(
                 bar.update(1)
             if len(batch.arrays) >= batch_size or (exhausted and not pending):
                 if batch.arrays:
-                    batch.vectors = engine.submit(_embed, forward, batch.arrays)
+                    batch.vectors = engine.submit(_embed, encoder, batch.arrays)
                     batch.arrays = []
                 running.append(batch)
                 batch = _Batch()
@@ -250,12 +247,11 @@ def encode_texts(
     out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
     if not texts:
         return out
-    forward = encoder.text_forward()
     from tqdm.auto import tqdm  # imported on use: ~0.1 s of a cold search
 
     with tqdm(total=len(texts), unit="text", disable=not progress) as bar:
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            out[chunk] = l2_normalize(forward([texts[i] for i in chunk]))
+            out[chunk] = encoder.run_texts([texts[i] for i in chunk])
             bar.update(len(chunk))
     return out

@@ -29,7 +29,7 @@ import numpy as np
 from imagevec.errors import ConfigError
 
 if TYPE_CHECKING:
-    from imagevec.encoders.base import Encoder
+    from imagevec.encoders.embedding import Embedder as Encoder
 
 __all__ = ["evaluate_folder", "evaluate_images", "format_metrics", "retrieval_metrics"]
 
@@ -107,10 +107,8 @@ def evaluate_images(
         batch_size: images per forward pass.
         progress: show a progress bar while embedding.
     """
-    from imagevec.encoders.base import eval_mode
-
     enc = _as_encoder(encoder)
-    with eval_mode(enc):
+    with enc.evaluating():
         vectors = enc.embed_images(list(images), batch_size=batch_size, progress=progress)
     return retrieval_metrics(vectors, labels, ks)
 

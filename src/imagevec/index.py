@@ -42,7 +42,7 @@ from imagevec.store.stamp import check, check_name, load_encoder, make_stamp
 from imagevec.types import AllInputsFailedWarning, Hit, SearchIndex, VectorRecord
 
 if TYPE_CHECKING:
-    from imagevec.encoders.base import Encoder
+    from imagevec.encoders.embedding import Embedder as Encoder
     from imagevec.search.dupes import DupeGroup
     from imagevec.search.query import Query
     from imagevec.store.locking import LockHandle

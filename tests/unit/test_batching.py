@@ -13,14 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagevec.batching import (
-    ImageForward,
-    TextForward,
-    collect,
-    encode_texts,
-    iter_encoded_batches,
-    l2_normalize,
-)
+from imagevec.batching import collect, encode_texts, iter_encoded_batches, l2_normalize
 from imagevec.preprocess import Preprocess
 
 
@@ -35,20 +28,17 @@ class MeanColour:
         self.delay = delay
         self.calls: list[tuple[int, str, float, float]] = []
 
-    def image_forward(self) -> ImageForward:
-        def forward(pixels: np.ndarray) -> np.ndarray:
-            started = time.perf_counter()
-            time.sleep(self.delay)
-            means = pixels.mean(axis=(2, 3))
-            out = np.concatenate([means, np.ones((len(pixels), 1), np.float32)], axis=1)
-            name = threading.current_thread().name
-            self.calls.append((len(pixels), name, started, time.perf_counter()))
-            return out
+    def run_images(self, pixels: np.ndarray) -> np.ndarray:
+        started = time.perf_counter()
+        time.sleep(self.delay)
+        means = self.preprocess.normalize_array(pixels).mean(axis=(2, 3))
+        out = np.concatenate([means, np.ones((len(pixels), 1), np.float32)], axis=1)
+        name = threading.current_thread().name
+        self.calls.append((len(pixels), name, started, time.perf_counter()))
+        return l2_normalize(out)
 
-        return forward
-
-    def text_forward(self) -> TextForward:
-        return lambda texts: np.array([[len(t), 1.0, 0.0, 0.0] for t in texts], np.float32)
+    def run_texts(self, texts: list[str]) -> np.ndarray:
+        return l2_normalize(np.array([[len(t), 1.0, 0.0, 0.0] for t in texts], np.float32))
 
 
 def _grey(level: int) -> Image.Image:
@@ -100,11 +90,8 @@ def test_only_failures_still_make_a_batch(tmp_path: Path) -> None:
 
 def test_a_forward_error_reaches_the_caller() -> None:
     class Broken(MeanColour):
-        def image_forward(self) -> ImageForward:
-            def forward(pixels: np.ndarray) -> np.ndarray:
-                raise RuntimeError("engine fell over")
-
-            return forward
+        def run_images(self, pixels: np.ndarray) -> np.ndarray:
+            raise RuntimeError("engine fell over")
 
     with pytest.raises(RuntimeError, match="engine fell over"):
         list(iter_encoded_batches(Broken(), [_grey(1)] * 3, batch_size=2))
@@ -134,8 +121,8 @@ def test_the_loop_never_imports_torch() -> None:
         class Model:
             name, dim = "m", 3
             preprocess = Preprocess(resize=("exact", 8, 8), crop=None)
-            def image_forward(self):
-                return lambda pixels: pixels.mean(axis=(2, 3))
+            def run_images(self, pixels):
+                return pixels.mean(axis=(1, 2)).astype("float32")
 
         images = [Image.new("RGB", (30, 20), (9, 99, 199))] * 5
         report = collect(iter_encoded_batches(Model(), images, batch_size=2), 3)

@@ -100,7 +100,7 @@ def run_evidence(
         spec = SETS[name]
         sets_root = root / ("sets" if build_seed == 0 else f"sets-{build_seed}")
         folders = build_set(sets_root, spec, seed=build_seed)
-        encoder = create_encoder(model, device="cpu")
+        encoder = create_encoder(model, device="cpu", engine="torch")
         base_state = _state(encoder)
         known, unseen = _load(folders.known, encoder), _load(folders.unseen, encoder)
         base = {
@@ -237,7 +237,7 @@ def run_selfsup_evidence(
 
     root = Path(out)
     folders = build_set(root / "sets", SETS[set_name])
-    encoder = create_encoder(model, device="cpu")
+    encoder = create_encoder(model, device="cpu", engine="torch")
     base_state = _state(encoder)
     data = {k: _load(getattr(folders, k), encoder) for k in ("known", "unseen")}
     base = {k: _score_full(encoder, *v) for k, v in data.items()}

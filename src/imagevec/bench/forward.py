@@ -128,7 +128,7 @@ def run_benchmark(
                 build_random_clip(location)
         stock = None
         for dtype in dtypes:
-            encoder = imagevec.create_encoder(location, device=device, dtype=dtype)
+            encoder = imagevec.create_encoder(location, device=device, dtype=dtype, engine="torch")
             forward = bench_forward(encoder, batch_size, max(1, images // batch_size))
             end_to_end = bench_end_to_end(encoder, paths, batch_size)
             is_clip = Path(location).is_dir() and infer_family(location) == "clip"

@@ -128,7 +128,7 @@ def bench_index(
     n = len(files)
     return {
         "model": model,
-        "device": encoder.device.type,
+        "device": encoder.engine,
         "images": n,
         "indexed": report.indexed,
         "batch_size": batch_size,

@@ -288,7 +288,7 @@ def default_quality_cmd(device: str, as_json: bool) -> int:
     import imagevec
     from imagevec.bench.default_quality import format_report, run_default_quality
 
-    report = run_default_quality(imagevec.create_encoder("default", device=device))
+    report = run_default_quality(imagevec.create_encoder("default", device=device, engine="torch"))
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
     return EXIT_OK
 

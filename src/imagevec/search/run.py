@@ -29,7 +29,7 @@ from imagevec.store.chroma import Store
 from imagevec.types import Hit
 
 if TYPE_CHECKING:
-    from imagevec.encoders.base import Encoder
+    from imagevec.encoders.embedding import Embedder as Encoder
 
 __all__ = ["as_query", "light_image_vector", "light_text_vector", "run_query"]
 

@@ -53,7 +53,7 @@ def finetune(
     model_dir = Path(str(model)).expanduser()
     if model_dir.is_dir() and model_dir.resolve() == out_dir:
         raise ConfigError(f"out={str(out)!r} must differ from the model folder being fine-tuned")
-    encoder = create_encoder(model, device=device, projection_dim=projection_dim)
+    encoder = create_encoder(model, device=device, projection_dim=projection_dim, engine="torch")
     meta = {"model": str(model), "projection_dim": projection_dim}
     config = TrainConfig(out=out_dir, meta=meta, **loop_options)
     return fit(encoder, objective, config, log=log, on_epoch_end=on_epoch_end)
