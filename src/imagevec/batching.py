@@ -61,20 +61,6 @@ class TextModel(Protocol):
 
 ON_ERROR = ("raise", "skip", "warn")
 _log = logging.getLogger(__name__)
-_EPS = 1e-12  # torch.nn.functional.normalize's floor on the norm
-
-
-def l2_normalize(features: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length in float32 (a zero row stays zero), like ``F.normalize``:
-    what an engine applies to its features before handing them back.
-
-    Example:
-        >>> l2_normalize(np.array([[3.0, 4.0]])).tolist()
-        [[0.6000000238418579, 0.800000011920929]]
-    """
-    x = np.asarray(features, dtype=np.float32)
-    norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float32))[:, None]
-    return x / np.maximum(norms, np.float32(_EPS))
 
 
 def _prepare(

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagevec.batching import collect, encode_texts, iter_encoded_batches, l2_normalize
+from imagevec.batching import collect, encode_texts, iter_encoded_batches
+from imagevec.encoders.embedding import unit_rows
 from imagevec.preprocess import Preprocess
 
 
@@ -35,10 +36,10 @@ class MeanColour:
         out = np.concatenate([means, np.ones((len(pixels), 1), np.float32)], axis=1)
         name = threading.current_thread().name
         self.calls.append((len(pixels), name, started, time.perf_counter()))
-        return l2_normalize(out)
+        return unit_rows(out)
 
     def run_texts(self, texts: list[str]) -> np.ndarray:
-        return l2_normalize(np.array([[len(t), 1.0, 0.0, 0.0] for t in texts], np.float32))
+        return unit_rows(np.array([[len(t), 1.0, 0.0, 0.0] for t in texts], np.float32))
 
 
 def _grey(level: int) -> Image.Image:
@@ -52,7 +53,7 @@ def test_rows_come_back_in_input_order_normalised() -> None:
         iter_encoded_batches(model, [_grey(v) for v in levels], batch_size=4), model.dim
     )
     assert report.indices == list(range(len(levels)))
-    expected = l2_normalize(np.array([[v / 255] * 3 + [1.0] for v in levels], np.float32))
+    expected = unit_rows(np.array([[v / 255] * 3 + [1.0] for v in levels], np.float32))
     np.testing.assert_allclose(report.vectors, expected, atol=1e-6)
     assert [size for size, *_ in model.calls] == [4] * 6 + [1]
     assert {name for _, name, *_ in model.calls} == {"imagevec-forward_0"}
@@ -102,11 +103,6 @@ def test_texts_keep_their_order() -> None:
     assert np.argmax(out @ np.array([1, 0, 0, 0], np.float32)) == 1
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-6)
     assert encode_texts(MeanColour(), []).shape == (0, 4)
-
-
-def test_l2_normalize_keeps_zero_rows_zero() -> None:
-    out = l2_normalize(np.array([[0.0, 0.0], [0.0, 2.0]]))
-    assert out.dtype == np.float32 and out.tolist() == [[0.0, 0.0], [0.0, 1.0]]
 
 
 def test_the_loop_never_imports_torch() -> None:

@@ -17,9 +17,7 @@ import traceback
 from typing import Any
 
 _LOG = os.environ.get("IMAGEVEC_TEST_IMPORT_LOG")
-_WATCHED = frozenset(
-    os.environ.get("IMAGEVEC_TEST_IMPORT_WATCH", "torch,transformers").split(",")
-)
+_WATCHED = frozenset(os.environ.get("IMAGEVEC_TEST_IMPORT_WATCH", "torch,transformers").split(","))
 
 
 class _Watch:
