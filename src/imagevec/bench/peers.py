@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -48,12 +49,23 @@ def ort_forward(session: Any, batches: Sequence[np.ndarray]) -> np.ndarray:
     return unit_rows(np.concatenate([session.run(None, {name: b})[0] for b in batches]))
 
 
+def _weights_key(folder: Path) -> str:
+    """Names a folder's peer export: its path and its weight files' sizes and times."""
+    import hashlib
+
+    digest = hashlib.blake2b(str(folder.resolve()).encode(), digest_size=6)
+    for weights in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
+        stat = weights.stat()
+        digest.update(f"{weights.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return f"{folder.name}-{digest.hexdigest()}"
+
+
 class ClipPeer:
     """The two peer paths of a CLIP checkpoint folder (stock processor, torch or ORT).
 
     Args:
         folder: a ``save_pretrained`` CLIP folder.
-        work: where the plain ONNX export of the vision tower is kept (``peer-clip.onnx``).
+        work: where the plain ONNX export of the vision tower is kept (made once per weights).
     """
 
     def __init__(self, folder: Path, work: Path) -> None:
@@ -63,7 +75,7 @@ class ClipPeer:
         self.processor = AutoImageProcessor.from_pretrained(str(folder))
         self.model = CLIPModel.from_pretrained(str(folder)).eval()
         self.torch = torch
-        self.graph = work / f"peer-{folder.name}.onnx"
+        self.graph = work / f"peer-{_weights_key(folder)}.onnx"
         if not self.graph.is_file():
             self._export()
         self.session = plain_session(self.graph)
@@ -73,25 +85,31 @@ class ClipPeer:
         return getattr(out, "pooler_output", out)  # a ModelOutput in transformers 5
 
     def _export(self) -> None:
+        """A plain export of ``get_image_features`` (float pixels in), as a peer makes it."""
         torch = self.torch
-        features = self._features
 
         class Tower(torch.nn.Module):  # type: ignore[name-defined]
-            def forward(self, pixel_values: Any) -> Any:
-                return features(pixel_values)
+            def __init__(self, model: Any) -> None:
+                super().__init__()
+                self.model = model
 
-        example = torch.zeros(1, 3, 224, 224)
+            def forward(self, pixel_values: Any) -> Any:
+                out = self.model.get_image_features(pixel_values=pixel_values)
+                return getattr(out, "pooler_output", out)
+
         partial = self.graph.with_suffix(".partial")
-        torch.onnx.export(
-            Tower(),
-            (example,),
-            str(partial),
-            input_names=["pixel_values"],
-            output_names=["image_embeds"],
-            dynamic_axes={"pixel_values": {0: "batch"}, "image_embeds": {0: "batch"}},
-            opset_version=OPSET,
-            dynamo=False,
-        )
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's tracer and deprecation notes
+            torch.onnx.export(
+                Tower(self.model).eval(),
+                (torch.zeros(1, 3, 224, 224),),
+                str(partial),
+                input_names=["pixel_values"],
+                output_names=["image_embeds"],
+                dynamic_axes={"pixel_values": {0: "batch"}, "image_embeds": {0: "batch"}},
+                opset_version=OPSET,
+                dynamo=False,
+            )
         partial.replace(self.graph)
 
     def torch_one_by_one(self, paths: Sequence[Path]) -> np.ndarray:
