@@ -82,6 +82,7 @@ class ImageIndex(SearchIndex):
         encoder: Encoder | str | None = None,
         device: str = "auto",
         dtype: str = "float32",
+        precision: str = "fp32",
     ) -> None:
         if path is not None and url is not None:
             raise ConfigError("give either a store folder (path) or a server url, not both")
@@ -89,7 +90,7 @@ class ImageIndex(SearchIndex):
         self.url = url
         self.location = url or str(self.path)
         self.collection = check_collection_name(collection)
-        self._device, self._dtype = device, dtype
+        self._device, self._dtype, self._precision = device, dtype, precision
         self._lock: LockHandle | None = None
         self._store: Store | None = None
         self._encoder: Encoder | None = None
@@ -147,7 +148,9 @@ class ImageIndex(SearchIndex):
                 stamp = self.stamp
                 config = dict(stamp["config"]) if stamp else {"model": self._encoder_name}
                 model = config["model"] or "default"
-                config.update(model=model, device=self._device, dtype=self._dtype)
+                config.update(
+                    model=model, device=self._device, dtype=self._dtype, precision=self._precision
+                )
                 self._encoder = load_encoder(
                     config,
                     named=stamp is None or bool(self._encoder_name),

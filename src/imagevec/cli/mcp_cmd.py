@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from imagevec.cli.app import EXIT_OK
-from imagevec.cli.options import model_options, setup_logging, store_options
+from imagevec.cli.options import chosen_precision, model_options, setup_logging, store_options
 
 
 @click.command("mcp")
@@ -110,6 +110,7 @@ def mcp_cmd(
         encoder=model,
         device=device,
         dtype=dtype,
+        precision=chosen_precision(),
     )
     with QueryService(index, roots=roots or None, cache_dir=cache_dir) as service:
         server = build_server(service, options)

@@ -22,7 +22,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -105,6 +107,23 @@ def quantize_int8(
             weights, activations calibrated on ``calibration``).
         calibration: ``uint8 (N, H, W, 3)`` photos for ``static``.
     """
+    with _quiet():
+        _quantize(source, target, method, calibration)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence onnxruntime.quantization's advice, logged on the root logger."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def _quantize(source: Path, target: Path, method: str, calibration: np.ndarray | None) -> None:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
 
     if method == "dynamic":

@@ -120,3 +120,16 @@ def describe_providers() -> dict[str, Any]:
         "cuda": has_cuda_provider(),
         "threads": physical_cores(),
     }
+
+
+def engine_summary() -> str:
+    """One line for ``imagevec info`` / ``imagevec models``: which engine and provider run
+    inference here, torch-free (a GPU without the CUDA provider runs the torch module)."""
+    info = describe_providers()
+    if info["cuda"]:
+        where = "CUDAExecutionProvider (GPU)"
+    elif gpu_present():
+        where = "torch on the GPU (this onnxruntime has no CUDA provider)"
+    else:
+        where = f"CPUExecutionProvider, {info['threads']} threads"
+    return f"onnxruntime {info['onnxruntime']}: {where}"
