@@ -189,7 +189,7 @@ def create_encoder(
 
     Example:
         >>> enc = create_encoder("default")                          # doctest: +SKIP
-        >>> vit = create_encoder("hf:google/vit-base-patch16-224-in21k", precision="int8")  # doctest: +SKIP
+        >>> vit = create_encoder("vit-b16", precision="int8")          # doctest: +SKIP
         >>> torch_model = create_encoder("default", engine="torch")  # doctest: +SKIP
     """
     from imagevec.engine.load import open_encoder

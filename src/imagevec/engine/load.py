@@ -294,8 +294,8 @@ def _make_int8(
             int8 = open_session(tmp).run([OUTPUT], {IMAGE_INPUT: check})[0]
             cosine = mean_cosine(fp32, int8)
             if cosine < MIN_COSINE:
-                raise _Refused(cosine)
-    except _Refused as refused:
+                raise _RefusedError(cosine)
+    except _RefusedError as refused:
         return {"method": method, "cosine": refused.cosine, "photos": len(check)}
     return {
         "file": target.name,
@@ -306,7 +306,7 @@ def _make_int8(
     }
 
 
-class _Refused(Exception):
+class _RefusedError(Exception):
     def __init__(self, cosine: float) -> None:
         super().__init__(cosine)
         self.cosine = cosine
