@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from imagevec.store.chroma import DEFAULT_COLLECTION, DEFAULT_DB
+from imagevec.types import PhotoFilter
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -126,6 +127,32 @@ def output_options(func: F) -> F:
             ),
         ],
     )
+
+
+def filter_options(func: F) -> F:
+    """One option per :class:`~imagevec.types.PhotoFilter` text filter (``--folder``,
+    ``--since``, ``--until``, ``--camera``...), named, explained and checked as declared
+    there; the command gets them as keywords (:func:`photo_filter` collects them)."""
+    options: list[Callable[[F], F]] = []
+    for field in PhotoFilter.options():
+        choices = field.metadata["choices"]
+        options.append(
+            click.option(
+                "--" + field.name.replace("_", "-"),
+                field.name,
+                metavar=None if choices else field.metadata["metavar"],
+                type=click.Choice(choices) if choices else None,
+                help=field.metadata["help"],
+            )
+        )
+    return _apply(func, options)
+
+
+def photo_filter(where: str | None, given: dict[str, Any]) -> PhotoFilter:
+    """The :class:`~imagevec.types.PhotoFilter` of ``--where`` and the :func:`filter_options`
+    found in a command's keywords ``given``."""
+    names = {field.name for field in PhotoFilter.options()}
+    return PhotoFilter(where=parse_where(where), **{k: v for k, v in given.items() if k in names})
 
 
 def want_progress(progress: bool | None) -> bool:

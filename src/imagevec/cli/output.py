@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from imagevec import types
 from imagevec.store.ingest import AddReport
+from imagevec.store.record import BYTES, CAMERA, FORMAT, HEIGHT, SHA256, TAKEN, URI, WIDTH
 from imagevec.types import Hit
 
 if TYPE_CHECKING:
@@ -67,9 +68,7 @@ def hits_to_text(hits: Sequence[Hit]) -> str:
     lines = []
     for rank, hit in enumerate(hits, 1):
         meta = hit.metadata
-        size = (
-            f"{meta['width']}x{meta['height']} {meta.get('format', '')}" if "width" in meta else ""
-        )
+        size = f"{meta[WIDTH]}x{meta[HEIGHT]} {meta.get(FORMAT, '')}" if WIDTH in meta else ""
         line = f"{rank:>3}. {hit.score:6.3f}  {printable(hit.uri)}  {printable(size)}"
         lines.append(line.rstrip())
     return "\n".join(lines)
@@ -158,7 +157,7 @@ def hits_to_html(hits: Sequence[Hit], title: str, query_images: Sequence[str] = 
         meta = "".join(
             f"<div>{esc(str(k))}: {esc(str(v))}</div>"
             for k, v in hit.metadata.items()
-            if k not in ("uri", "sha256")
+            if k not in (URI, SHA256)
         )
         cards.append(
             f'<figure><a href="{esc(_file_href(hit.uri))}">{picture}</a><figcaption>'
@@ -189,8 +188,8 @@ def groups_to_html(groups: Sequence[DupeGroup], title: str) -> str:
                 else '<div class="missing">file missing</div>'
             )
             meta = hit.metadata
-            size = f"{meta.get('width', '?')}x{meta.get('height', '?')}, {meta.get('bytes', '?')} B"
-            size += "".join(f", {meta[key]}" for key in ("taken", "camera") if meta.get(key))
+            size = f"{meta.get(WIDTH, '?')}x{meta.get(HEIGHT, '?')}, {meta.get(BYTES, '?')} B"
+            size += "".join(f", {meta[key]}" for key in (TAKEN, CAMERA) if meta.get(key))
             label = "keeper" if position == 0 else f"{hit.score:.3f}"
             cards.append(
                 f'<figure><a href="{esc(_file_href(hit.uri))}">{picture}</a><figcaption>'

@@ -29,17 +29,24 @@ from typing import Any
 
 from PIL import Image
 
+from imagevec.store.record import (
+    CAMERA,
+    CAMERA_MAKE,
+    CAMERA_MODEL,
+    EXIF_FIELDS,
+    GPS_LAT,
+    GPS_LON,
+    HAS_GPS,
+    LENS,
+    ORIENTATION,
+    TAKEN,
+    TAKEN_TS,
+)
+
 __all__ = ["EXIF_FIELDS", "parse_exif_datetime", "photo_fields"]
 
 _log = logging.getLogger(__name__)
 
-EXIF_FIELDS = frozenset(
-    {
-        "taken", "taken_ts", "camera", "camera_make", "camera_model", "lens", "orientation",
-        "has_gps", "gps_lat", "gps_lon",
-    }
-)  # fmt: skip
-"""Metadata keys this module writes (reserved: a user field cannot use them)."""
 
 _EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
 _MAKE, _MODEL, _ORIENTATION, _DATETIME = 0x010F, 0x0110, 0x0112, 0x0132
@@ -125,25 +132,25 @@ def photo_fields(img: Image.Image, *, gps: bool = False) -> dict[str, Any]:
             fields.update(read())
         except Exception:  # one bad IFD loses its own fields only
             _log.debug("unreadable EXIF %s", name, exc_info=True)
-    if "camera" not in fields:
-        camera = _camera(fields.get("camera_make"), fields.get("camera_model"))
+    if CAMERA not in fields:
+        camera = _camera(fields.get(CAMERA_MAKE), fields.get(CAMERA_MODEL))
         if camera:
-            fields["camera"] = camera
+            fields[CAMERA] = camera
     return fields
 
 
 def _base(exif: Image.Exif) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key, tag in (("camera_make", _MAKE), ("camera_model", _MODEL)):
+    for key, tag in ((CAMERA_MAKE, _MAKE), (CAMERA_MODEL, _MODEL)):
         text = _text(exif.get(tag))
         if text:
             out[key] = text
     orientation = exif.get(_ORIENTATION)
     if isinstance(orientation, int) and 1 <= orientation <= 8:
-        out["orientation"] = orientation
+        out[ORIENTATION] = orientation
     taken = parse_exif_datetime(exif.get(_DATETIME))
     if taken:
-        out["taken"], out["taken_ts"] = taken
+        out[TAKEN], out[TAKEN_TS] = taken
     return out
 
 
@@ -153,14 +160,12 @@ def _exif_ifd(exif: Image.Exif) -> dict[str, Any]:
     for tag in (_ORIGINAL, _DIGITIZED):
         taken = parse_exif_datetime(ifd.get(tag))
         if taken:
-            out["taken"], out["taken_ts"] = taken
+            out[TAKEN], out[TAKEN_TS] = taken
             break
     lens = _text(ifd.get(_LENS_MODEL))
     make = _text(ifd.get(_LENS_MAKE))
     if lens:
-        out["lens"] = (
-            lens if not make or lens.lower().startswith(make.lower()) else f"{make} {lens}"
-        )
+        out[LENS] = lens if not make or lens.lower().startswith(make.lower()) else f"{make} {lens}"
     return out
 
 
@@ -169,8 +174,8 @@ def _gps(exif: Image.Exif, coordinates: bool) -> dict[str, Any]:
     lat = _degrees(ifd.get(2), ifd.get(1), 90.0)
     lon = _degrees(ifd.get(4), ifd.get(3), 180.0)
     if lat is None or lon is None:
-        return {"has_gps": False} if ifd else {}
-    out: dict[str, Any] = {"has_gps": True}
+        return {HAS_GPS: False} if ifd else {}
+    out: dict[str, Any] = {HAS_GPS: True}
     if coordinates:
-        out.update(gps_lat=lat, gps_lon=lon)
+        out.update({GPS_LAT: lat, GPS_LON: lon})
     return out

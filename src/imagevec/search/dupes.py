@@ -29,6 +29,7 @@ import numpy as np
 
 from imagevec.errors import ConfigError
 from imagevec.store.chroma import Store
+from imagevec.store.record import BYTES, HEIGHT, WIDTH
 from imagevec.store.uris import uri_from_metadata
 from imagevec.types import Hit
 
@@ -111,8 +112,8 @@ def group_pairs(
 
 
 def _keeper_key(meta: dict[str, Any]) -> tuple[int, int]:
-    pixels = int(meta.get("width") or 0) * int(meta.get("height") or 0)
-    return pixels, int(meta.get("bytes") or 0)
+    pixels = int(meta.get(WIDTH) or 0) * int(meta.get(HEIGHT) or 0)
+    return pixels, int(meta.get(BYTES) or 0)
 
 
 def find_duplicates(

@@ -29,8 +29,9 @@ import numpy as np
 
 from imagevec.errors import CollectionNotFoundError, ConfigError, NoServerError, StoreDamagedError
 from imagevec.store import integrity
+from imagevec.store.record import PATH_B64, SHA256, URI
 from imagevec.store.stamp import read_stamp
-from imagevec.store.uris import PATH_B64, uri_from_metadata
+from imagevec.store.uris import uri_from_metadata
 from imagevec.types import Hit
 
 DEFAULT_COLLECTION = "images"
@@ -145,7 +146,7 @@ def describe_collections(client: Any, location: str) -> list[dict[str, Any]]:
 
 def _hit_uri(uri: str | None, meta: Mapping[str, Any]) -> str:
     """The real path of a hit: exact bytes from ``path_b64`` when the name is not UTF-8."""
-    return uri_from_metadata(meta) if PATH_B64 in meta else str(uri or meta.get("uri", ""))
+    return uri_from_metadata(meta) if PATH_B64 in meta else str(uri or meta.get(URI, ""))
 
 
 class Store:
@@ -254,10 +255,10 @@ class Store:
         for start in range(0, len(unique), _PAGE):
             chunk = unique[start : start + _PAGE]
             got = self.collection.get(
-                where={"sha256": {"$in": chunk}}, include=["metadatas", "embeddings"]
+                where={SHA256: {"$in": chunk}}, include=["metadatas", "embeddings"]
             )
             for meta, vector in zip(got["metadatas"], got["embeddings"], strict=True):
-                out.setdefault(str(meta["sha256"]), np.asarray(vector, dtype=np.float32))
+                out.setdefault(str(meta[SHA256]), np.asarray(vector, dtype=np.float32))
         return out
 
     def iter_vectors(
@@ -321,7 +322,7 @@ class Store:
                 ids=list(ids[start:stop]),
                 embeddings=np.ascontiguousarray(vectors[start:stop], dtype=np.float32),
                 metadatas=metas,
-                uris=[str(m["uri"]) for m in metas],
+                uris=[str(m[URI]) for m in metas],
             )
 
     def update_metadata(self, ids: Sequence[str], metadatas: Sequence[Mapping[str, Any]]) -> None:

@@ -20,8 +20,8 @@ Example:
 from __future__ import annotations
 
 import io
+import json
 import os
-from datetime import date
 from typing import Any
 
 from imagevec.errors import (
@@ -33,7 +33,7 @@ from imagevec.errors import (
     StoreLockedError,
     UnsafeSourceError,
 )
-from imagevec.types import Hit, SearchIndex
+from imagevec.types import Hit, SearchIndex, SearchRequest
 
 __all__ = ["RemoteIndex", "connect"]
 
@@ -126,65 +126,45 @@ class RemoteIndex(SearchIndex):
         return self.count()
 
     def search(
-        self,
-        text: str | None = None,
-        *,
-        image: Any = None,
-        like: str | os.PathLike[str] | None = None,
-        query: Any = None,
-        include_self: bool = False,
-        k: int = 10,
-        where: dict[str, Any] | None = None,
-        folder: str | os.PathLike[str] | None = None,
-        since: str | date | None = None,
-        until: str | date | None = None,
-        camera: str | None = None,
-        policy: Any = None,
-        **options: Any,
+        self, text: str | SearchRequest | None = None, *, policy: Any = None, **kwargs: Any
     ) -> list[Hit]:
-        """Like :meth:`ImageIndex.search`: exactly one of ``text``, ``image``, ``like`` or
-        ``query``, with the same filters.
+        """Like :meth:`ImageIndex.search`: a :class:`~imagevec.types.SearchRequest` or its
+        fields as keywords -- exactly one of ``text``, ``image``, ``like`` or ``query`` --
+        with the same filters (``folder`` is a path on the server).
 
         Args:
-            image: any input the loader takes, read here under ``policy`` and uploaded.
-            like: an indexed id (or indexed path on the server): more like it.
-            query: a :class:`~imagevec.search.Query` or its string syntax; its image parts
-                are read here (under ``policy``) and uploaded, its texts and ids sent as is.
-            folder: only images under this folder (a server path).
-            policy: the :class:`~imagevec.SourcePolicy` for reading images here.
+            text: a text query, or a whole :class:`~imagevec.types.SearchRequest`.
+            policy: the :class:`~imagevec.SourcePolicy` for reading images here: ``image``
+                (any input the loader takes) and the image parts of a combined ``query``
+                are read here and uploaded; texts and ids are sent as they are.
+            **kwargs: the request's fields and filters.
         """
+        request, options = SearchRequest.build(text, **kwargs)
         if options:
             raise ConfigError(f"a served index does not take {sorted(options)}")
-        if sum(q is not None for q in (text, image, like, query)) != 1:
+        kind = request.kind
+        if kind == "vector":
             raise ConfigError("search takes exactly one of text=, image=, like= or query=")
-        filters: dict[str, Any] = {
-            "k": k,
-            "folder": os.fspath(folder) if folder is not None else None,
-            "since": _day(since),
-            "until": _day(until),
-            "camera": camera,
-        }
-        if image is not None:
-            params = {key: value for key, value in filters.items() if value is not None}
-            if where:
-                import json
-
-                params["where"] = json.dumps(where)
+        filters = request.filter.to_json()
+        if kind == "image":
+            params = {"k": request.k, **filters}
+            if request.filter.where:
+                params["where"] = json.dumps(request.filter.where)
             rows = self._call(
                 "POST",
                 "/api/search/image",
                 params=params,
-                content=_image_bytes(image, policy),
+                content=_image_bytes(request.image, policy),
                 headers={"Content-Type": "application/octet-stream"},
-                ref=(image,),
+                ref=(request.image,),
             )
         else:
             body = {
-                "text": text,
-                "like": os.fspath(like) if like is not None else None,
-                "query": _parts(query, policy) if query is not None else None,
-                "include_self": include_self,
-                "where": where,
+                "text": request.text,
+                "like": os.fspath(request.like) if request.like is not None else None,
+                "query": _parts(request.query, policy) if kind == "query" else None,
+                "include_self": request.include_self,
+                "k": request.k,
                 **filters,
             }
             likes = [p["value"] for p in body["query"] or () if p["kind"] == "like"]
@@ -230,10 +210,6 @@ def _detail(response: Any) -> str:
     except ValueError:
         return response.text[:300]
     return detail if isinstance(detail, str) else str(detail)[:300]
-
-
-def _day(value: str | date | None) -> str | None:
-    return value.isoformat() if isinstance(value, date) else value
 
 
 def _parts(query: Any, policy: Any) -> list[dict[str, Any]]:
