@@ -5,7 +5,9 @@ For the bundled default (real weights) and random-weight models of the real arch
 photos (scikit-image / scikit-learn), in one process:
 
 * forward images/s at batch 32: torch fp32, ONNX Runtime fp32, int8 (where offered), bf16;
-* mean cosine to fp32 over the photos for int8 and bf16 (or why int8 is refused).
+* mean cosine to fp32 over the photos for int8 and bf16 (or why int8 is refused);
+* ONNX Runtime fp32 end to end from JPEG files (decode, resize, batch loop) and its ratio to
+  the forward alone (does the batching loop keep the engine busy?).
 
 Usage::
 
@@ -88,6 +90,17 @@ def photos() -> list[Image.Image]:
     return [Image.fromarray(a).convert("RGB") for a in sample_arrays().values()]
 
 
+def jpeg_files(work: Path, count: int) -> list[Path]:
+    """``count`` JPEG files (the sample photos, repeated) for the end-to-end timing."""
+    folder = work / "jpegs"
+    if not folder.exists():
+        from imagevec.samples import write_sample_photos
+
+        write_sample_photos(folder)
+    found = sorted(folder.glob("*.jpg"))
+    return [found[i % len(found)] for i in range(count)]
+
+
 def rate(run: Any, batch: np.ndarray, repeats: int) -> float:
     """Best images/s of ``run(batch)`` over ``repeats`` timed calls (after one warm-up)."""
     run(batch)
@@ -117,6 +130,12 @@ def measure(family: str, work: Path, batch_size: int, repeats: int) -> dict[str,
         "onnx_vs_torch_cosine": float((reference * torch_enc.run_images(prepared)).sum(1).min()),
     }
     row["onnx_speedup"] = round(row["onnx_fp32_img_s"] / row["torch_fp32_img_s"], 2)
+    files = jpeg_files(work, batch_size * 2)
+    onnx_enc.embed_images(files[:batch_size], batch_size=batch_size)  # warm
+    started = time.perf_counter()
+    onnx_enc.embed_images(files, batch_size=batch_size)
+    row["onnx_end_to_end_img_s"] = round(len(files) / (time.perf_counter() - started), 1)
+    row["pipeline_ratio"] = round(row["onnx_end_to_end_img_s"] / row["onnx_fp32_img_s"], 2)
     try:
         int8 = imagevec.create_encoder(model, device="cpu", precision="int8")
         row["int8_method"] = int8.manifest["image"]["int8"]["method"]

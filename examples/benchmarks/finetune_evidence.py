@@ -91,7 +91,7 @@ def run_evidence(
             evidence that a recipe was not fitted to one cut).
         log: where progress lines go.
     """
-    from imagevec.encoders.registry import create_encoder
+    from imagevec.encoders.factory import create_encoder
     from imagevec.training.triplet import TRIPLET_DEFAULTS, TripletObjective
 
     root = Path(out)
@@ -230,7 +230,7 @@ def run_selfsup_evidence(
         views: cached augmented views per image (the frozen layers run once per view).
         log: where progress lines go.
     """
-    from imagevec.encoders.registry import create_encoder
+    from imagevec.encoders.factory import create_encoder
     from imagevec.training.loop import TrainConfig, fit
     from imagevec.training.moco import MoCoObjective
     from imagevec.training.simclr import SimCLRObjective

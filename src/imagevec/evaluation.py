@@ -159,7 +159,7 @@ def _is_score(key: str) -> bool:
 
 def _as_encoder(encoder: Encoder | str) -> Encoder:
     if isinstance(encoder, (str, Path)):
-        from imagevec.encoders.registry import create_encoder
+        from imagevec.encoders.factory import create_encoder
 
         return create_encoder(str(encoder))
     return encoder

@@ -85,7 +85,7 @@ def bench_index(
         repeats: queries timed per kind.
         rounds: timed passes of the encoder alone and of ``add`` (fresh store each), best kept.
     """
-    from imagevec.encoders.registry import create_encoder
+    from imagevec.encoders.factory import create_encoder
     from imagevec.index import ImageIndex
     from imagevec.io.files import iter_image_files
 

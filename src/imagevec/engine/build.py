@@ -29,9 +29,9 @@ from imagevec.engine.cache import (
     export_lock,
     graph_dir,
     temp_path,
+    valid_manifest,
 )
-from imagevec.engine.runtime import IMAGE_INPUT, OUTPUT, TEXT_INPUTS
-from imagevec.engine.sessions import open_session
+from imagevec.engine.sessions import IMAGE_INPUT, OUTPUT, TEXT_INPUTS, open_session
 
 if TYPE_CHECKING:
     from imagevec.encoders.base import Encoder
@@ -206,8 +206,6 @@ def build_graphs(encoder: Encoder, family: str) -> dict[str, Any]:
     """The manifest of ``encoder``'s graphs: read from the cache, or exported (under the
     fingerprint's lock: a second process waits and reuses the first one's graphs). A
     rejected export is recorded as ``{"rejected": reason}``."""
-    from imagevec.engine.load import valid_manifest
-
     fingerprint = encoder.fingerprint
     folder = graph_dir(fingerprint)
     with export_lock(fingerprint):

@@ -20,6 +20,8 @@ from typing import Any
 
 from imagevec.errors import ConfigError
 
+#: the names of the graphs' inputs and output (the export and the runtime agree on them)
+IMAGE_INPUT, TEXT_INPUTS, OUTPUT = "pixels", ("input_ids", "attention_mask"), "vectors"
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 

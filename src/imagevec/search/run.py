@@ -114,8 +114,8 @@ def light_text_vector(
     """
     if stamp is None or not isinstance(text, str):
         return None
+    from imagevec.encoders.factory import text_query_embedder
     from imagevec.encoders.hub import local_only
-    from imagevec.encoders.registry import text_query_embedder
     from imagevec.errors import ModelLoadError
 
     guard = contextlib.nullcontext() if named else local_only()
@@ -143,7 +143,7 @@ def light_image_vector(
     """
     if stamp is None or set(load_options) - _LIGHT_IMAGE_OPTIONS:
         return None
-    from imagevec.encoders.registry import image_query_embedder
+    from imagevec.encoders.factory import image_query_embedder
     from imagevec.errors import ModelLoadError
 
     try:

@@ -212,7 +212,7 @@ def _check_collection(store: Store) -> tuple[CollectionCheck, _Records]:
 
 def _rebuild(store: Store, found: CollectionCheck, records: _Records, device: str) -> None:
     """Recreate the collection: sound vectors kept, the rest re-embedded from the files."""
-    from imagevec.encoders.registry import create_encoder
+    from imagevec.encoders.factory import create_encoder
 
     ids, metas, vectors = records
     bad = set(found.no_vector) | set(found.not_found)

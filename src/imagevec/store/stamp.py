@@ -112,8 +112,8 @@ def load_encoder(
         ModelLoadError: it cannot load; for a model only the stamp names, the message says
             how to allow the download.
     """
+    from imagevec.encoders.factory import create_encoder
     from imagevec.encoders.hub import local_only
-    from imagevec.encoders.registry import create_encoder
     from imagevec.errors import ModelLoadError
 
     if named:

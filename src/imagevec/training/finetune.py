@@ -47,7 +47,7 @@ def finetune(
         **loop_options: :class:`~imagevec.training.loop.TrainConfig` fields (``epochs``,
             ``batch_size``, ``lr``, ``freeze``, ``seed``, ``resume``, ``progress``...).
     """
-    from imagevec.encoders.registry import create_encoder
+    from imagevec.encoders.factory import create_encoder
 
     out_dir = Path(out).expanduser().resolve()
     model_dir = Path(str(model)).expanduser()
