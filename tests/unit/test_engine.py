@@ -173,12 +173,28 @@ def test_int8_is_offered_where_it_keeps_answers(
     assert float((int8.embed_images(photos) * fp32.embed_images(photos)).sum(1).mean()) >= 0.99
 
 
-def test_int8_is_refused_for_the_default_with_a_typed_error(
+def test_int8_is_refused_for_the_cnn_families_with_a_typed_error(
     default_encoder: imagevec.Encoder,
 ) -> None:
     with pytest.raises(PrecisionError, match="default") as caught:
         imagevec.create_encoder("default", device="cpu", precision="int8")
     assert caught.value.family == "default" and caught.value.precision == "int8"
+    with pytest.raises(PrecisionError, match="slower") as caught:
+        imagevec.create_encoder(str(tiny_model("resnet")), device="cpu", precision="int8")
+    assert caught.value.family == "resnet"
+
+
+def test_static_int8_is_calibrated_on_photos_and_checked(tmp_path: Path) -> None:
+    from imagevec.engine.precision import mean_cosine, quantize_int8
+    from imagevec.engine.sessions import IMAGE_INPUT, OUTPUT, open_session
+
+    enc = imagevec.create_encoder(str(tiny_model("resnet")), device="cpu")
+    source = enc.folder / "image.fp32.onnx"
+    photos = np.stack([enc.preprocess.to_array(im) for im in sample_photos().values()])
+    quantize_int8(source, tmp_path / "int8.onnx", "static", photos)
+    fp32 = open_session(source).run([OUTPUT], {IMAGE_INPUT: photos})[0]
+    int8 = open_session(tmp_path / "int8.onnx").run([OUTPUT], {IMAGE_INPUT: photos})[0]
+    assert mean_cosine(fp32, int8) > 0.9
 
 
 def test_int8_below_the_fidelity_bar_is_refused_and_remembered(
@@ -186,11 +202,11 @@ def test_int8_below_the_fidelity_bar_is_refused_and_remembered(
 ) -> None:
     from imagevec.engine import load
 
-    folder = str(tiny_model("resnet"))
+    folder = str(tiny_model("clip"))
     monkeypatch.setattr(load, "MIN_COSINE", 1.01)  # no int8 graph can pass
-    with pytest.raises(PrecisionError, match="resnet") as caught:
+    with pytest.raises(PrecisionError, match="clip") as caught:
         imagevec.create_encoder(folder, device="cpu", precision="int8")
-    assert caught.value.family == "resnet"
+    assert caught.value.family == "clip"
     assert not list(fresh_cache.glob("*/image.int8.onnx"))
     monkeypatch.setattr(load, "MIN_COSINE", 0.0)  # the refusal is recorded, not re-measured
     with pytest.raises(PrecisionError):
