@@ -119,10 +119,10 @@ def threshold_evidence(
 ) -> dict[str, Any]:
     """Precision and recall of "same photo" pairs at each threshold, on the sample photos and
     their edited copies, with mirrors counted apart (a mirror is a new picture to some)."""
-    import imagevec
+    from imagevec.encoders.registry import create_encoder
     from imagevec.samples import write_sample_photos
 
-    encoder = imagevec.create_encoder(model, device=device)
+    encoder = create_encoder(model, device=device)
     with tempfile.TemporaryDirectory() as tmp:
         photos = write_sample_photos(Path(tmp) / "photos")
         paths, labels = edited_set(Path(tmp), sorted(photos))

@@ -112,9 +112,9 @@ def run_benchmark(
     long_side: int = 4032,
 ) -> list[dict[str, Any]]:
     """Run the benchmark; returns one row per (model, dtype)."""
-    import imagevec
     from imagevec.bench.models import build_random_clip
     from imagevec.encoders.hub import infer_family
+    from imagevec.encoders.registry import create_encoder
     from imagevec.encoders.runtime import dtype_name
 
     work = Path(workdir or tempfile.mkdtemp(prefix="imagevec-bench-"))
@@ -128,7 +128,7 @@ def run_benchmark(
                 build_random_clip(location)
         stock = None
         for dtype in dtypes:
-            encoder = imagevec.create_encoder(location, device=device, dtype=dtype)
+            encoder = create_encoder(location, device=device, dtype=dtype)
             forward = bench_forward(encoder, batch_size, max(1, images // batch_size))
             end_to_end = bench_end_to_end(encoder, paths, batch_size)
             is_clip = Path(location).is_dir() and infer_family(location) == "clip"

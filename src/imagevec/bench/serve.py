@@ -77,10 +77,10 @@ def bench_serve(
     """
     import httpx
 
-    import imagevec
     from imagevec.index import ImageIndex
     from imagevec.io.files import iter_image_files
     from imagevec.serve.app import create_app
+    from imagevec.serve.client import connect
     from imagevec.serve.runner import BackgroundServer
     from imagevec.service import QueryService
 
@@ -124,7 +124,7 @@ def bench_serve(
                     repeats,
                 ),
             }
-            with imagevec.connect(url) as remote:
+            with connect(url) as remote:
                 result["remote_text_ms"] = _percentiles(
                     lambda q: remote.search(q, k=k), TEXT_QUERIES, repeats
                 )
