@@ -32,6 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from imagevec.bench.index import TEXT_QUERIES, sample_variants
+from imagevec.index import ImageIndex
+from imagevec.io.files import iter_image_files
+from imagevec.serve.app import create_app
+from imagevec.serve.client import connect
+from imagevec.serve.runner import BackgroundServer
+from imagevec.service import QueryService
 
 ALL_SHOWN = (
     "(k) => { const imgs = [...document.querySelectorAll('#grid img')];"
@@ -76,13 +82,6 @@ def bench_serve(
         browser: a chromium executable for the grid timing; None or missing: skipped.
     """
     import httpx
-
-    from imagevec.index import ImageIndex
-    from imagevec.io.files import iter_image_files
-    from imagevec.serve.app import create_app
-    from imagevec.serve.client import connect
-    from imagevec.serve.runner import BackgroundServer
-    from imagevec.service import QueryService
 
     with tempfile.TemporaryDirectory(prefix="imagevec-bench-serve-") as scratch:
         root = Path(scratch)
