@@ -58,6 +58,9 @@ _LAZY: dict[str, str] = {
     "file_record": "imagevec.store.records",
     "encoder_stamp": "imagevec.store.stamp",
     "SearchIndex": "imagevec.types",
+    "SearchRequest": "imagevec.types",
+    "PhotoFilter": "imagevec.types",
+    "AddOptions": "imagevec.types",
     "RemoteIndex": "imagevec.serve.client",
     "connect": "imagevec.serve.client",
 }
@@ -75,12 +78,15 @@ if TYPE_CHECKING:
     from imagevec.store.records import file_record
     from imagevec.store.stamp import encoder_stamp
     from imagevec.types import (
+        AddOptions,
         AddReport,
         AllInputsFailedWarning,
         EncodeReport,
         Failure,
         Hit,
+        PhotoFilter,
         SearchIndex,
+        SearchRequest,
         SkippedImageWarning,
         VectorRecord,
         hits_to_json,
@@ -101,6 +107,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AddOptions",
     "AddReport",
     "AllInputsFailedWarning",
     "CollectionNotFoundError",
@@ -118,9 +125,11 @@ __all__ = [
     "NoServerError",
     "NotFoundError",
     "NotIndexedError",
+    "PhotoFilter",
     "Query",
     "RemoteIndex",
     "SearchIndex",
+    "SearchRequest",
     "SkippedImageWarning",
     "SourcePolicy",
     "StoreLockedError",
