@@ -37,6 +37,7 @@ PUBLIC = [
     "SourcePolicy",
     "StoreLockedError",
     "StoreNotFoundError",
+    "TOOL_MAX_K",
     "UnsafeSourceError",
     "UnsupportedModalityError",
     "VectorRecord",
