@@ -104,6 +104,7 @@ def create_app(
     for error, status in _ERRORS:
         api.add_exception_handler(error, _handler(status))
     browsing = Browsing(service)
+    browsing.prepare()  # the library view is read while the server starts
     _routes(api, service, browsing)
     add_browse_routes(api, browsing, ExactJSON)
     api.mount("/static", StaticFiles(directory=str(STATIC)), name="static")

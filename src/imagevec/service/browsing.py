@@ -57,6 +57,20 @@ class Browsing:
         self._sampled: tuple[int, np.ndarray] = (-1, np.zeros((0, 1), dtype=np.float32))
         self._dupes: dict[tuple[int, float | None], list[dict[str, Any]]] = {}
 
+    def prepare(self) -> threading.Thread:
+        """Build the library in a background thread (a server calls this at start, so the
+        first page does not wait for the whole metadata read)."""
+
+        def build() -> None:
+            try:
+                self.library().facets(PhotoQuery())
+            except Exception:  # the first request builds it again and reports the error
+                return
+
+        thread = threading.Thread(target=build, name="imagevec-library", daemon=True)
+        thread.start()
+        return thread
+
     def library(self) -> Library:
         """The sorted library, rebuilt when the collection's record count changed."""
         count = self.service.index.count()
