@@ -58,12 +58,14 @@ class Browsing:
         self._dupes: dict[tuple[int, float | None], list[dict[str, Any]]] = {}
 
     def prepare(self) -> threading.Thread:
-        """Build the library in a background thread (a server calls this at start, so the
-        first page does not wait for the whole metadata read)."""
+        """Build the library, its unfiltered facets and the calibration sample in a
+        background thread (a server calls this at start, so the first page does not wait for
+        the whole metadata read)."""
 
         def build() -> None:
             try:
                 self.library().facets(PhotoQuery())
+                self._sample()  # the calibration sample, read once
             except Exception:  # the first request builds it again and reports the error
                 return
 
