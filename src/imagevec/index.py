@@ -66,7 +66,9 @@ class ImageIndex(SearchIndex):
     """A searchable collection of images.
 
     Args:
-        path: the embedded store folder (default ``imagevec-db``); not with ``url``.
+        path: the embedded store folder; not with ``url``. Default: ``IMAGEVEC_DB``, else
+            ``./imagevec-db`` if it holds a store, else the user's data folder
+            (``~/.local/share/imagevec/db`` on Linux; :func:`imagevec.store.home.default_db`).
         url: a Chroma server, e.g. ``http://localhost:8000``.
         collection: the collection name.
         encoder: an :class:`~imagevec.Encoder`, a model name (``"default"``,
@@ -92,7 +94,7 @@ class ImageIndex(SearchIndex):
     ) -> None:
         if path is not None and url is not None:
             raise ConfigError("give either a store folder (path) or a server url, not both")
-        self.path = None if url else Path(path if path is not None else DEFAULT_DB).expanduser()
+        self.path = None if url else _folder(path)
         self.url = url
         self.location = url or str(self.path)
         self.collection = check_collection_name(collection)
@@ -229,6 +231,10 @@ class ImageIndex(SearchIndex):
             raise
         if options.prune:
             report.pruned = self.prune(paths)
+        elif store.exists:  # name them; pruning stays a choice (see the add docstring)
+            from imagevec.store.records import missing_files
+
+            report.missing = sorted(missing_files(store, [expand(p) for p in paths]).values())
         if report.all_failed:
             warnings.warn(
                 f"nothing indexed: all {report.total} inputs failed "
@@ -448,9 +454,18 @@ def list_collections(
     path: str | os.PathLike[str] | None = None, *, url: str | None = None
 ) -> list[dict[str, Any]]:
     """Every collection of a store: ``{name, count, stamp}`` (stamp None if not imagevec's)."""
-    if url is None and not is_store(Path(path or DEFAULT_DB).expanduser()):
-        raise StoreNotFoundError(Path(path or DEFAULT_DB))
+    if url is None and not is_store(_folder(path)):
+        raise StoreNotFoundError(_folder(path))
     from imagevec.store.chroma import describe_collections
 
     with ImageIndex(path, url=url) as index:
         return describe_collections(index._open(write=False).client, index.location)
+
+
+def _folder(path: str | os.PathLike[str] | None) -> Path:
+    """The embedded store folder for ``path`` (the per-user default when None)."""
+    if path is None:
+        from imagevec.store.home import default_db
+
+        return default_db()
+    return Path(path).expanduser()

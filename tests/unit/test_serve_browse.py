@@ -155,4 +155,4 @@ def test_dupes_lists_groups_with_the_keeper_first_and_a_reason(tmp_path: Path) -
     keeper, other = groups[0]["members"]
     assert keeper["metadata"]["filename"] == "original.png"
     assert other["metadata"]["filename"] == "small copy.png"
-    assert "pixels" in groups[0]["reason"] and keeper["folder"] == "photos"
+    assert "earliest" in groups[0]["reason"] and keeper["folder"] == "photos"

@@ -174,6 +174,8 @@ def index_with_ray(
             _run(ray, rows, plan, embed, writer, report, bar, memory)
             if store is not None:
                 memory.save(store)
+    if store is not None and store.exists:
+        store.fill_documents()  # records written before documents were stored: once
     report.seconds = time.perf_counter() - started
     return report
 
