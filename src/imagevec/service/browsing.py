@@ -66,6 +66,7 @@ class Browsing:
             try:
                 self.library().facets(PhotoQuery())
                 self._sample()  # the calibration sample, read once
+                self.service.folders()  # /api/info's folder list: another full read
             except Exception:  # the first request builds it again and reports the error
                 return
 
