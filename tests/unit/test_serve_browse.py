@@ -191,3 +191,33 @@ def test_original_download_and_the_client_methods(tmp_path: Path) -> None:
         assert response.headers["content-type"] == "image/png"
         assert httpx.get(f"{url}/api/items/nope/original").status_code == 404
         client.close()
+
+
+def test_trash_is_off_by_default_and_moves_without_deleting_when_on(tmp_path: Path) -> None:
+    from imagevec.errors import ConfigError
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (640, 480), (200, 30, 30)).save(photos / "original.png")
+    Image.new("RGB", (160, 120), (200, 30, 30)).save(photos / "small copy.png")
+    with imagevec.ImageIndex(tmp_path / "db", encoder="test-color") as index:
+        index.add(photos)
+    service = QueryService.open(tmp_path / "db", roots=[photos], cache_dir=tmp_path / "c")
+    with pytest.raises(ConfigError, match="outside the served roots"):
+        create_app(service, trash_dir=photos / "trash")
+    with TestClient(create_app(service), base_url="http://127.0.0.1") as http:
+        assert _get(http, "/api/dupes/trash") == {"enabled": False}
+        copy = _get(http, "/api/dupes", threshold=0.99)[0]["members"][1]
+        assert http.post("/api/dupes/trash", json={"id": copy["id"]}).status_code == 400
+    assert (photos / "small copy.png").exists()
+    trash = tmp_path / "trash"
+    with TestClient(create_app(service, trash_dir=trash), base_url="http://127.0.0.1") as http:
+        assert _get(http, "/api/dupes/trash") == {"enabled": True}
+        moved = http.post("/api/dupes/trash", json={"id": copy["id"]})
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["moved_to"] == "photos/small copy.png"
+        assert (trash / "photos" / "small copy.png").exists()
+        assert not (photos / "small copy.png").exists()
+        assert _get(http, "/api/dupes", threshold=0.99) == []  # the record left the index
+        assert http.post("/api/dupes/trash", json={"id": copy["id"]}).status_code == 404
+    service.close()
