@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from imagevec.errors import ConfigError, StoreNotFoundError
+from imagevec.errors import ConfigError, ModelLoadError, StoreNotFoundError
 from imagevec.store.chroma import (
     DEFAULT_COLLECTION,
     DEFAULT_DB,
@@ -38,7 +38,7 @@ from imagevec.store.chroma import (
 from imagevec.store.ingest import AddReport, add_files, source_paths
 from imagevec.store.locking import is_store
 from imagevec.store.records import Metadatas, ids_for_paths, ids_of_missing_files
-from imagevec.store.stamp import check, check_name, load_encoder, make_stamp
+from imagevec.store.stamp import check, check_name, make_stamp
 from imagevec.types import (
     AddOptions,
     AllInputsFailedWarning,
@@ -54,7 +54,14 @@ if TYPE_CHECKING:
     from imagevec.search.dupes import DupeGroup
     from imagevec.store.locking import LockHandle
 
-__all__ = ["DEFAULT_DB", "AddReport", "Hit", "ImageIndex", "list_collections"]
+__all__ = [
+    "DEFAULT_DB",
+    "AddReport",
+    "Hit",
+    "ImageIndex",
+    "list_collections",
+    "load_encoder",
+]
 
 
 def expand(path: str | os.PathLike[str]) -> str:
@@ -66,7 +73,9 @@ class ImageIndex(SearchIndex):
     """A searchable collection of images.
 
     Args:
-        path: the embedded store folder (default ``imagevec-db``); not with ``url``.
+        path: the embedded store folder; not with ``url``. Default: ``IMAGEVEC_DB``, else
+            ``./imagevec-db`` if it holds a store, else the user's data folder
+            (``~/.local/share/imagevec/db`` on Linux; :func:`imagevec.store.home.default_db`).
         url: a Chroma server, e.g. ``http://localhost:8000``.
         collection: the collection name.
         encoder: an :class:`~imagevec.Encoder`, a model name (``"default"``,
@@ -93,7 +102,7 @@ class ImageIndex(SearchIndex):
     ) -> None:
         if path is not None and url is not None:
             raise ConfigError("give either a store folder (path) or a server url, not both")
-        self.path = None if url else Path(path if path is not None else DEFAULT_DB).expanduser()
+        self.path = None if url else _folder(path)
         self.url = url
         self.location = url or str(self.path)
         self.collection = check_collection_name(collection)
@@ -232,6 +241,10 @@ class ImageIndex(SearchIndex):
             raise
         if options.prune:
             report.pruned = self.prune(paths)
+        elif store.exists:  # name them; pruning stays a choice (see the add docstring)
+            from imagevec.store.records import missing_files
+
+            report.missing = sorted(missing_files(store, [expand(p) for p in paths]).values())
         if report.all_failed:
             warnings.warn(
                 f"nothing indexed: all {report.total} inputs failed "
@@ -451,9 +464,48 @@ def list_collections(
     path: str | os.PathLike[str] | None = None, *, url: str | None = None
 ) -> list[dict[str, Any]]:
     """Every collection of a store: ``{name, count, stamp}`` (stamp None if not imagevec's)."""
-    if url is None and not is_store(Path(path or DEFAULT_DB).expanduser()):
-        raise StoreNotFoundError(Path(path or DEFAULT_DB))
+    if url is None and not is_store(_folder(path)):
+        raise StoreNotFoundError(_folder(path))
     from imagevec.store.chroma import describe_collections
 
     with ImageIndex(path, url=url) as index:
         return describe_collections(index._open(write=False).client, index.location)
+
+
+def _folder(path: str | os.PathLike[str] | None) -> Path:
+    """The embedded store folder for ``path`` (the per-user default when None)."""
+    if path is None:
+        from imagevec.store.home import default_db
+
+        return default_db()
+    return Path(path).expanduser()
+
+
+def load_encoder(
+    config: Mapping[str, Any], *, named: bool, collection: str, location: str
+) -> Encoder:
+    """The encoder of ``config`` (a stamp's config, or the model the user named).
+
+    Args:
+        named: the user named the model (it may be downloaded); otherwise only the stored
+            stamp names it and it loads from folders and the local cache only.
+
+    Raises:
+        ModelLoadError: it cannot load; for a model only the stamp names, the message says
+            how to allow the download.
+    """
+    from imagevec.encoders.factory import create_encoder
+    from imagevec.encoders.hub import local_only
+
+    if named:
+        return create_encoder(**config)
+    try:
+        with local_only():
+            return create_encoder(**config)
+    except ModelLoadError as exc:
+        raise ModelLoadError(
+            f"collection {collection!r} in {location} was written by model "
+            f"{config['model']!r}, which is not on this machine. It is not downloaded "
+            f"because only the stored stamp names it: open the index with "
+            f"encoder={config['model']!r} to allow the download ({exc})"
+        ) from exc

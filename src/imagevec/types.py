@@ -119,6 +119,10 @@ class Hit:
 #: ``uri`` already says where the file is. Left out of brief results.
 BOOKKEEPING_FIELDS = BOOKKEEPING
 
+#: The most results one agent tool call may ask for: the LangChain and LlamaIndex tools and
+#: the MCP server all refuse a larger ``k`` with an error the model can read (none clamps).
+TOOL_MAX_K = 50
+
 
 def hits_to_json(hits: Sequence[Hit], *, brief: bool = False) -> list[dict[str, Any]]:
     """Search results as JSON-ready rows, best first: ``[{rank, id, uri, score, metadata}]``.
@@ -145,6 +149,8 @@ class AddReport:
         failed_earlier: files skipped because they failed before and have not changed since
             (``retry_failed=True`` / ``--retry-failed`` tries them again).
         pruned: records removed because their file is gone (``prune=True``).
+        missing: files still in the index under the given folders that are gone from disk
+            (``prune=False``, the default: ``prune=True`` / ``--prune`` removes them).
         warnings: files indexed despite a problem (e.g. a truncated JPEG), with the reason;
             the record's ``warning`` metadata field says it too.
         embedded: images that went through the encoder (the rest were skipped or reused).
@@ -157,6 +163,7 @@ class AddReport:
     failed: list[Failure] = field(default_factory=list)
     failed_earlier: list[Failure] = field(default_factory=list)
     pruned: int = 0
+    missing: list[str] = field(default_factory=list)
     warnings: list[Failure] = field(default_factory=list)
     embedded: int = 0
     seconds: float = 0.0
@@ -193,6 +200,8 @@ class AddReport:
             )
         if self.warnings:
             line += f"; {len(self.warnings)} indexed with a warning"
+        if self.missing:
+            line += f"; {len(self.missing)} indexed files are gone — --prune removes them"
         if self.all_failed:
             line = f"NOTHING INDEXED: all {self.total} inputs failed; {line}"
         return line
@@ -207,6 +216,7 @@ class AddReport:
             "failed_earlier": [{"file": f.source, "reason": f.reason} for f in self.failed_earlier],
             "all_failed": self.all_failed,
             "pruned": self.pruned,
+            "missing": list(self.missing),
             "warnings": [{"file": f.source, "reason": f.reason} for f in self.warnings],
             "embedded": self.embedded,
             "seconds": round(self.seconds, 3),
@@ -236,6 +246,8 @@ class PhotoFilter:
         until: only photos taken on or before this date (the whole day included).
         camera: only photos whose camera make/model contains this text (any case).
         lens: only photos whose lens contains this text (any case).
+        orientation: ``landscape``, ``portrait`` or ``square`` photos (width and height as
+            displayed, after EXIF rotation).
 
     Example:
         >>> PhotoFilter(since=dt.date(2024, 6, 1), camera="iphone").to_json()
@@ -250,6 +262,11 @@ class PhotoFilter:
     until: str | None = _filter("Only photos taken on or before DATE (inclusive).", "DATE")
     camera: str | None = _filter("Only photos whose camera make/model contains TEXT.", "TEXT")
     lens: str | None = _filter("Only photos whose lens contains TEXT (any case).", "TEXT")
+    orientation: str | None = _filter(
+        "Only landscape, portrait or square photos (as displayed).",
+        "SHAPE",
+        ("landscape", "portrait", "square"),
+    )
 
     def __post_init__(self) -> None:
         if self.where is not None and not isinstance(self.where, dict):
@@ -383,7 +400,10 @@ class AddOptions:
         exclude: globs of names or relative paths to leave out (``"*.png"``, ``"2019/*"``).
         raw_siblings: also take a RAW file whose JPEG/HEIC sibling is there.
         retry_failed: try again files that failed earlier and have not changed since.
-        prune: also remove records of files gone from the given folders.
+        prune: also remove records of files gone from the given folders. Without it they
+            stay and ``AddReport.missing`` names them: a folder on an unmounted drive or a
+            half-finished sync looks empty, and pruning would drop the records with the
+            fields you gave them.
         exif_gps: also store GPS coordinates (``gps_lat``, ``gps_lon``); privacy: off.
         max_megapixels: images larger than this fail (named in the report) undecoded.
         on_error: ``skip`` bad files and report them, ``warn`` too, or ``raise`` the first.

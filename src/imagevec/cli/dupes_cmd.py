@@ -42,9 +42,10 @@ def dupes_cmd(
     """Find near-duplicate photos (re-saves, resizes, crops, light edits, bursts).
 
     Uses the vectors already in the index (nothing is re-embedded). Each group lists a
-    suggested keeper first (most pixels, then most bytes), then the others with their
-    similarity to it. Files are never touched. With --json, prints
-    {threshold, groups: [{keeper, size, members: [{id, uri, score, metadata}]}]}.
+    suggested keeper first, the likely original (earliest capture time, then earliest file
+    time, then camera EXIF present, then most pixels, then most bytes) and why it won, then
+    the others with their similarity to it. Files are never touched. With --json, prints
+    {threshold, groups: [{keeper, reason, size, members: [{id, uri, score, metadata}]}]}.
 
     \b
     Examples:
@@ -68,7 +69,8 @@ def dupes_cmd(
             click.echo(f"group {number} ({len(group.members)} photos)")
             for position, hit in enumerate(group.members):
                 label = "  keeper" if position == 0 else f"  {hit.score:.3f} "
-                click.echo(f"{label} {output.printable(hit.uri)}")
+                why = f"  ({group.reason})" if position == 0 and group.reason else ""
+                click.echo(f"{label} {output.printable(hit.uri)}{why}")
         extra = sum(len(g.members) - 1 for g in groups)
         click.echo(f"{len(groups)} groups, {extra} photos beyond the keepers (threshold {chosen})")
     if html_path is not None:

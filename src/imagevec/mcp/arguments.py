@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
 from imagevec.errors import ConfigError
-from imagevec.types import PhotoFilter
+from imagevec.types import TOOL_MAX_K, PhotoFilter
 
 __all__ = [
     "DescribeArgs",
@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=BaseModel)
-MAX_K = 50
+MAX_K = TOOL_MAX_K  # one limit for every agent tool (imagevec.types)
 MAX_QUERY_CHARS = 1000
 
 _K = Annotated[

@@ -13,7 +13,12 @@ Routes (JSON unless said; OpenAPI at ``/api/openapi.json``):
 ``GET  /api/items/{id}/similar?k=``       more like this (stored vector, item left out)
 ``GET  /api/items/{id}/thumbnail?size=``  JPEG thumbnail (cached on disk by content hash)
 ``GET  /api/items/{id}/image?max_size=``  the image as JPEG (EXIF stripped, rotated)
+``GET  /dupes``                           the duplicates page
 ========================================  ==============================================
+
+Browsing without a query (library pages, facets, calibration, duplicate groups, originals):
+:mod:`imagevec.serve.browse_routes`. A ``folder`` filter may be an absolute path or a
+folder's relative name as the facets list it (the page sends those).
 
 ``<filters>`` are the fields of :class:`~imagevec.types.PhotoFilter`: ``where`` (a JSON
 object; JSON text in a query string), ``folder``, ``since``, ``until``, ``camera``..., under
@@ -33,10 +38,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
+import os
 from collections.abc import Iterable
 from importlib.resources import files
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, Response
@@ -49,12 +56,16 @@ from imagevec.errors import (
     StoreLockedError,
     UnsafeSourceError,
 )
+from imagevec.serve.browse_routes import add_browse_routes
 from imagevec.serve.schemas import FilterQuery, HitOut, InfoOut, RecordOut, SearchIn
 from imagevec.serve.security import LOOPBACK_HOSTS, Gate
 from imagevec.service import MAX_K, ImageData, NotIndexedError, QueryService
-from imagevec.types import SearchRequest
+from imagevec.service.browsing import Browsing
+from imagevec.types import PhotoFilter, SearchRequest
 
 __all__ = ["create_app"]
+
+_Filter = TypeVar("_Filter", PhotoFilter, None)
 
 STATIC = files("imagevec.serve") / "static"
 K = Annotated[int, Query(ge=1, le=MAX_K, description="Number of results.")]
@@ -74,6 +85,7 @@ def create_app(
     *,
     token: str | None = None,
     allowed_hosts: Iterable[str] = LOOPBACK_HOSTS,
+    trash_dir: str | os.PathLike[str] | None = None,
 ) -> Gate:
     """The ASGI app: FastAPI routes behind the :class:`~imagevec.serve.security.Gate`.
 
@@ -81,6 +93,8 @@ def create_app(
         service: what is served (its ``max_upload_bytes`` caps request bodies).
         token: require ``Authorization: Bearer <token>`` (or the page's cookie) everywhere.
         allowed_hosts: names accepted in the ``Host`` header (``"*"``: any).
+        trash_dir: let the duplicates page move photos into this folder (outside the
+            roots); None (default): the page is read-only.
     """
     api = FastAPI(
         title="imagevec",
@@ -92,7 +106,10 @@ def create_app(
     )
     for error, status in _ERRORS:
         api.add_exception_handler(error, _handler(status))
-    _routes(api, service)
+    browsing = Browsing(service, trash_dir)
+    browsing.prepare()  # the library view is read while the server starts
+    _routes(api, service, browsing)
+    add_browse_routes(api, browsing, ExactJSON)
     api.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     body_cap = service.max_upload_bytes * 4 // 3 + 4096  # base64 in JSON is 4/3 larger
     return Gate(api, token=token, allowed_hosts=allowed_hosts, max_body=body_cap)
@@ -149,12 +166,22 @@ async def _read_body(request: Request, cap: int) -> bytes:
     return b"".join(chunks)
 
 
-def _routes(api: FastAPI, service: QueryService) -> None:
+def _routes(api: FastAPI, service: QueryService, browsing: Browsing) -> None:
     hits = list[HitOut]
 
     @api.get("/", include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(str(STATIC / "index.html"), headers={"Cache-Control": "no-cache"})
+
+    @api.get("/dupes", include_in_schema=False)
+    def dupes_page() -> FileResponse:
+        return FileResponse(str(STATIC / "dupes.html"), headers={"Cache-Control": "no-cache"})
+
+    def local(photos: _Filter) -> _Filter:
+        """The filter with a relative folder name (the page's) made absolute."""
+        if photos is None or not photos.folder or os.path.isabs(photos.folder):
+            return photos
+        return dataclasses.replace(photos, folder=browsing.resolve_folder(photos.folder))
 
     @api.get("/api/health", tags=["info"])
     def health() -> dict[str, str]:
@@ -182,7 +209,7 @@ def _routes(api: FastAPI, service: QueryService) -> None:
         """Search by text or by a combined query in :class:`imagevec.Query`'s syntax (parts
         joined by `` + `` / `` - ``, ``N:`` weights, ``like:<id>``); best first, ``score`` =
         cosine similarity."""
-        photos = filters.photo_filter(_where(filters.where))
+        photos = local(filters.photo_filter(_where(filters.where)))
         return ExactJSON(service.search_json(SearchRequest(query=q, k=k, filter=photos)))
 
     @api.post("/api/search", response_model=hits, tags=["search"])
@@ -205,7 +232,7 @@ def _routes(api: FastAPI, service: QueryService) -> None:
             query=query,
             include_self=body.include_self,
             k=body.k,
-            filter=body.photo_filter,
+            filter=local(body.photo_filter),
         )
         return ExactJSON(service.search_json(request))
 
@@ -227,7 +254,7 @@ def _routes(api: FastAPI, service: QueryService) -> None:
             raise ImageLoadError("<upload>", "empty upload (send the image file as the body)")
         from starlette.concurrency import run_in_threadpool
 
-        photos = filters.photo_filter(_where(filters.where))
+        photos = local(filters.photo_filter(_where(filters.where)))
         asked = SearchRequest(image=data, k=k, filter=photos)
         return ExactJSON(await run_in_threadpool(service.search_json, asked))
 
@@ -240,7 +267,7 @@ def _routes(api: FastAPI, service: QueryService) -> None:
     def similar(item_id: str, filters: Filters, k: K = 10, include_self: bool = False) -> Response:
         """More like this: the item's stored vector (not re-embedded); the item left out
         unless ``include_self``."""
-        photos = filters.photo_filter(_where(filters.where))
+        photos = local(filters.photo_filter(_where(filters.where)))
         asked = SearchRequest(like=item_id, include_self=include_self, k=k, filter=photos)
         return ExactJSON(service.search_json(asked))
 

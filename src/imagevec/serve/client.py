@@ -33,6 +33,7 @@ from imagevec.errors import (
     StoreLockedError,
     UnsafeSourceError,
 )
+from imagevec.search.query import Query, parse_query
 from imagevec.types import Hit, SearchIndex, SearchRequest
 
 __all__ = ["RemoteIndex", "connect"]
@@ -183,6 +184,39 @@ class RemoteIndex(SearchIndex):
             "GET", f"/api/items/{_quoted(id_)}/image", params={"max_size": max_size}, ref=id_
         )
 
+    # ------------------------------------------------------------------ browsing
+    def browse(
+        self, *, cursor: str | None = None, limit: int = 60, group: str = "day", **filters: Any
+    ) -> dict[str, Any]:
+        """A page of the library newest first: ``{items, next, total}``; pass ``next`` back as
+        ``cursor``. ``filters``: ``since``, ``until``, ``camera``, ``lens``, ``folder``
+        (relative name), ``format`` (see :mod:`imagevec.serve.browse_routes`).
+
+        Example:
+            >>> page = photos.browse(camera="x100", limit=100)           # doctest: +SKIP
+            >>> more = photos.browse(camera="x100", cursor=page["next"])  # doctest: +SKIP
+        """
+        params = {"limit": limit, "group": group, **_present(filters)}
+        if cursor:
+            params["cursor"] = cursor
+        return dict(self._call("GET", "/api/browse", params=params))
+
+    def facets(self, **filters: Any) -> dict[str, Any]:
+        """Counts by camera, lens, year, format and folder: ``{total, cameras: [{value,
+        count}], ...}`` of the photos matching ``filters`` (as :meth:`browse`)."""
+        return dict(self._call("GET", "/api/facets", params=_present(filters)))
+
+    def calibration(self, text: str | None = None, like: str | None = None) -> dict[str, Any]:
+        """The score at or above which a hit of this query (``text`` or ``like`` id; neither:
+        image queries) is a good match: ``{threshold, mean, std, z, basis, sample}``."""
+        params = {k: v for k, v in (("q", text), ("like", like)) if v is not None}
+        return dict(self._call("GET", "/api/calibration", params=params, ref=like))
+
+    def duplicates(self, threshold: float | None = None) -> list[dict[str, Any]]:
+        """Duplicate groups as JSON (keeper first, ``reason``), like ``imagevec dupes``."""
+        params = {} if threshold is None else {"threshold": threshold}
+        return list(self._call("GET", "/api/dupes", params=params))
+
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
         """Close the connection pool."""
@@ -216,8 +250,6 @@ def _parts(query: Any, policy: Any) -> list[dict[str, Any]]:
     """A combined query as JSON parts; image parts become data URIs of the bytes read here."""
     import base64
 
-    from imagevec.search.query import Query, parse_query
-
     if isinstance(query, str):
         query = parse_query(query)
     if not isinstance(query, Query):
@@ -244,3 +276,11 @@ def _image_bytes(image: Any, policy: Any) -> bytes:
     buffer = io.BytesIO()
     load_image(data).save(buffer, format="PNG")  # PIL images and arrays, losslessly
     return buffer.getvalue()
+
+
+def _present(filters: dict[str, Any]) -> dict[str, str]:
+    allowed = {"since", "until", "camera", "lens", "folder", "format"}
+    unknown = set(filters) - allowed
+    if unknown:
+        raise ConfigError(f"unknown filters {sorted(unknown)}; use {sorted(allowed)}")
+    return {k: str(v) for k, v in filters.items() if v is not None}

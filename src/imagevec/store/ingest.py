@@ -206,6 +206,22 @@ class _Run:
             self._done(item)
         _log.info("wrote %d records (%d done)", len(items), self.bar.n)
 
+    def _load_encoder(self) -> Any:
+        """The encoder; a loader is called under a "loading model" label, and the bar's clock
+        restarts after it, so its rate and ETA count embedding only."""
+        if not callable(self.encoder):
+            return self.encoder
+        desc = getattr(self.bar, "desc", "indexing")
+        self.bar.set_description_str("loading model", refresh=True)
+        encoder = self.encoder()
+        now = time.time()
+        for clock in ("start_t", "last_print_t"):
+            if hasattr(self.bar, clock):
+                setattr(self.bar, clock, now)
+        self.bar.last_print_n = self.bar.n
+        self.bar.set_description_str(desc.rstrip(": ") or "indexing", refresh=True)
+        return encoder
+
     def run(self, items: Iterator[_Item], batch_size: int, **load: Any) -> None:
         """Embed the planned items batch by batch, writing each batch at once."""
 
@@ -218,7 +234,7 @@ class _Run:
                 self.pending[number] = item
                 yield item.path
 
-        encoder = self.encoder() if callable(self.encoder) else self.encoder
+        encoder = self._load_encoder()
         for batch in encoder.iter_batches(
             sources(), batch_size=batch_size, on_error=self.on_error, **load
         ):
@@ -307,6 +323,7 @@ def add_files(
             files = state.deferred  # duplicates of content embedded in this pass: now reused
             prepare = state.prepare  # None once called
     if store.exists:
+        store.fill_documents()  # records written before documents were stored: once
         memory.save(store)
     report.seconds = time.perf_counter() - started
     return report
