@@ -38,7 +38,7 @@ from imagevec.errors import (  # noqa: E402
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
-    "create_encoder": "imagevec.encoders.registry",
+    "create_encoder": "imagevec.encoders.factory",
     "Encoder": "imagevec.encoders.embedding",
     "EncodeReport": "imagevec.types",
     "Failure": "imagevec.types",
@@ -51,6 +51,7 @@ _LAZY: dict[str, str] = {
     "ImageIndex": "imagevec.index",
     "Hit": "imagevec.types",
     "hits_to_json": "imagevec.types",
+    "TOOL_MAX_K": "imagevec.types",
     "collection_space": "imagevec.store.chroma",
     "Query": "imagevec.search.query",
     "AddReport": "imagevec.types",
@@ -58,29 +59,36 @@ _LAZY: dict[str, str] = {
     "file_record": "imagevec.store.records",
     "encoder_stamp": "imagevec.store.stamp",
     "SearchIndex": "imagevec.types",
-    "RemoteIndex": "imagevec.remote",
-    "connect": "imagevec.remote",
+    "SearchRequest": "imagevec.types",
+    "PhotoFilter": "imagevec.types",
+    "AddOptions": "imagevec.types",
+    "RemoteIndex": "imagevec.serve.client",
+    "connect": "imagevec.serve.client",
 }
 
 if TYPE_CHECKING:
     from imagevec.encoders.embedding import Encoder
-    from imagevec.encoders.registry import create_encoder
+    from imagevec.encoders.factory import create_encoder
     from imagevec.index import ImageIndex
     from imagevec.io.decode import load_image
     from imagevec.io.files import is_image_file
     from imagevec.io.policy import SourcePolicy
-    from imagevec.remote import RemoteIndex, connect
     from imagevec.search.query import Query
+    from imagevec.serve.client import RemoteIndex, connect
     from imagevec.store.chroma import collection_space, distance_to_score
     from imagevec.store.records import file_record
     from imagevec.store.stamp import encoder_stamp
     from imagevec.types import (
+        TOOL_MAX_K,
+        AddOptions,
         AddReport,
         AllInputsFailedWarning,
         EncodeReport,
         Failure,
         Hit,
+        PhotoFilter,
         SearchIndex,
+        SearchRequest,
         SkippedImageWarning,
         VectorRecord,
         hits_to_json,
@@ -101,6 +109,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "TOOL_MAX_K",
+    "AddOptions",
     "AddReport",
     "AllInputsFailedWarning",
     "CollectionNotFoundError",
@@ -118,9 +128,11 @@ __all__ = [
     "NoServerError",
     "NotFoundError",
     "NotIndexedError",
+    "PhotoFilter",
     "Query",
     "RemoteIndex",
     "SearchIndex",
+    "SearchRequest",
     "SkippedImageWarning",
     "SourcePolicy",
     "StoreLockedError",

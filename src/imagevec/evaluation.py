@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imagevec.errors import ConfigError
+from imagevec.io.files import scan_labelled_folder
 
 if TYPE_CHECKING:
     from imagevec.encoders.embedding import Embedder as Encoder
@@ -137,8 +138,6 @@ def evaluate_folder(
         >>> m = evaluate_folder("products/", "default")         # doctest: +SKIP
         >>> print(format_metrics(m))                               # doctest: +SKIP
     """
-    from imagevec.io.files import scan_labelled_folder
-
     paths, labels = scan_labelled_folder(path)
     metrics = evaluate_images(
         paths, labels, encoder, ks=ks, batch_size=batch_size, progress=progress
@@ -159,7 +158,7 @@ def _is_score(key: str) -> bool:
 
 def _as_encoder(encoder: Encoder | str) -> Encoder:
     if isinstance(encoder, (str, Path)):
-        from imagevec.encoders.registry import create_encoder
+        from imagevec.encoders.factory import create_encoder
 
         return create_encoder(str(encoder))
     return encoder

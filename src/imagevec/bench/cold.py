@@ -33,6 +33,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from imagevec.index import ImageIndex
+from imagevec.samples import write_sample_photos
+
 COLLECTION = "demo"
 RANDOM_CLIP = "clip-b32-random"
 KINDS = ("text", "image", "reindex", "mcp_ready", "mcp_answer")
@@ -136,9 +139,6 @@ def _summary(values: list[float]) -> dict[str, float]:
 def _prepare(folder: Path, model: str) -> tuple[Path, Path]:
     """Index the sample photos and two broken files into ``folder/db`` (collection ``demo``)
     with ``model``; returns (db, image query)."""
-    from imagevec.index import ImageIndex
-    from imagevec.samples import write_sample_photos
-
     photos = write_sample_photos(folder / "photos")
     (folder / "photos" / "broken.jpg").write_text("not a picture")
     (folder / "photos" / "truncated.jpg").write_bytes(photos[0].read_bytes()[:3000])

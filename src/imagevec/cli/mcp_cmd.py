@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from imagevec.cli.app import EXIT_OK
-from imagevec.cli.options import model_options, setup_logging, store_options
+from imagevec.cli.options import chosen_precision, model_options, setup_logging, store_options
 
 
 @click.command("mcp")
@@ -93,7 +93,7 @@ def mcp_cmd(
         raise click.ClickException(
             f"the MCP server needs the mcp extra: pip install 'imagevec[mcp]' ({exc})"
         ) from exc
-    from imagevec.errors import ConfigError
+    from imagevec.errors import StoreNotFoundError
     from imagevec.index import ImageIndex, is_store
     from imagevec.service import QueryService
 
@@ -102,7 +102,7 @@ def mcp_cmd(
         max_image_side=max_image_side, max_image_bytes=max_image_kb * 1000, allow_urls=allow_urls
     )
     if chroma_url is None and not is_store(db):
-        raise ConfigError(f"no index at {db}: create it with `imagevec index PHOTOS --db {db}`")
+        raise StoreNotFoundError(db)
     index = ImageIndex(
         None if chroma_url else db,
         url=chroma_url,
@@ -110,6 +110,7 @@ def mcp_cmd(
         encoder=model,
         device=device,
         dtype=dtype,
+        precision=chosen_precision(),
     )
     with QueryService(index, roots=roots or None, cache_dir=cache_dir) as service:
         server = build_server(service, options)

@@ -83,7 +83,7 @@ class Embedder(ABC):
         }
 
     def __reduce__(self) -> tuple[Any, ...]:
-        from imagevec.encoders.registry import create_encoder_from_config
+        from imagevec.encoders.factory import create_encoder_from_config
 
         return (create_encoder_from_config, (self.config,))
 

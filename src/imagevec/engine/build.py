@@ -9,7 +9,7 @@ forward (every row's cosine >= :data:`MIN_PARITY`); a graph that fails is not us
 encoder stays on torch (one warning) and the manifest remembers why, so no process retries.
 
 Example:
-    >>> manifest = export_graphs(torch_encoder, graph_dir(torch_encoder.fingerprint), "clip")  # doctest: +SKIP
+    >>> manifest = build_graphs(torch_encoder, "clip")              # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from imagevec.engine.cache import (
     export_lock,
     graph_dir,
     temp_path,
+    valid_manifest,
 )
-from imagevec.engine.runtime import IMAGE_INPUT, OUTPUT, TEXT_INPUTS
-from imagevec.engine.sessions import open_session
+from imagevec.engine.sessions import IMAGE_INPUT, OUTPUT, TEXT_INPUTS, open_session
 
 if TYPE_CHECKING:
     from imagevec.encoders.base import Encoder
@@ -44,7 +44,7 @@ EXPORTS = {"count": 0}
 """How many graphs this process exported (tests check that a cached graph is reused)."""
 
 
-class ExportRejected(Exception):
+class ExportRejectedError(Exception):
     """The exported graph does not reproduce the torch forward (or cannot be exported)."""
 
 
@@ -86,10 +86,10 @@ def _row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _check(name: str, reference: np.ndarray, got: np.ndarray) -> float:
     if reference.shape != got.shape or not np.isfinite(got).all():
-        raise ExportRejected(f"{name} graph gives {got.shape}, torch {reference.shape}")
+        raise ExportRejectedError(f"{name} graph gives {got.shape}, torch {reference.shape}")
     worst = float(_row_cosines(reference, got).min())
     if worst < MIN_PARITY:
-        raise ExportRejected(f"{name} graph's cosine to torch is {worst:.6f} < {MIN_PARITY}")
+        raise ExportRejectedError(f"{name} graph's cosine to torch is {worst:.6f} < {MIN_PARITY}")
     return worst
 
 
@@ -119,7 +119,7 @@ def export_graphs(encoder: Encoder, folder: Path, family: str) -> dict[str, Any]
     """Export, verify and describe ``encoder``'s towers in ``folder``; returns the manifest.
 
     Raises:
-        ExportRejected: a graph does not match the torch forward.
+        ExportRejectedError: a graph does not match the torch forward.
     """
     from imagevec.encoders.base import eval_mode
 
@@ -139,7 +139,7 @@ def export_graphs(encoder: Encoder, folder: Path, family: str) -> dict[str, Any]
                     {IMAGE_INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
                 )
             except Exception as exc:  # the tracer's errors have many types
-                raise ExportRejected(f"the image tower cannot be exported: {exc}") from exc
+                raise ExportRejectedError(f"the image tower cannot be exported: {exc}") from exc
             (got,) = open_session(tmp).run([OUTPUT], {IMAGE_INPUT: probe})
             cosine = _check("image", reference, np.asarray(got))
         text = dict(encoder.runtime_text())
@@ -171,7 +171,7 @@ def _export_text(encoder: Encoder, folder: Path) -> dict[str, Any]:
 
     module = encoder.text_graph()
     if module is None:
-        raise ExportRejected("the encoder declares a text graph but has none")
+        raise ExportRejectedError("the encoder declares a text graph but has none")
     tokenizer_file = folder / "tokenizer.json"
     with temp_path(tokenizer_file) as tmp_tok:
         encoder.save_tokenizer(tmp_tok)
@@ -191,7 +191,7 @@ def _export_text(encoder: Encoder, folder: Path) -> dict[str, Any]:
                 {**axes, OUTPUT: {0: "batch"}},
             )
         except Exception as exc:
-            raise ExportRejected(f"the text tower cannot be exported: {exc}") from exc
+            raise ExportRejectedError(f"the text tower cannot be exported: {exc}") from exc
         (got,) = open_session(tmp).run([OUTPUT], {TEXT_INPUTS[0]: ids, TEXT_INPUTS[1]: mask})
         cosine = _check("text", encoder.run_texts(PROBE_TEXTS), np.asarray(got))
     return {
@@ -206,8 +206,6 @@ def build_graphs(encoder: Encoder, family: str) -> dict[str, Any]:
     """The manifest of ``encoder``'s graphs: read from the cache, or exported (under the
     fingerprint's lock: a second process waits and reuses the first one's graphs). A
     rejected export is recorded as ``{"rejected": reason}``."""
-    from imagevec.engine.load import valid_manifest
-
     fingerprint = encoder.fingerprint
     folder = graph_dir(fingerprint)
     with export_lock(fingerprint):
@@ -216,7 +214,7 @@ def build_graphs(encoder: Encoder, family: str) -> dict[str, Any]:
             return manifest
         try:
             manifest = export_graphs(encoder, folder, family)
-        except ExportRejected as exc:
+        except ExportRejectedError as exc:
             manifest = {"format": GRAPH_FORMAT, "fingerprint": fingerprint, "rejected": str(exc)}
         atomic_write_json(folder / MANIFEST, manifest)
         return manifest
@@ -229,5 +227,5 @@ def repair(runtime: RuntimeEncoder, damaged: Path) -> None:
     (runtime.folder / MANIFEST).unlink(missing_ok=True)
     manifest = build_graphs(runtime.torch_encoder(), runtime.family)
     if "rejected" in manifest:
-        raise ExportRejected(manifest["rejected"])
+        raise ExportRejectedError(manifest["rejected"])
     runtime.manifest = manifest

@@ -106,6 +106,23 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def valid_manifest(folder: Path) -> dict[str, Any] | None:
+    """The folder's manifest when it is current and its graph files are whole, else None."""
+    manifest = read_json(folder / MANIFEST)
+    if manifest is None or manifest.get("format") != GRAPH_FORMAT:
+        return None
+    if "rejected" in manifest:
+        return manifest
+    entries = [e for e in manifest.get("image", {}).values() if "file" in e]
+    if manifest.get("text", {}).get("kind") == "graph":
+        entries.append(manifest["text"])
+    for entry in entries:
+        path = folder / entry["file"]
+        if not path.is_file() or path.stat().st_size != entry["size"]:
+            return None  # truncated or missing: export again
+    return manifest
+
+
 @contextlib.contextmanager
 def export_lock(fingerprint: str, timeout: float = 900.0) -> Iterator[None]:
     """Hold the export lock of one fingerprint (a file lock: processes and threads wait)."""
@@ -142,8 +159,6 @@ def source_key(
     id by its snapshot in the Hugging Face cache (None when it is not cached); the bundled
     default by the installed packages' versions; anything else by family and options.
     """
-    from imagevec import __version__
-
     signature: Any
     folder = Path(location)
     if folder.is_dir():
@@ -165,7 +180,7 @@ def source_key(
         "options": dict(options),
         "source": signature,
         "format": GRAPH_FORMAT,
-        "imagevec": __version__,
+        "imagevec": _versions("imagevec"),
         "python": sys.version_info[:2],
     }
     text = json.dumps(payload, sort_keys=True, default=str)

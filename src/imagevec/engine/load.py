@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imagevec.engine.cache import (
-    GRAPH_FORMAT,
     MANIFEST,
     atomic_write_json,
     export_lock,
@@ -29,6 +28,7 @@ from imagevec.engine.cache import (
     source_key,
     source_path,
     temp_path,
+    valid_manifest,
 )
 from imagevec.engine.precision import (
     MIN_COSINE,
@@ -39,8 +39,14 @@ from imagevec.engine.precision import (
     quantize_int8,
     real_photos,
 )
-from imagevec.engine.runtime import IMAGE_INPUT, OUTPUT, RuntimeEncoder
-from imagevec.engine.sessions import gpu_present, has_cuda_provider, open_session
+from imagevec.engine.runtime import RuntimeEncoder
+from imagevec.engine.sessions import (
+    IMAGE_INPUT,
+    OUTPUT,
+    gpu_present,
+    has_cuda_provider,
+    open_session,
+)
 from imagevec.errors import ConfigError, ModelLoadError, PrecisionError
 
 if TYPE_CHECKING:
@@ -125,23 +131,6 @@ def _key_options(ref: ModelRef, options: dict[str, Any]) -> dict[str, Any]:
     return {"model": ref.model, "revision": ref.revision, **clean}
 
 
-def valid_manifest(folder: Path) -> dict[str, Any] | None:
-    """The folder's manifest when it is current and its graph files are whole, else None."""
-    manifest = read_json(folder / MANIFEST)
-    if manifest is None or manifest.get("format") != GRAPH_FORMAT:
-        return None
-    if "rejected" in manifest:
-        return manifest
-    entries = [e for e in manifest.get("image", {}).values() if "file" in e]
-    if manifest.get("text", {}).get("kind") == "graph":
-        entries.append(manifest["text"])
-    for entry in entries:
-        path = folder / entry["file"]
-        if not path.is_file() or path.stat().st_size != entry["size"]:
-            return None  # truncated or missing: export again
-    return manifest
-
-
 def cached_runtime(
     ref: ModelRef,
     options: dict[str, Any],
@@ -160,7 +149,7 @@ def cached_runtime(
         return None
     if precision == "int8":
         manifest = ensure_int8(folder, manifest, calibration)
-    return RuntimeEncoder(manifest, folder, device=device, precision=precision)
+    return RuntimeEncoder(manifest, folder, device=device, precision=precision, repair=_repair)
 
 
 def _remember(
@@ -192,8 +181,11 @@ def _export(
     from imagevec.engine.build import build_graphs
 
     encoder = _torch(ref, "cpu", "float32", options)
-    manifest = build_graphs(encoder, ref.family)
-    _remember(ref, options, encoder.fingerprint, encoder.model_config())
+    try:
+        manifest = build_graphs(encoder, ref.family)
+        _remember(ref, options, encoder.fingerprint, encoder.model_config())
+    except OSError as exc:  # a read-only or full cache folder: run the torch module
+        manifest = {"rejected": f"the graph cache is not writable ({exc})"}
     if "rejected" in manifest:
         if engine == "onnx":
             raise ModelLoadError(f"{ref.model}: {manifest['rejected']}")
@@ -214,7 +206,14 @@ def _export(
     folder = graph_dir(encoder.fingerprint)
     if precision == "int8":
         manifest = ensure_int8(folder, manifest, calibration)
-    return RuntimeEncoder(manifest, folder, device=device, precision=precision)
+    return RuntimeEncoder(manifest, folder, device=device, precision=precision, repair=_repair)
+
+
+def _repair(runtime: RuntimeEncoder, damaged: Path) -> None:
+    """Export a runtime encoder's graphs again (a graph file failed to load; needs torch)."""
+    from imagevec.engine.build import repair
+
+    repair(runtime, damaged)
 
 
 def _torch(ref: ModelRef, device: str, dtype: str, options: dict[str, Any]) -> Any:
@@ -294,8 +293,8 @@ def _make_int8(
             int8 = open_session(tmp).run([OUTPUT], {IMAGE_INPUT: check})[0]
             cosine = mean_cosine(fp32, int8)
             if cosine < MIN_COSINE:
-                raise _Refused(cosine)
-    except _Refused as refused:
+                raise _RefusedError(cosine)
+    except _RefusedError as refused:
         return {"method": method, "cosine": refused.cosine, "photos": len(check)}
     return {
         "file": target.name,
@@ -306,7 +305,7 @@ def _make_int8(
     }
 
 
-class _Refused(Exception):
+class _RefusedError(Exception):
     def __init__(self, cosine: float) -> None:
         super().__init__(cosine)
         self.cosine = cosine

@@ -15,27 +15,28 @@ Example:
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from imagevec.encoders.embedding import IMAGE, TEXT, Embedder, unit_rows
-from imagevec.engine.sessions import open_session
+from imagevec.engine.sessions import IMAGE_INPUT, OUTPUT, TEXT_INPUTS, open_session
 from imagevec.errors import ConfigError, ModelLoadError, UnsupportedModalityError
 from imagevec.preprocess import Preprocess
-
-IMAGE_INPUT, TEXT_INPUTS, OUTPUT = "pixels", ("input_ids", "attention_mask"), "vectors"
 
 
 class RuntimeEncoder(Embedder):
     """An encoder whose forward pass is an ONNX Runtime session over an exported graph.
 
     Args:
-        manifest: the graph folder's ``manifest.json`` (see :func:`graph_manifest`).
+        manifest: the graph folder's ``manifest.json`` (see :mod:`imagevec.engine.cache`).
         folder: the graph folder.
         device: ``cpu`` or ``cuda[:N]`` (the CUDA provider).
         precision: ``fp32`` or ``int8`` (a graph the manifest lists).
+        repair: called with the encoder and the graph file when a graph fails to load
+            (:func:`imagevec.engine.load.open_encoder` passes the re-export).
 
     Attributes:
         family: the encoder family that exported the graph.
@@ -49,9 +50,10 @@ class RuntimeEncoder(Embedder):
         *,
         device: str = "cpu",
         precision: str = "fp32",
+        repair: Callable[[RuntimeEncoder, Path], None] | None = None,
     ) -> None:
         self.manifest, self.folder = manifest, Path(folder)
-        self.device, self.precision = device, precision
+        self.device, self.precision, self.repair = device, precision, repair
         if precision not in manifest["image"]:
             raise ConfigError(f"no {precision} graph in {folder}")
         self.name = str(manifest["name"])
@@ -104,14 +106,11 @@ class RuntimeEncoder(Embedder):
                 try:
                     self._sessions[key] = open_session(path, device=self.device)
                 except Exception as exc:  # onnxruntime raises its own types for bad files
-                    if (
-                        "InvalidProtobuf" not in type(exc).__name__
-                        and "Fail" not in type(exc).__name__
-                    ):
+                    if not type(exc).__module__.startswith("onnxruntime"):
                         raise
-                    from imagevec.engine.build import repair
-
-                    repair(self, path)
+                    if self.repair is None:
+                        raise
+                    self.repair(self, path)
                     self._sessions[key] = open_session(path, device=self.device)
             return self._sessions[key]
 
@@ -132,10 +131,11 @@ class RuntimeEncoder(Embedder):
 
     def torch_encoder(self) -> Any:
         """The torch module this graph was exported from (loads torch and the weights)."""
-        from imagevec.encoders.registry import create_encoder
+        from imagevec.encoders.registry import load_torch, resolve
 
-        options = {k: v for k, v in self.manifest["config"].items()}
-        return create_encoder(**options, device="cpu", engine="torch")
+        options = dict(self.manifest["config"])
+        ref = resolve(str(options.pop("model")), revision=options.pop("revision", None))
+        return load_torch(ref, device="cpu", **options)
 
 
 def _text_runner(encoder: RuntimeEncoder) -> Any:

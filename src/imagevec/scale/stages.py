@@ -26,6 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from imagevec.store.record import URI
+from imagevec.store.records import new_metadata, sha256_file
+from imagevec.store.uris import printable_text, unstorable, uri_from_metadata
+from imagevec.types import VectorRecord
+
 STATUS_COLUMNS = ("id", "status", "reason")
 
 
@@ -56,7 +61,7 @@ class Embed:
     ) -> None:
         import torch
 
-        from imagevec.encoders.registry import create_encoder
+        from imagevec.encoders.factory import create_encoder
 
         torch.set_num_threads(threads)
         self.encoder = create_encoder(**config)
@@ -64,9 +69,6 @@ class Embed:
         self.gps, self.max_pixels = gps, max_pixels
 
     def __call__(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from imagevec.store.records import new_metadata, sha256_file
-        from imagevec.store.uris import unstorable
-
         count = len(batch["id"])
         out: dict[str, list[Any]] = {key: [] for key in (*STATUS_COLUMNS, "uri", "metadata")}
         vectors = np.zeros((count, self.encoder.dim), dtype=np.float32)
@@ -88,7 +90,7 @@ class Embed:
             if reason is not None:  # as in the local path: this file fails, not the batch
                 self._fail(out, row, reason)
                 continue
-            out["uri"][row], out["metadata"][row] = meta["uri"], json.dumps(meta)
+            out["uri"][row], out["metadata"][row] = meta[URI], json.dumps(meta)
             todo.append((row, path))
         sources = [path for _, path in todo]
         for encoded in self.encoder.iter_batches(
@@ -106,15 +108,10 @@ class Embed:
 
     @staticmethod
     def _fail(out: dict[str, list[Any]], row: int, reason: str) -> None:
-        from imagevec.store.uris import printable_text
-
         out["status"][row], out["reason"][row] = "failed", printable_text(reason)
 
 
 def _records(batch: Mapping[str, np.ndarray]) -> tuple[list[int], list[Any]]:
-    from imagevec.store.uris import uri_from_metadata
-    from imagevec.types import VectorRecord
-
     keep = [i for i, status in enumerate(batch["status"]) if status != "failed"]
     metas = [json.loads(batch["metadata"][i]) for i in keep]
     records = [
