@@ -227,8 +227,8 @@ def http_app(server: Server[Any, Any], *, host: str = "127.0.0.1", port: int = 8
 
 async def run_http(server: Server[Any, Any], *, host: str = "127.0.0.1", port: int = 8701) -> None:
     """Serve over streamable HTTP at ``http://host:port/mcp`` until interrupted."""
-    import uvicorn
+    from imagevec.serve.limits import bounded_server, uvicorn_config
 
     app = http_app(server, host=host, port=port)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    await uvicorn.Server(config).serve()
+    config = uvicorn_config(app, host=host, port=port, lifespan="on")
+    await bounded_server(config).serve()

@@ -26,9 +26,48 @@ from imagevec.errors import ConfigError
 from imagevec.store.chroma import Store
 from imagevec.store.records import file_uri
 
-__all__ = ["parse_when", "photo_filter"]
+__all__ = ["MAX_WHERE_DEPTH", "MAX_WHERE_NODES", "check_where", "parse_when", "photo_filter"]
 
 DateLike = str | dt.date | dt.datetime
+MAX_WHERE_DEPTH = 32
+"""Deepest nesting of a ``where`` filter (objects and lists; a real filter uses < 10)."""
+MAX_WHERE_NODES = 10_000
+"""Most values (objects, lists, scalars) in a ``where`` filter."""
+
+
+def check_where(where: Any) -> dict[str, Any] | None:
+    """``where`` if it is a plain JSON-like filter of bounded size, else a clear error.
+
+    Walks the filter without recursion, so a filter nested thousands of levels deep (sent
+    to the HTTP API or an MCP tool) is refused here, before Chroma or any recursive code
+    sees it. Every surface reaches it through :func:`photo_filter`.
+
+    Raises:
+        ConfigError: not a dict, deeper than :data:`MAX_WHERE_DEPTH`, more than
+            :data:`MAX_WHERE_NODES` values, or holding something that is not JSON.
+    """
+    if where is None:
+        return None
+    if not isinstance(where, dict):
+        raise ConfigError("where must be a dict (a Chroma metadata filter)")
+    stack: list[tuple[Any, int]] = [(where, 1)]
+    nodes = 0
+    while stack:
+        value, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_WHERE_NODES:
+            raise ConfigError(f"where filter too large: more than {MAX_WHERE_NODES} values")
+        if depth > MAX_WHERE_DEPTH:
+            raise ConfigError(f"where filter nested too deeply: more than {MAX_WHERE_DEPTH} levels")
+        if isinstance(value, dict):
+            if not all(isinstance(key, str) for key in value):
+                raise ConfigError("where filter keys must be strings")
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+        elif value is not None and not isinstance(value, (str, int, float, bool)):
+            raise ConfigError(f"where filter holds a {type(value).__name__}, not a JSON value")
+    return where
 
 
 def parse_when(value: DateLike, *, end: bool = False) -> int:
@@ -70,9 +109,9 @@ def photo_filter(
     camera: str | None = None,
     folder: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any] | None:
-    """``where`` combined (``$and``) with the photo filters given; None when there are none."""
-    if where is not None and not isinstance(where, dict):
-        raise ConfigError("where must be a dict (a Chroma metadata filter)")
+    """``where`` (checked by :func:`check_where`) combined (``$and``) with the photo filters
+    given; None when there are none."""
+    where = check_where(where)
     clauses: list[dict[str, Any]] = [where] if where else []
     if since is not None:
         clauses.append({"taken_ts": {"$gte": parse_when(since)}})

@@ -18,7 +18,9 @@ Routes (JSON unless said; OpenAPI at ``/api/openapi.json``):
 Uploads are raw request bodies read into memory under a cap (never spooled to disk, unlike
 multipart); ids are checked against the index, never used as paths. Errors are
 ``{"detail": "..."}`` with 400 (bad request), 401 (token), 403 (refused source),
-404 (unknown id), 413 (too large), 422 (not an image / invalid fields), 503 (store locked).
+404 (unknown id), 413 (too large), 422 (not an image / invalid fields), 503 (store locked,
+or busy: too many requests or images being decoded at once). Connection limits (header
+size and deadline, connection cap) are :mod:`imagevec.serve.limits`.
 
 Example:
     >>> app = create_app(QueryService.open("imagevec-db"))              # doctest: +SKIP
@@ -45,6 +47,7 @@ from imagevec.errors import (
     StoreLockedError,
     UnsafeSourceError,
 )
+from imagevec.io.budget import DecodeBusyError
 from imagevec.serve.schemas import HitOut, InfoOut, RecordOut, SearchIn
 from imagevec.serve.security import LOOPBACK_HOSTS, Gate
 from imagevec.service import MAX_K, ImageData, NotIndexedError, QueryService
@@ -59,6 +62,7 @@ Until = Annotated[str | None, Query(description="Taken on or before this date (Y
 Camera = Annotated[str | None, Query(description="Camera make/model contains this text.")]
 _ERRORS: list[tuple[type[Exception], int]] = [
     (NotIndexedError, 404),
+    (DecodeBusyError, 503),
     (ImageTooLargeError, 413),
     (UnsafeSourceError, 403),
     (ImageLoadError, 422),
@@ -132,6 +136,8 @@ def _where(text: str | None) -> dict[str, Any] | None:
         where = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"where is not JSON: {exc}") from exc
+    except RecursionError:
+        raise ConfigError("where is nested too deeply") from None
     if not isinstance(where, dict):
         raise ConfigError("where must be a JSON object")
     return where
