@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -62,7 +63,8 @@ def run(data_arg: str | None, out: Path, epochs: int | None, work: Path) -> None
     """Train into ``out``; ``work`` is a scratch folder for the sample labelled set."""
     test_dir = None
     if data_arg is None:
-        from imagevec.bench.labelled_sets import SETS, build_set
+        sys.path.insert(0, str(Path(__file__).resolve().parent / "benchmarks"))
+        from labelled_sets import SETS, build_set  # examples/benchmarks/labelled_sets.py
 
         folders = build_set(work, SETS["colour-5"])
         data, test_dir = folders.train, folders.known  # new photos of the trained labels

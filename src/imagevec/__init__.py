@@ -58,8 +58,8 @@ _LAZY: dict[str, str] = {
     "file_record": "imagevec.store.records",
     "encoder_stamp": "imagevec.store.stamp",
     "SearchIndex": "imagevec.types",
-    "RemoteIndex": "imagevec.remote",
-    "connect": "imagevec.remote",
+    "RemoteIndex": "imagevec.serve.client",
+    "connect": "imagevec.serve.client",
 }
 
 if TYPE_CHECKING:
@@ -69,8 +69,8 @@ if TYPE_CHECKING:
     from imagevec.io.decode import load_image
     from imagevec.io.files import is_image_file
     from imagevec.io.policy import SourcePolicy
-    from imagevec.remote import RemoteIndex, connect
     from imagevec.search.query import Query
+    from imagevec.serve.client import RemoteIndex, connect
     from imagevec.store.chroma import collection_space, distance_to_score
     from imagevec.store.records import file_record
     from imagevec.store.stamp import encoder_stamp

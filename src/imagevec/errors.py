@@ -275,8 +275,9 @@ class StoreDamagedError(ImagevecError):
         self.location, self.reason, self.collection = location, reason, collection
         where = f"collection {collection!r} in " if collection else ""
         super().__init__(
-            f"the index {where}{location} is damaged: {reason}. imagevec.check.check_store(path, "
-            "repair=True) rebuilds the vectors from the image files (records keep path and hash)"
+            f"the index {where}{location} is damaged: {reason}. "
+            "imagevec.store.check.check_store(path, repair=True) rebuilds the vectors from the "
+            "image files (records keep path and hash)"
         )
 
     def __reduce__(self) -> tuple[Any, ...]:

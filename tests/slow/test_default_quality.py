@@ -192,7 +192,9 @@ def test_the_fast_jpeg_path_matches_a_full_decode(
 
 def test_the_tuned_settings_beat_the_old_ones_on_kept_aside_cases(default_encoder: Any) -> None:
     """The evidence behind the default's ConSE and pooling settings (issue 13), rerun."""
-    from imagevec.bench import default_quality as dq
+    from tests.support.benchmarks import load
+
+    dq = load("default_quality")
 
     heavy = {name: dq.TUNE_EDITS[name] for name in ("JPEG q30", "96 px, JPEG q10")}
     kept = {name: dq.HELDOUT_EDITS[name] for name in ("112 px, JPEG q12", "JPEG q8")}

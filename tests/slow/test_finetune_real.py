@@ -5,7 +5,7 @@ photos of the label crops of another zone (no shared pixels); a third photo give
 labels. One short run with the default recipe (the frozen layers' activations cached) must:
 export a folder that loads and scores as the trainer said, never score below the base model
 on the validation photos it selected with, and keep the unseen labels about where they were.
-The full evidence (three sets, three seeds) is ``imagevec bench finetune``.
+The full evidence (three sets, three seeds) is ``examples/benchmarks/run.py finetune``.
 """
 
 from __future__ import annotations
@@ -13,11 +13,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.support.benchmarks import load
 
 import imagevec
-from imagevec.bench.labelled_sets import SetFolders, SetSpec, build_set
 from imagevec.evaluation import evaluate_folder
 from imagevec.training import finetune_triplet
+
+labelled_sets = load("labelled_sets")  # examples/benchmarks/labelled_sets.py
+SetFolders, SetSpec, build_set = (
+    labelled_sets.SetFolders,
+    labelled_sets.SetSpec,
+    labelled_sets.build_set,
+)
 
 # Two real trainings of the default encoder: minutes on a loaded 2-core machine, so each test
 # gets three times the suite's 300 s timeout (one took 274 s of 300 s).

@@ -181,10 +181,9 @@ def test_models_lists_the_catalog_offline(capsys: pytest.CaptureFixture[str]) ->
         ("demo", ["--db", "--model", "no network"]),
         ("delete", ["--id", "--where"]),
         ("prune", ["no longer exists"]),
-        ("bench", ["forward", "index", "finetune"]),
+        ("bench", ["forward", "index", "cold", "serve", "dupes"]),
         ("bench forward", ["--models", "--dtypes", "--long-side", "--no-baseline"]),
         ("bench index", ["--copies", "--repeats", "--rounds"]),
-        ("bench finetune", ["--out", "--sets", "--seeds", "--epochs"]),
     ],
 )
 def test_help_explains_each_option(command: str, words: list[str]) -> None:

@@ -1,1 +1,1 @@
-"""Benchmarks (``imagevec bench ...``), random-weight models and evidence runners."""
+"""User-facing benchmarks (``imagevec bench ...``) and the random-weight models they time."""

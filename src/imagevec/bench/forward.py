@@ -1,4 +1,4 @@
-"""Throughput benchmark: ``imagevec bench forward`` (or ``python -m imagevec.bench forward``).
+"""Throughput benchmark: ``imagevec bench forward``.
 
 For each encoder and dtype it prints images/s for
     (a) ``forward``: the model alone on ready, normalised tensors;

@@ -40,8 +40,8 @@ def check_cmd(db: Path, collection: str | None, repair: bool, device: str, as_js
       imagevec check
       imagevec check --repair --db ~/photos-db
     """
-    from imagevec.check import check_store
     from imagevec.cli.output import printable
+    from imagevec.store.check import check_store
 
     report = check_store(db, collection=collection, repair=repair, device=device)
     if as_json:

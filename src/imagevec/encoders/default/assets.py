@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
 #: ConSE settings and the default pooling, chosen on labelled cases built from the sample
-#: photos (``python -m imagevec.bench default-quality``; numbers in the README): a flatter mix
+#: photos (``examples/benchmarks/run.py default-quality``; numbers in the README): a flatter mix
 #: of more classes (top 50 at temperature 2) finds the named object more often than the
 #: paper's sharp top-20 mix, and GeM pooling keeps heavily recompressed, downscaled copies
 #: of texture-like photos closer to their originals than average pooling.

@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagevec.bench.labelled_sets import SETS, SetSpec, _zones, build_set
+from tests.support.benchmarks import load
+
+labelled_sets = load("labelled_sets")
+SETS, SetSpec, build_set = labelled_sets.SETS, labelled_sets.SetSpec, labelled_sets.build_set
+_zones = labelled_sets._zones
 
 TINY = SetSpec("tiny", ("coffee",), ("rocket",), grid=(1, 2), train=2, test=2, size=48, views=0)
 

@@ -1,6 +1,6 @@
 """Evidence for the triplet fine-tuning defaults: does it help on new photos of known labels?
 
-For each labelled set of :data:`~imagevec.bench.labelled_sets.SETS` (built offline from the
+For each labelled set of :data:`~labelled_sets.SETS` (built offline from the
 shipped sample photos: 5, 30 and 100 training images per label, colour and grey, 96-160 px)
 and each seed, it fine-tunes the base model with :func:`~imagevec.training.loop.fit` and the
 :data:`~imagevec.training.triplet.TRIPLET_DEFAULTS` recipe, then scores base and fine-tuned
@@ -16,8 +16,8 @@ afresh (other crops of the same cells): evidence that the recipe was not fitted 
 
 Run (a few minutes on 2 CPU cores)::
 
-    imagevec bench finetune --out runs/evidence        # or: python -m imagevec.bench finetune
-    imagevec bench finetune --seeds 0,1,2,3,4,5 --build-seed 1 --no-refit --interpolate 1
+    python examples/benchmarks/run.py finetune --out runs/evidence
+    python examples/benchmarks/run.py finetune --seeds 0,1,2,3,4,5 --build-seed 1 --no-refit
 
 The frozen layers' activations are computed once per image and view (the trainer's cache),
 so the run time is mostly that one forward pass per image.
@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from labelled_sets import SETS, build_set  # the sibling file (this folder is on sys.path)
 
-from imagevec.bench.labelled_sets import SETS, build_set
 from imagevec.evaluation import retrieval_metrics
 
 __all__ = ["HEADER", "SELFSUP_HEADER", "run_evidence", "run_selfsup_evidence"]
@@ -80,7 +80,7 @@ def run_evidence(
 
     Args:
         out: work folder (the sets, each run's exported model, ``evidence.json``).
-        sets: names from :data:`~imagevec.bench.labelled_sets.SETS`.
+        sets: names from :data:`~labelled_sets.SETS`.
         seeds: training seeds (the split of validation images, sampling, views).
         model: the base model.
         options: overrides of the recipe (``lr``, ``freeze``, ``epochs``, ``margin``,
@@ -221,7 +221,7 @@ def run_selfsup_evidence(
 
     Args:
         out: work folder.
-        set_name: a :data:`~imagevec.bench.labelled_sets.SETS` name (its ``train`` folder).
+        set_name: a :data:`~labelled_sets.SETS` name (its ``train`` folder).
         seeds: training seeds.
         methods: ``simclr`` and/or ``moco``.
         model: the base model.

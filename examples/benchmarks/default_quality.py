@@ -1,8 +1,8 @@
 """How well the bundled default answers plain text queries and finds edited copies.
 
-The evidence behind the default encoder's ConSE settings and pooling (``imagevec bench
-default-quality``). Cases are built from the real photos that ship with scikit-image and
-scikit-learn:
+The evidence behind the default encoder's ConSE settings and pooling
+(``python examples/benchmarks/run.py default-quality``). Cases are built from the real
+photos that ship with scikit-image and scikit-learn:
 
 * **text**: plain queries naming what a photo shows ("a camera", "a vehicle"), split into a
   *tune* part (used to choose top-k, temperature, class texts and pooling) and a *kept-aside*
