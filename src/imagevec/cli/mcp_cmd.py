@@ -97,9 +97,11 @@ def mcp_cmd(
         ) from exc
     from imagevec.errors import ConfigError
     from imagevec.index import ImageIndex, is_store
+    from imagevec.io.budget import return_large_blocks
     from imagevec.service import QueryService
 
     setup_logging(verbose)
+    return_large_blocks()
     options = McpOptions(
         max_image_side=max_image_side, max_image_bytes=max_image_kb * 1000, allow_urls=allow_urls
     )

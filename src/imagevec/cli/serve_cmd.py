@@ -116,9 +116,11 @@ def serve(
             f"serving needs the serve extra: pip install 'imagevec[serve]' ({exc})"
         ) from exc
     from imagevec.index import ImageIndex
+    from imagevec.io.budget import return_large_blocks
     from imagevec.service import QueryService
 
     setup_logging(verbose)
+    return_large_blocks()
     if token is not None and not _TOKEN.fullmatch(token):
         raise click.BadParameter(
             "use 12-256 characters of A-Z a-z 0-9 . _ ~ -", param_hint="--token"

@@ -16,13 +16,16 @@ Example:
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from imagevec.errors import ImageTooLargeError
 
-__all__ = ["DecodeBusyError", "PixelBudget", "Ticket"]
+__all__ = ["DecodeBusyError", "PixelBudget", "Ticket", "return_large_blocks"]
 
 
 class DecodeBusyError(ImageTooLargeError):
@@ -94,3 +97,25 @@ class Ticket:
         if self.held:
             self.budget._give(self.held)
             self.held = 0
+
+
+_M_MMAP_THRESHOLD = -3
+
+
+def return_large_blocks(threshold: int = 4 * 2**20) -> bool:
+    """Make freed allocations over ``threshold`` bytes go back to the OS at once (glibc).
+
+    For long-running servers: decoded pictures live in blocks of megabytes; by default
+    glibc keeps freed ones in per-thread arenas, so a server whose worker threads each
+    decoded one large upload keeps every thread's peak (measured: one 6300x6300 upload
+    left +199 MB resident, four sequential ones +350 MB; with this, +7 MB). Called by
+    ``imagevec serve`` and ``imagevec mcp``, never by the library. Returns whether it
+    applied (False off glibc).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, int(threshold)))
+    except (OSError, AttributeError):
+        return False
