@@ -51,6 +51,7 @@ _LAZY: dict[str, str] = {
     "ImageIndex": "imagevec.index",
     "Hit": "imagevec.types",
     "hits_to_json": "imagevec.types",
+    "TOOL_MAX_K": "imagevec.types",
     "collection_space": "imagevec.store.chroma",
     "Query": "imagevec.search.query",
     "AddReport": "imagevec.types",
@@ -75,6 +76,7 @@ if TYPE_CHECKING:
     from imagevec.store.records import file_record
     from imagevec.store.stamp import encoder_stamp
     from imagevec.types import (
+        TOOL_MAX_K,
         AddReport,
         AllInputsFailedWarning,
         EncodeReport,
@@ -101,6 +103,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "TOOL_MAX_K",
     "AddReport",
     "AllInputsFailedWarning",
     "CollectionNotFoundError",

@@ -106,9 +106,10 @@ class StoreNotFoundError(NotFoundError):
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = os.fspath(path)
+        self.path = os.path.abspath(os.fspath(path))
         super().__init__(
-            f"no index at {self.path}: create one with ImageIndex({self.path!r}).add(paths)"
+            f"no index at {self.path}: create one with ImageIndex({self.path!r}).add(paths), "
+            "or open another folder (ImageIndex(path), or set IMAGEVEC_DB)"
         )
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -34,6 +34,7 @@ PUBLIC = [
     "SourcePolicy",
     "StoreLockedError",
     "StoreNotFoundError",
+    "TOOL_MAX_K",
     "UnsafeSourceError",
     "UnsupportedModalityError",
     "VectorRecord",

@@ -29,14 +29,9 @@ from imagevec.training.freeze import (
     set_train_mode,
     split_groups,
 )
-from imagevec.training.loop import (
-    MIN_GAIN,
-    Objective,
-    TrainConfig,
-    _better,
-    _interpolate,
-    autocast_dtype,
-)
+from imagevec.training.loop import Objective, TrainConfig, autocast_dtype
+from imagevec.training.selection import MIN_GAIN, try_blend, verdict
+from imagevec.training.selection import better as _better
 from imagevec.training.triplet import TRIPLET_DEFAULTS, TripletObjective
 
 FAST = {"batch_size": 8, "progress": False, "lr": 3e-3, "device": "cpu"}
@@ -218,10 +213,25 @@ def test_the_weight_space_ensemble_is_kept_unless_it_scores_below_the_base(
     base, best = [{"weight": torch.zeros(1, 1)}], [{"weight": torch.full((1, 1), 2.0)}]
     before = {"recall@1": 0.8, "map": 0.6}
     objective = _ScoreByWeight(model, score)
-    blend = _interpolate(model, objective, [model.layer], (base, best), before, 0.5)  # type: ignore[arg-type]
+    blend = try_blend([model.layer], (base, best), before, 0.5, lambda: objective.evaluate(model))
     assert blend["exported"] is kept and blend["interpolate"] == 0.5
     assert model.layer.weight.item() == weight  # else the best epoch's weights went back
     assert blend["metrics"]["map"] == pytest.approx(score(1.0)[1])  # type: ignore[operator]
+
+
+def test_the_verdict_headlines_the_exported_model_not_the_best_epoch() -> None:
+    before = {"recall@1": 0.688, "map": 0.600}
+    epoch = {"recall@1": 0.917, "map": 0.700}
+    blend = {"interpolate": 0.25, "metrics": {"recall@1": 0.750, "map": 0.640}, "exported": True}
+    line = verdict(before, epoch, 5, Path("out"), blend)
+    exported, _, alone = line.partition(";")
+    assert "recall@1 0.688 -> 0.750" in exported and "0.917" not in exported
+    assert "base + 0.25 x (epoch 5 - base)" in exported and "epoch 5 alone" in alone
+    # A refused blend: the epoch as trained is the export and the headline.
+    blend = {**blend, "metrics": {"recall@1": 0.6, "map": 0.5}, "exported": False}
+    line = verdict(before, epoch, 5, Path("out"), blend)
+    assert line.startswith("exported epoch 5 as trained") and "0.688 -> 0.917" in line
+    assert "NO IMPROVEMENT" in verdict(before, before, 0, Path("out"))
 
 
 class _ToyEncoder(_OneLayer):

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from imagevec.store.record import URI
+
 
 def bench_engines(
     files: Sequence[Path],
@@ -98,7 +100,7 @@ def _grow(
             vectors = rng.standard_normal((n, dim)).astype(np.float32)
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
             ids = [f"v{count + i}" for i in range(n)]
-            metas = [{"uri": f"/bench/{count + i}.jpg", "n": count + i} for i in range(n)]
+            metas = [{URI: f"/bench/{count + i}.jpg", "n": count + i} for i in range(n)]
             began = time.perf_counter()
             store.upsert(ids, vectors, metas)
             upsert_seconds += time.perf_counter() - began

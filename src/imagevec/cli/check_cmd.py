@@ -9,18 +9,11 @@ from pathlib import Path
 import click
 
 from imagevec.cli.app import EXIT_ERROR, EXIT_OK
-from imagevec.index import DEFAULT_DB
+from imagevec.cli.options import db_option
 
 
 @click.command("check")
-@click.option(
-    "--db",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_DB,
-    show_default=True,
-    envvar="IMAGEVEC_DB",
-    help="Folder of the embedded Chroma store (env IMAGEVEC_DB).",
-)
+@db_option("Folder of the embedded Chroma store (env IMAGEVEC_DB).")
 @click.option("--collection", "-c", help="Only this collection (default: all).")
 @click.option(
     "--repair",

@@ -95,7 +95,7 @@ def mcp_cmd(
         raise click.ClickException(
             f"the MCP server needs the mcp extra: pip install 'imagevec[mcp]' ({exc})"
         ) from exc
-    from imagevec.errors import ConfigError
+    from imagevec.errors import StoreNotFoundError
     from imagevec.index import ImageIndex, is_store
     from imagevec.io.budget import return_large_blocks
     from imagevec.service import QueryService
@@ -106,7 +106,7 @@ def mcp_cmd(
         max_image_side=max_image_side, max_image_bytes=max_image_kb * 1000, allow_urls=allow_urls
     )
     if chroma_url is None and not is_store(db):
-        raise ConfigError(f"no index at {db}: create it with `imagevec index PHOTOS --db {db}`")
+        raise StoreNotFoundError(db)
     index = ImageIndex(
         None if chroma_url else db,
         url=chroma_url,

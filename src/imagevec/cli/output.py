@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from imagevec import types
 from imagevec.store.ingest import AddReport
+from imagevec.store.record import BYTES, CAMERA, FORMAT, HEIGHT, SHA256, TAKEN, URI, WIDTH
 from imagevec.types import Hit
 
 if TYPE_CHECKING:
@@ -67,9 +68,7 @@ def hits_to_text(hits: Sequence[Hit]) -> str:
     lines = []
     for rank, hit in enumerate(hits, 1):
         meta = hit.metadata
-        size = (
-            f"{meta['width']}x{meta['height']} {meta.get('format', '')}" if "width" in meta else ""
-        )
+        size = f"{meta[WIDTH]}x{meta[HEIGHT]} {meta.get(FORMAT, '')}" if WIDTH in meta else ""
         line = f"{rank:>3}. {hit.score:6.3f}  {printable(hit.uri)}  {printable(size)}"
         lines.append(line.rstrip())
     return "\n".join(lines)
@@ -87,7 +86,14 @@ def report_to_text(report: AddReport) -> str:
         ("warning", report.warnings),
     ):
         lines += [f"  {label}: {printable(e.source)}: {printable(e.reason)}" for e in entries]
+    gone = report.missing
+    lines += [f"  gone (still indexed): {printable(uri)}" for uri in gone[:_GONE_SHOWN]]
+    if len(gone) > _GONE_SHOWN:
+        lines.append(f"  ... and {len(gone) - _GONE_SHOWN} more gone (--json lists them)")
     return "\n".join(lines)
+
+
+_GONE_SHOWN = 20
 
 
 def stamp_to_text(stamp: dict[str, Any] | None) -> str:
@@ -158,7 +164,7 @@ def hits_to_html(hits: Sequence[Hit], title: str, query_images: Sequence[str] = 
         meta = "".join(
             f"<div>{esc(str(k))}: {esc(str(v))}</div>"
             for k, v in hit.metadata.items()
-            if k not in ("uri", "sha256")
+            if k not in (URI, SHA256)
         )
         cards.append(
             f'<figure><a href="{esc(_file_href(hit.uri))}">{picture}</a><figcaption>'
@@ -189,9 +195,9 @@ def groups_to_html(groups: Sequence[DupeGroup], title: str) -> str:
                 else '<div class="missing">file missing</div>'
             )
             meta = hit.metadata
-            size = f"{meta.get('width', '?')}x{meta.get('height', '?')}, {meta.get('bytes', '?')} B"
-            size += "".join(f", {meta[key]}" for key in ("taken", "camera") if meta.get(key))
-            label = "keeper" if position == 0 else f"{hit.score:.3f}"
+            size = f"{meta.get(WIDTH, '?')}x{meta.get(HEIGHT, '?')}, {meta.get(BYTES, '?')} B"
+            size += "".join(f", {meta[key]}" for key in (TAKEN, CAMERA) if meta.get(key))
+            label = f"keeper: {group.reason}" if position == 0 else f"{hit.score:.3f}"
             cards.append(
                 f'<figure><a href="{esc(_file_href(hit.uri))}">{picture}</a><figcaption>'
                 f'<div class="score">{label}</div><div>{esc(hit.uri)}</div>'
@@ -205,6 +211,8 @@ def groups_to_html(groups: Sequence[DupeGroup], title: str) -> str:
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{esc(title)}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>{esc(title)}</h1><p>keeper = most pixels, then most bytes; other photos show "
-        f"their cosine similarity to it</p>{body}</body></html>\n"
+        f"<h1>{esc(title)}</h1><p>keeper = the likely original: earliest "
+        "capture time, then earliest file time, then camera EXIF present, then most pixels, "
+        "then most bytes; other photos show their cosine similarity to it</p>"
+        f"{body}</body></html>\n"
     )

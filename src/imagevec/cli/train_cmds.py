@@ -1,4 +1,4 @@
-"""``imagevec eval`` and ``imagevec finetune triplet | simclr | clip | auto``.
+"""``imagevec eval`` and ``imagevec finetune triplet | simclr | moco | byol | clip | auto``.
 
 Parsing and output only: the work is :mod:`imagevec.evaluation` and :mod:`imagevec.training`.
 Exit codes are :mod:`imagevec.cli.app`'s; an interrupted run (130) keeps the last finished
@@ -202,40 +202,105 @@ def triplet_cmd(data_dir: Path, **options: Any) -> int:
     return _run(finetune_triplet, data_dir, options)
 
 
-@finetune_group.command("simclr")
-@click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--model", "-m", default="default", show_default=True, metavar="MODEL")
-@click.option(
+def _selfsup_options(func: F) -> F:
+    """The options SimCLR, MoCo and BYOL share (data, views, the label-free check)."""
+    options = [
+        click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path)),
+        click.option("--model", "-m", default="default", show_default=True, metavar="MODEL"),
+        click.option(
+            "--holdout",
+            default=0.2,
+            show_default=True,
+            type=click.FloatRange(0, 1, max_open=True),
+            help="Share of the photos kept out of training: each gets light copies that must "
+            "find it (the label-free check that picks the epoch; the base model is exported "
+            "when no epoch beats it).",
+        ),
+        click.option(
+            "--eval-dir",
+            type=click.Path(exists=True, file_okay=False, path_type=Path),
+            help="A labelled folder to pick the epoch on instead of the held-out copies.",
+        ),
+        click.option(
+            "--views",
+            default=None,
+            type=click.IntRange(0),
+            callback=lambda _ctx, _param, n: _views(n),
+            help="Draw N >= 2 augmented views per image once and run the frozen layers once "
+            "per view (faster epochs); 0: fresh views every step. [default: 4]",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return _train_options(func)
+
+
+_TEMPERATURE = click.option(
     "--temperature", default=0.2, show_default=True, type=click.FloatRange(0, min_open=True)
 )
-@click.option(
-    "--holdout", default=0.1, show_default=True, type=click.FloatRange(0, 1, max_open=True)
-)
-@click.option(
-    "--eval-dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="A labelled folder for the per-epoch recall@1 (default: held-out views).",
-)
-@click.option(
-    "--views",
-    default=0,
+_MOMENTUM = click.option(
+    "--momentum",
+    default=0.99,
     show_default=True,
-    type=click.IntRange(0),
-    callback=lambda _ctx, _param, n: _views(n),
-    help="Draw N >= 2 augmented views per image once and run the frozen layers once per "
-    "view (faster epochs); 0: fresh views every step.",
+    type=click.FloatRange(0, 1, max_open=True),
+    help="How slowly the momentum copy follows the trained weights.",
 )
-@_train_options
+
+
+@finetune_group.command("simclr")
+@_TEMPERATURE
+@_selfsup_options
 def simclr_cmd(data_dir: Path, **options: Any) -> int:
-    """SimCLR on the (unlabelled) images below DATA_DIR: two random views per image.
+    """SimCLR on the (unlabelled) images below DATA_DIR: two views per image, the other
+    images of the batch as negatives.
 
     \b
     Example:
-      imagevec finetune simclr photos/ --out runs/simclr --epochs 10
+      imagevec finetune simclr photos/ --out runs/simclr
     """
     from imagevec.training.finetune import finetune_simclr
 
     return _run(finetune_simclr, data_dir, options)
+
+
+@finetune_group.command("moco")
+@_TEMPERATURE
+@_MOMENTUM
+@click.option(
+    "--queue",
+    default=256,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Past keys kept as extra negatives (keep it below the number of photos).",
+)
+@_selfsup_options
+def moco_cmd(data_dir: Path, **options: Any) -> int:
+    """MoCo on the (unlabelled) images below DATA_DIR: keys from a momentum copy, a queue of
+    past keys as negatives.
+
+    \b
+    Example:
+      imagevec finetune moco photos/ --out runs/moco
+    """
+    from imagevec.training.finetune import finetune_moco
+
+    return _run(finetune_moco, data_dir, options)
+
+
+@finetune_group.command("byol")
+@_MOMENTUM
+@_selfsup_options
+def byol_cmd(data_dir: Path, **options: Any) -> int:
+    """BYOL on the (unlabelled) images below DATA_DIR: a predictor chases a momentum
+    target's view of the same photo; no negatives.
+
+    \b
+    Example:
+      imagevec finetune byol photos/ --out runs/byol
+    """
+    from imagevec.training.finetune import finetune_byol
+
+    return _run(finetune_byol, data_dir, options)
 
 
 @finetune_group.command("clip")
@@ -313,7 +378,7 @@ def auto_cmd(
     return int(ctx.invoke(command, **{key: data, "out": out, **extra, **options}) or 0)
 
 
-def _views(n: int) -> int:
+def _views(n: int | None) -> int | None:
     if n == 1:
         raise click.BadParameter("0 (fresh views every step) or 2 or more (a pair per image)")
     return n
@@ -341,6 +406,7 @@ def _run(train: Callable[..., Any], data: Path, options: dict[str, Any]) -> int:
         "improved": result.improved,
         "interpolated": result.interpolated,
         "refit": result.refit,
+        "epoch_metrics": result.epoch_metrics,
     }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -348,15 +414,20 @@ def _run(train: Callable[..., Any], data: Path, options: dict[str, Any]) -> int:
     keys = [k for k in (*SCORES, "unseen recall@1", "unseen map") if k in before or k in best]
     widths = [max(9, len(k)) for k in keys]
     click.echo(
-        "held-out       " + "  ".join(f"{k:>{w}}" for k, w in zip(keys, widths, strict=True))
+        "held-out               "
+        + "  ".join(f"{k:>{w}}" for k, w in zip(keys, widths, strict=True))
     )
     blend = result.interpolated
-    label = f"best (ep {result.best_epoch})"
+    rows = [("before", before)]
+    if blend and blend["exported"] and result.epoch_metrics:
+        rows.append((f"ep {result.best_epoch} trained", result.epoch_metrics))
+    name = f"ep {result.best_epoch}" if result.improved else "base"
     if blend and blend["exported"]:
-        label = f"ep {result.best_epoch} x{blend['interpolate']:g}"
-    for name, metrics in (("before", before), (label, best)):
+        name += f" x{blend['interpolate']:g}"
+    rows.append((("validated " if result.refit else "exported ") + f"({name})", best))
+    for name, metrics in rows:
         click.echo(
-            f"{name:<14} "
+            f"{name:<22} "
             + "  ".join(
                 f"{metrics.get(k, float('nan')):>{w}.3f}" for k, w in zip(keys, widths, strict=True)
             )
@@ -366,7 +437,8 @@ def _run(train: Callable[..., Any], data: Path, options: dict[str, Any]) -> int:
         click.echo(
             f"exported: {result.refit['epochs']} epochs on all {result.refit['images']} images"
             + (f", blended x{t:g} with the base" if t < 1 else "")
-            + " (nothing is left to score it on: the rows above are the validated run)"
+            + " (nothing is left to score it on: the 'validated' row is the same recipe on "
+            "the held-out split)"
         )
     click.echo(f"saved to {result.out} in {result.seconds:.0f} s; use it with --model {result.out}")
     return EXIT_OK

@@ -20,14 +20,15 @@ from typing import Any
 from mcp import types
 
 from imagevec.mcp.refs import photo_uri
+from imagevec.store.record import BOOKKEEPING, FILENAME, FORMAT, HEIGHT, WIDTH
 from imagevec.types import Hit
 
 __all__ = ["KEY_METADATA", "hit_record", "image_content", "text_content"]
 
 #: Stored fields that mean nothing to a model (or are bulky); everything else is shown.
-_HIDDEN = frozenset({"uri", "path_b64", "sha256", "bytes", "mtime_ns"})
+_HIDDEN = BOOKKEEPING
 #: Stored fields every record has, shown first.
-KEY_METADATA = ("filename", "width", "height", "format")
+KEY_METADATA = (FILENAME, WIDTH, HEIGHT, FORMAT)
 
 
 def text_content(data: Any) -> types.TextContent:

@@ -31,6 +31,7 @@ from pydantic import AnyUrl
 from imagevec.errors import ConfigError, ImagevecError
 from imagevec.mcp.refs import PHOTO_URI_PREFIX, photo_uri
 from imagevec.mcp.tools import McpOptions, PhotoTools
+from imagevec.store.record import FILENAME
 
 if TYPE_CHECKING:
     from imagevec.service import QueryService
@@ -140,7 +141,7 @@ def _offset(cursor: str | None) -> int:
 
 def _photo_resource(record: dict[str, Any]) -> types.Resource:
     meta = record.get("metadata") or {}
-    name = str(meta.get("filename") or os.path.basename(str(record.get("uri", ""))))
+    name = str(meta.get(FILENAME) or os.path.basename(str(record.get("uri", ""))))
     return types.Resource(
         uri=photo_uri(record["id"]),  # type: ignore[arg-type]
         name=name or record["id"],

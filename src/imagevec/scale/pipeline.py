@@ -33,14 +33,15 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from imagevec.errors import ConfigError
-from imagevec.io.files import WalkRules
 from imagevec.scale.plan import plan_rows
 from imagevec.scale.quiet import ray_output, verbose
 from imagevec.scale.resources import StagePlan, plan_resources
 from imagevec.scale.stages import Embed, write_chroma, write_parquet
 from imagevec.store.failed import FailedFiles
+from imagevec.store.ingest import walk_rules
+from imagevec.store.record import BYTES, MTIME_NS
 from imagevec.store.records import Metadatas, failure, walk
-from imagevec.types import AddReport
+from imagevec.types import AddOptions, AddReport
 
 
 def _start_ray(address: str | None, num_cpus: int | None) -> Any:
@@ -105,16 +106,10 @@ def index_with_ray(
     concurrency: int | None = None,
     num_gpus: float = 0.0,
     dtype: str = "float32",
-    batch_size: int = 32,
+    options: AddOptions | None = None,
     metadatas: Metadatas | None = None,
-    recursive: bool = True,
-    on_error: str = "skip",
-    retry_failed: bool = False,
-    include_hidden: bool = False,
-    exclude: Sequence[str] = (),
-    max_megapixels: float | None = None,
-    exif_gps: bool = False,
     progress: bool = False,
+    **kwargs: Any,
 ) -> AddReport:
     """Index image files and folders with Ray Data into a Chroma server or Parquet shards.
 
@@ -130,21 +125,19 @@ def index_with_ray(
         concurrency: model actors (see :func:`~imagevec.scale.resources.plan_resources`).
         num_gpus: GPUs per model actor (0: CPU).
         dtype: model precision on the actors (half precision is for GPUs).
-        batch_size: images per forward pass.
+        options: how to walk and index, as for ``ImageIndex.add``
+            (:class:`~imagevec.types.AddOptions`; ``prune`` is left to the caller); its
+            fields may also be given as keywords (``batch_size``, ``retry_failed``...).
         metadatas: your fields, as for ``ImageIndex.add``.
-        recursive: walk sub-folders.
-        on_error: ``skip`` bad files (listed in the report) or ``raise``.
-        retry_failed: try again files that failed in an earlier run and have not changed
-            (by default they are skipped, as by ``ImageIndex.add``).
-        include_hidden: also walk hidden files and folders (as ``ImageIndex.add``).
-        exclude: name or relative-path globs to leave out (as ``ImageIndex.add``).
-        max_megapixels: images larger than this fail instead of being decoded.
-        exif_gps: also store GPS coordinates from EXIF.
         progress: show a progress bar.
 
     Returns:
         The :class:`~imagevec.AddReport` (indexed / updated / unchanged / failed, reasons).
     """
+    options, unknown = AddOptions.build(options, **kwargs)
+    if unknown:
+        raise ConfigError(f"index_with_ray() got unknown options {sorted(unknown)}")
+    on_error, batch_size = options.on_error, options.batch_size
     if (chroma_url is None) == (parquet is None):
         raise ConfigError("give a Chroma server url or a Parquet folder (one of them)")
     if isinstance(metadatas, Sequence) and len(metadatas) != len(sources):
@@ -152,11 +145,10 @@ def index_with_ray(
     started = time.perf_counter()
     report = AddReport()
     sources = [os.path.expanduser(os.fspath(source)) for source in sources]
-    rules = WalkRules(include_hidden=include_hidden, exclude=tuple(exclude))
-    files, report.failed = walk(sources, recursive, on_error, rules)
-    load: dict[str, Any] = {"gps": exif_gps}
-    if max_megapixels is not None:
-        load["max_pixels"] = int(max_megapixels * 1_000_000)
+    files, report.failed = walk(sources, options.recursive, on_error, walk_rules(options))
+    load: dict[str, Any] = {"gps": options.exif_gps}
+    if options.max_pixels is not None:
+        load["max_pixels"] = options.max_pixels
     store = None
     if chroma_url is not None:
         from imagevec.store.chroma import Store, check_collection_name, connect
@@ -171,7 +163,7 @@ def index_with_ray(
         out.mkdir(parents=True, exist_ok=True)
     config = _encoder_config(model, store, "cuda" if num_gpus else "cpu", dtype)
     memory = FailedFiles.load(store) if store is not None else FailedFiles()
-    skip = None if retry_failed or store is None else memory
+    skip = None if options.retry_failed or store is None else memory
     rows = list(plan_rows(files, store, metadatas, report, on_error, skip))
     with (
         ray_output() as terminal,
@@ -201,6 +193,8 @@ def index_with_ray(
             _run(ray, rows, plan, embed, writer, report, bar, memory)
             if store is not None:
                 memory.save(store)
+    if store is not None and store.exists:
+        store.fill_documents()  # records written before documents were stored: once
     report.seconds = time.perf_counter() - started
     return report
 
@@ -249,7 +243,7 @@ def _run(
             if status == "failed":
                 report.failed.append(failure(row["position"], os.fsdecode(row["path"]), reason))
                 fresh = json.loads(row["fresh"])
-                memory.remember(row["uri"], fresh["bytes"], fresh["mtime_ns"], str(reason))
+                memory.remember(row["uri"], fresh[BYTES], fresh[MTIME_NS], str(reason))
             else:
                 memory.forget(row["uri"])
                 report.embedded += 1

@@ -18,6 +18,7 @@ from typing import Any
 from imagevec.errors import ImageLoadError
 from imagevec.store.chroma import Store
 from imagevec.store.failed import FailedFiles
+from imagevec.store.record import BYTES, MTIME_NS, SHA256
 from imagevec.store.records import (
     Metadatas,
     failure,
@@ -70,7 +71,7 @@ def plan_rows(
                     report.unchanged += 1
                     continue
                 uri = file_uri(path)
-                known = memory and memory.unchanged(uri, fresh["bytes"], fresh["mtime_ns"])
+                known = memory and memory.unchanged(uri, fresh[BYTES], fresh[MTIME_NS])
                 if known and on_error == "raise":
                     raise ImageLoadError(path, f"{known} (failed earlier, unchanged)")
                 if known:
@@ -82,7 +83,7 @@ def plan_rows(
                     raise ImageLoadError(path, exc.strerror or str(exc)) from exc
                 report.failed.append(failure(start + offset, str(path), str(exc)))
                 continue
-            if previous and previous.get("sha256") == digest:
+            if previous and previous.get(SHA256) == digest:
                 touched.append((id_, touched_metadata(previous, fresh)))
                 report.unchanged += 1
                 continue

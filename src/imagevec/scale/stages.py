@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from imagevec.store.record import URI
+
 STATUS_COLUMNS = ("id", "status", "reason")
 
 
@@ -88,7 +90,7 @@ class Embed:
             if reason is not None:  # as in the local path: this file fails, not the batch
                 self._fail(out, row, reason)
                 continue
-            out["uri"][row], out["metadata"][row] = meta["uri"], json.dumps(meta)
+            out["uri"][row], out["metadata"][row] = meta[URI], json.dumps(meta)
             todo.append((row, path))
         sources = [path for _, path in todo]
         for encoded in self.encoder.iter_batches(

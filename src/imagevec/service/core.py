@@ -5,11 +5,11 @@ See the package docstring (:mod:`imagevec.service`) for the contract.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,8 +17,9 @@ from imagevec.encoders.advice import text_search_advice
 from imagevec.errors import ConfigError, NotIndexedError
 from imagevec.io.policy import SourcePolicy
 from imagevec.service.images import ImageData, ThumbnailCache, default_cache_dir, render_jpeg
+from imagevec.store.record import SHA256
 from imagevec.store.uris import uri_from_metadata
-from imagevec.types import Hit, hits_to_json
+from imagevec.types import Hit, SearchRequest, hits_to_json
 
 if TYPE_CHECKING:
     from imagevec.index import ImageIndex
@@ -137,7 +138,7 @@ class QueryService:
             return self._folders[1]
         tally: dict[str, int] = {}
         for _, meta in self._iter_metadata():
-            folder = os.path.dirname(str(meta.get("uri", "")))
+            folder = os.path.dirname(uri_from_metadata(meta))
             tally[folder] = tally.get(folder, 0) + 1
         folders = sorted(tally, key=lambda f: (-tally[f], f))[:_FOLDER_LIST_MAX]
         self._folders = (count, folders)
@@ -147,59 +148,45 @@ class QueryService:
         return self.index.iter_metadata() if self.index.count() else iter(())
 
     # ------------------------------------------------------------------ search
-    def search(
-        self,
-        text: str | None = None,
-        *,
-        image: Any = None,
-        like: str | None = None,
-        query: Query | str | None = None,
-        include_self: bool = False,
-        k: int = 10,
-        where: dict[str, Any] | None = None,
-        folder: str | None = None,
-        since: str | date | None = None,
-        until: str | date | None = None,
-        camera: str | None = None,
-    ) -> list[Hit]:
-        """The ``k`` best hits for a text, an image (bytes, PIL, or a path under the roots),
-        an indexed item (``like``: its id or path; its stored vector, the item left out
-        unless ``include_self``) or a combined ``query`` (a :class:`~imagevec.search.Query`
-        or its string syntax; image parts are read like ``image``).
-
-        Args:
-            folder: only photos under this folder; ``since``/``until``: EXIF date taken;
-                ``camera``: make/model contains this text (see :meth:`ImageIndex.search`).
+    def search(self, request: SearchRequest | str | None = None, **kwargs: Any) -> list[Hit]:
+        """The ``k`` best hits for a :class:`~imagevec.types.SearchRequest` (or its fields
+        as keywords, as :meth:`ImageIndex.search` takes them): a text, an image (bytes, PIL,
+        or a path under the roots), an indexed item (``like``: its id or path; its stored
+        vector, the item left out unless ``include_self``) or a combined ``query`` (a
+        :class:`~imagevec.search.Query` or its string syntax; image parts are read like
+        ``image``), with the request's :class:`~imagevec.types.PhotoFilter`.
 
         Raises:
-            ConfigError: not exactly one query, bad ``k`` or filter.
+            ConfigError: not exactly one query, a vector, bad ``k`` or filter.
             NotIndexedError: ``like`` names no record.
             ImageLoadError: the image cannot be read (too large, corrupt, refused path).
         """
-        if sum(q is not None for q in (text, image, like, query)) != 1:
+        request, extra = SearchRequest.build(request, **kwargs)
+        if extra:
+            raise ConfigError(f"unknown search options {sorted(extra)}")
+        kind = request.kind
+        if kind == "vector":
             raise ConfigError("give exactly one of text, image, like or query")
-        if not isinstance(k, int) or not 1 <= k <= MAX_K:
-            raise ConfigError(f"k must be between 1 and {MAX_K}, got {k!r}")
-        if where is not None and not isinstance(where, dict):
-            raise ConfigError("where must be a JSON object (a Chroma metadata filter)")
-        options: dict[str, Any] = dict(
-            k=k, where=where or None, folder=folder or None, since=since, until=until, camera=camera
-        )
-        if like is not None:  # an id, or the path of an indexed file (never read)
-            return self.index.search(like=like, include_self=include_self, **options)
-        if text is not None:
+        if not isinstance(request.k, int) or not 1 <= request.k <= MAX_K:
+            raise ConfigError(f"k must be between 1 and {MAX_K}, got {request.k!r}")
+        if kind == "like":  # an id, or the path of an indexed file (never read)
+            return self.index.search(request)
+        if kind == "text":
+            text = request.text or ""
             if not text.strip():
                 raise ConfigError("the text query is empty")
             with self._encode_lock:
-                return self.index.search(text=text[:1000], **options)
+                return self.index.search(dataclasses.replace(request, text=text[:1000]))
         with self.decode_budget.hold() as ticket:  # decoded pixels count until the search ends
-            if query is not None:
-                combined = self._safe_query(query, ticket)
+            if kind == "query":
+                query = self._safe_query(request.query, ticket)
+                safe = dataclasses.replace(request, query=query)
                 with self._encode_lock:
-                    return self.index.search(query=combined, include_self=include_self, **options)
-            picture = self.load_query_image(image, ticket)
+                    return self.index.search(safe)
+            image = self.load_query_image(request.image, ticket)
+            picture = dataclasses.replace(request, image=image)
             with self._encode_lock:
-                return self.index.search(image=picture, **options)
+                return self.index.search(picture)
 
     def _safe_query(self, query: Query | str, ticket: Ticket | None = None) -> Query:
         """``query`` with every image part decoded here (caps, roots), never by the index."""
@@ -230,9 +217,11 @@ class QueryService:
             return False
         return any(real.is_relative_to(root) for root in self.roots) and real.is_file()
 
-    def search_json(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    def search_json(
+        self, request: SearchRequest | str | None = None, **kwargs: Any
+    ) -> list[dict[str, Any]]:
         """:meth:`search` as ``[{rank, id, uri, score, metadata}]`` (``imagevec search --json``)."""
-        return hits_to_json(self.search(*args, **kwargs))
+        return hits_to_json(self.search(request, **kwargs))
 
     def load_query_image(self, image: Any, ticket: Ticket | None = None) -> Any:
         """Decode an image query safely: bytes/base64 under the upload cap, paths only under
@@ -310,7 +299,7 @@ class QueryService:
         """
         size = next((s for s in THUMBNAIL_SIZES if s >= size), THUMBNAIL_SIZES[-1])
         record = self.record(id_)
-        sha = str(record["metadata"].get("sha256", ""))
+        sha = str(record["metadata"].get(SHA256, ""))
         return self.thumbnails.get(
             sha, record["uri"], size, self._file_policy, budget=self.decode_budget
         )

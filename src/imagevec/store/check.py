@@ -26,6 +26,7 @@ from imagevec.errors import StoreDamagedError
 from imagevec.store import integrity
 from imagevec.store.chroma import DEFAULT_COLLECTION, Store
 from imagevec.store.hnsw_files import check_hnsw_folder
+from imagevec.store.record import SHA256
 from imagevec.store.records import sha256_file
 from imagevec.store.uris import uri_from_metadata
 
@@ -222,7 +223,7 @@ def _rebuild(store: Store, found: CollectionCheck, records: _Records, device: st
             continue
         uri = uri_from_metadata(meta)
         try:
-            unchanged = sha256_file(Path(uri)) == meta.get("sha256")
+            unchanged = sha256_file(Path(uri)) == meta.get(SHA256)
         except OSError:
             unchanged = False
         if unchanged:

@@ -35,6 +35,7 @@ from imagevec.io.files import WalkRules
 from imagevec.io.policy import DEFAULT_POLICY
 from imagevec.store.chroma import Store
 from imagevec.store.failed import FailedFiles
+from imagevec.store.record import BYTES, MTIME_NS, SHA256, URI, WARNING
 from imagevec.store.records import (
     Metadatas,
     failure,
@@ -49,7 +50,7 @@ from imagevec.store.records import (
     walk,
 )
 from imagevec.store.uris import unstorable
-from imagevec.types import AddReport
+from imagevec.types import AddOptions, AddReport
 
 _log = logging.getLogger(__name__)
 _CHUNK = 256
@@ -101,10 +102,10 @@ class _Run:
         self.bar.update(1)
 
     def _done(self, item: _Item, reason: str | None = None) -> None:
-        uri, meta = item.meta["uri"], item.meta
+        uri, meta = item.meta[URI], item.meta
         if reason is not None:
             self.report.failed.append(failure(item.position, str(item.path), reason))
-            self.memory.remember(uri, meta["bytes"], meta["mtime_ns"], reason)
+            self.memory.remember(uri, meta[BYTES], meta[MTIME_NS], reason)
             self.bar.update(1)
             return
         self.memory.forget(uri)
@@ -133,7 +134,7 @@ class _Run:
                         self.bar.update(1)
                         continue
                     known = self.skip_known and self.memory.unchanged(
-                        file_uri(path), fresh["bytes"], fresh["mtime_ns"]
+                        file_uri(path), fresh[BYTES], fresh[MTIME_NS]
                     )
                     if known and self.on_error == "raise":
                         raise ImageLoadError(path, f"{known} (failed earlier, unchanged)")
@@ -141,9 +142,9 @@ class _Run:
                         self.report.failed_earlier.append(failure(position, str(path), known))
                         self.bar.update(1)
                         continue
-                    if fresh["bytes"] > self.max_bytes:  # refused before a byte is read
+                    if fresh[BYTES] > self.max_bytes:  # refused before a byte is read
                         reason = (
-                            f"file has {fresh['bytes']} bytes, over the {self.max_bytes}-byte "
+                            f"file has {fresh[BYTES]} bytes, over the {self.max_bytes}-byte "
                             "limit (max_bytes)"
                         )
                         if self.on_error == "raise":
@@ -154,7 +155,7 @@ class _Run:
                 except OSError as exc:
                     self._fail(position, path, exc.strerror or str(exc), exc)
                     continue
-                if previous and previous.get("sha256") == digest:
+                if previous and previous.get(SHA256) == digest:
                     touched.append((id_, touched_metadata(previous, fresh)))
                     self.report.unchanged += 1
                     self.bar.update(1)
@@ -172,13 +173,13 @@ class _Run:
             if touched:
                 self._ready()
                 self.store.update_metadata([t[0] for t in touched], [t[1] for t in touched])
-            hashes = [item.meta["sha256"] for item in todo]
+            hashes = [item.meta[SHA256] for item in todo]
             reuse = self.store.find_by_hash(hashes) if hashes and self.store.exists else {}
-            copies = [item for item in todo if item.meta["sha256"] in reuse]
+            copies = [item for item in todo if item.meta[SHA256] in reuse]
             if copies:
-                vectors = np.stack([reuse[item.meta["sha256"]] for item in copies])
+                vectors = np.stack([reuse[item.meta[SHA256]] for item in copies])
                 self._write(copies, vectors)
-            yield from (item for item in todo if item.meta["sha256"] not in reuse)
+            yield from (item for item in todo if item.meta[SHA256] not in reuse)
 
     def _ready(self) -> None:
         """Create the collection (``prepare``) before the first write of the call."""
@@ -205,6 +206,22 @@ class _Run:
             self._done(item)
         _log.info("wrote %d records (%d done)", len(items), self.bar.n)
 
+    def _load_encoder(self) -> Any:
+        """The encoder; a loader is called under a "loading model" label, and the bar's clock
+        restarts after it, so its rate and ETA count embedding only."""
+        if not callable(self.encoder):
+            return self.encoder
+        desc = getattr(self.bar, "desc", "indexing")
+        self.bar.set_description_str("loading model", refresh=True)
+        encoder = self.encoder()
+        now = time.time()
+        for clock in ("start_t", "last_print_t"):
+            if hasattr(self.bar, clock):
+                setattr(self.bar, clock, now)
+        self.bar.last_print_n = self.bar.n
+        self.bar.set_description_str(desc.rstrip(": ") or "indexing", refresh=True)
+        return encoder
+
     def run(self, items: Iterator[_Item], batch_size: int, **load: Any) -> None:
         """Embed the planned items batch by batch, writing each batch at once."""
 
@@ -217,13 +234,13 @@ class _Run:
                 self.pending[number] = item
                 yield item.path
 
-        encoder = self.encoder() if callable(self.encoder) else self.encoder
+        encoder = self._load_encoder()
         for batch in encoder.iter_batches(
             sources(), batch_size=batch_size, on_error=self.on_error, **load
         ):
             for note in batch.warnings:  # kept despite a problem: say so in the record
                 item = self.pending[note.index]
-                item.meta["warning"] = note.reason
+                item.meta[WARNING] = note.reason
                 self.report.warnings.append(failure(item.position, str(item.path), note.reason))
             if batch.indices:
                 self._write([self.pending.pop(i) for i in batch.indices], batch.vectors)
@@ -232,47 +249,38 @@ class _Run:
                 self._done(self.pending.pop(bad.index), bad.reason)
 
 
-def add_arguments(
+def source_paths(
     sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-    *,
-    include_hidden: bool,
-    exclude: str | Sequence[str],
-    max_megapixels: float | None,
-    load_options: dict[str, Any],
-) -> tuple[list[str], WalkRules]:
-    """``ImageIndex.add``'s sources as paths (``~`` expanded) and its walk options as
-    :class:`~imagevec.io.files.WalkRules`; ``max_megapixels`` becomes the loader's
-    ``max_pixels`` in ``load_options``.
+) -> list[str]:
+    """``add``'s sources as paths, ``~`` expanded (a single path is fine).
 
     Raises:
-        ConfigError: a source that is not a path, or ``max_megapixels`` not above 0.
+        ConfigError: a source that is not a path.
     """
     paths = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
     if not all(isinstance(source, (str, os.PathLike)) for source in paths):
         raise ConfigError("add() takes file and folder paths (records are stored by path)")
-    patterns = [exclude] if isinstance(exclude, str) else list(exclude)
-    if max_megapixels is not None:
-        if not max_megapixels > 0:
-            raise ConfigError(f"max_megapixels must be > 0, got {max_megapixels!r}")
-        load_options["max_pixels"] = int(max_megapixels * 1_000_000)
-    rules = WalkRules(include_hidden=include_hidden, exclude=tuple(patterns))
-    return [os.path.expanduser(os.fspath(path)) for path in paths], rules
+    return [os.path.expanduser(os.fspath(path)) for path in paths]
+
+
+def walk_rules(options: AddOptions) -> WalkRules:
+    """What the folder walk of ``options`` leaves out."""
+    return WalkRules(
+        include_hidden=options.include_hidden,
+        exclude=options.exclude,
+        raw_siblings=options.raw_siblings,
+    )
 
 
 def add_files(
     store: Store,
     encoder: Any,
     sources: Sequence[str | os.PathLike[str]],
+    options: AddOptions | None = None,
     *,
     metadatas: Metadatas | None = None,
-    on_error: str = "skip",
-    batch_size: int = 32,
-    recursive: bool = True,
     progress: bool = False,
-    retry_failed: bool = False,
     prepare: Callable[[], object] | None = None,
-    rules: WalkRules | None = None,
-    exif_gps: bool = False,
     **load_options: Any,
 ) -> AddReport:
     """Index image files and folders into ``store`` (see the module doc).
@@ -282,24 +290,22 @@ def add_files(
         encoder: the collection's encoder, or a function returning it (called only when
             some file needs embedding, so that re-indexing an unchanged folder loads no model).
         sources: files and folders (walked in a deterministic order).
+        options: how to walk and index (:class:`~imagevec.types.AddOptions`: recursion,
+            hidden and junk rules, ``retry_failed``, ``exif_gps``, ``max_megapixels``,
+            ``on_error``, ``batch_size``); ``prune`` is the caller's (it needs the index).
         metadatas: your fields: one dict for all files, one per source, or ``f(path) -> dict``.
-        on_error: ``skip`` (or ``warn``) bad files and report them, or ``raise`` the first.
-        batch_size: images per forward pass and per write.
-        recursive: walk sub-folders.
         progress: show a progress bar.
-        retry_failed: try again files that failed before and have not changed since (by
-            default they are skipped and counted in ``report.failed_earlier``).
         prepare: called once before the first write (creates the collection), so that a run
             that writes nothing creates nothing.
-        rules: what the folder walk leaves out (hidden, junk, ``exclude`` globs, RAW files
-            with a JPEG sibling): :class:`~imagevec.io.files.WalkRules`.
-        exif_gps: also store GPS coordinates from EXIF (``gps_lat``, ``gps_lon``); by
-            default only ``has_gps`` is stored.
         **load_options: passed to the loader (``policy``, ``num_workers``).
     """
+    options = options or AddOptions()
+    on_error = options.on_error
+    if options.max_pixels is not None:
+        load_options["max_pixels"] = options.max_pixels
     started = time.perf_counter()
     report = AddReport()
-    files, report.failed = walk(sources, recursive, on_error, rules)
+    files, report.failed = walk(sources, options.recursive, on_error, walk_rules(options))
     if isinstance(metadatas, Sequence) and len(metadatas) != len(sources):
         raise ConfigError(f"got {len(metadatas)} metadatas for {len(sources)} sources")
     memory = FailedFiles.load(store)
@@ -310,13 +316,14 @@ def add_files(
         while files:
             state = _Run(
                 store, encoder, report, bar, on_error, memory,
-                skip_known=not retry_failed, prepare=prepare, max_bytes=policy.max_bytes,
-                gps=exif_gps,
+                skip_known=not options.retry_failed, prepare=prepare, max_bytes=policy.max_bytes,
+                gps=options.exif_gps,
             )  # fmt: skip
-            state.run(state.plan(files, metadatas), batch_size, **load_options)
+            state.run(state.plan(files, metadatas), options.batch_size, **load_options)
             files = state.deferred  # duplicates of content embedded in this pass: now reused
             prepare = state.prepare  # None once called
     if store.exists:
+        store.fill_documents()  # records written before documents were stored: once
         memory.save(store)
     report.seconds = time.perf_counter() - started
     return report

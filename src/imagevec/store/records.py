@@ -29,17 +29,12 @@ from typing import Any
 import numpy as np
 
 from imagevec.errors import ConfigError, ImageLoadError
-from imagevec.io.exif import EXIF_FIELDS
 from imagevec.io.files import Skipped, WalkRules, scan_image_files
 from imagevec.store.chroma import Store
-from imagevec.store.uris import PATH_B64, stored_path_fields, uri_from_metadata
+from imagevec.store.record import BYTES, FORMAT, HEIGHT, MTIME_NS, RESERVED, SHA256, WIDTH
+from imagevec.store.uris import stored_path_fields, uri_from_metadata
 from imagevec.types import Failure, VectorRecord
 
-RESERVED = frozenset(
-    {"uri", "filename", "sha256", "bytes", "mtime_ns", "width", "height", "format", "warning"}
-    | {PATH_B64}
-    | EXIF_FIELDS
-)
 Metadatas = Mapping[str, Any] | Sequence[Mapping[str, Any]] | Callable[[Path], Mapping[str, Any]]
 
 
@@ -84,7 +79,7 @@ def header_metadata(path: Path, *, gps: bool = False) -> dict[str, Any]:
             fields = photo_fields(img, gps=gps)
             if exif_orientation(img) in (5, 6, 7, 8):
                 width, height = height, width
-            return {"width": width, "height": height, "format": img.format or "", **fields}
+            return {WIDTH: width, HEIGHT: height, FORMAT: img.format or "", **fields}
     except Exception:  # the loader reports the real reason when it fails
         return {}
 
@@ -96,7 +91,7 @@ def stat_fields(path: Path, user: Mapping[str, Any]) -> dict[str, Any]:
         OSError: the file cannot be stat'ed.
     """
     stat = path.stat()
-    return {"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns, **user}
+    return {BYTES: stat.st_size, MTIME_NS: stat.st_mtime_ns, **user}
 
 
 def unchanged_by_stat(previous: Mapping[str, Any] | None, fresh: Mapping[str, Any]) -> bool:
@@ -114,7 +109,7 @@ def new_metadata(
 ) -> dict[str, Any]:
     """The full metadata of a file to (re-)embed: URI, name, hash, stat and user fields,
     header and EXIF (coordinates only with ``gps``)."""
-    meta = {**stored_path_fields(file_uri(path)), "sha256": digest, **fresh}
+    meta = {**stored_path_fields(file_uri(path)), SHA256: digest, **fresh}
     meta.update(header_metadata(path, gps=gps))
     return meta
 
@@ -211,10 +206,15 @@ def ids_for_paths(store: Store, paths: Iterable[str | os.PathLike[str]]) -> set[
 
 def ids_of_missing_files(store: Store, paths: Iterable[str | os.PathLike[str]] | None) -> set[str]:
     """Ids of records whose file no longer exists (under ``paths`` only, when given)."""
+    return set(missing_files(store, paths))
+
+
+def missing_files(store: Store, paths: Iterable[str | os.PathLike[str]] | None) -> dict[str, str]:
+    """``id -> path`` of the records whose file no longer exists (under ``paths``, if given)."""
     roots = None if paths is None else tuple(file_uri(path) for path in paths)
-    return {
-        id_
-        for id_, meta in store.iter_metadata()
-        if (roots is None or _under(uri_from_metadata(meta), roots))
-        and not os.path.exists(uri_from_metadata(meta))
-    }
+    found = {}
+    for id_, meta in store.iter_metadata():
+        uri = uri_from_metadata(meta)
+        if (roots is None or _under(uri, roots)) and not os.path.exists(uri):
+            found[id_] = uri
+    return found

@@ -60,6 +60,11 @@ def read_stamp(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
         raise StoreDamagedError(
             "the collection metadata", f"the encoder stamp's {PREFIX}config is not a JSON object"
         )
+    if not isinstance(stamp.get("model"), str) or not stamp["model"]:
+        raise StoreDamagedError(
+            "the collection metadata", f"the encoder stamp has no {PREFIX}model (the encoder name)"
+        )
+    config.setdefault("model", stamp["model"])  # the name that rebuilds it, said once
     stamp["config"] = config
     return stamp
 

@@ -20,10 +20,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["PATH_B64", "printable_text", "stored_path_fields", "unstorable", "uri_from_metadata"]
+from imagevec.store.record import FILENAME, PATH_B64, URI
 
-PATH_B64 = "path_b64"
-"""Metadata key holding the exact bytes of a path that is not valid UTF-8."""
+__all__ = ["PATH_B64", "printable_text", "stored_path_fields", "unstorable", "uri_from_metadata"]
 
 
 def is_utf8(text: str) -> bool:
@@ -44,7 +43,7 @@ def printable_text(text: str) -> str:
 
 def stored_path_fields(uri: str) -> dict[str, str]:
     """``{"uri", "filename"}`` to store for a path, plus ``path_b64`` when it is not UTF-8."""
-    fields = {"uri": printable_text(uri), "filename": printable_text(os.path.basename(uri))}
+    fields = {URI: printable_text(uri), FILENAME: printable_text(os.path.basename(uri))}
     if not is_utf8(uri):
         fields[PATH_B64] = base64.b64encode(os.fsencode(uri)).decode("ascii")
     return fields
@@ -58,7 +57,7 @@ def uri_from_metadata(meta: Mapping[str, Any]) -> str:
             return os.fsdecode(base64.b64decode(encoded, validate=True))
         except ValueError:
             pass  # a damaged field: fall back to the printable form
-    return str(meta.get("uri", ""))
+    return str(meta.get(URI, ""))
 
 
 def unstorable(meta: Mapping[str, Any]) -> str | None:

@@ -19,6 +19,7 @@ import numpy as np
 
 from imagevec.errors import CollectionNotFoundError, ConfigError
 from imagevec.store.chroma import Store, collection_names
+from imagevec.store.record import URI
 from imagevec.store.records import record_id
 from imagevec.store.stamp import check_identity, read_stamp
 from imagevec.store.uris import stored_path_fields, uri_from_metadata
@@ -58,10 +59,10 @@ def prepare(records: Iterable[VectorRecord], dim: int) -> tuple[list[str], np.nd
                 f"{bool(np.all(np.isfinite(vector)))}); the collection holds {dim}-d vectors"
             )
         meta = dict(record.metadata)
-        if "uri" not in meta:
+        if URI not in meta:
             meta.update(stored_path_fields(record.uri))
         if uri_from_metadata(meta) != record.uri:
-            raise ConfigError(f"metadata uri {meta['uri']!r} is not the record's {record.uri!r}")
+            raise ConfigError(f"metadata uri {meta[URI]!r} is not the record's {record.uri!r}")
         norm = float(np.linalg.norm(vector))
         if norm == 0.0:
             raise ConfigError(f"vector for {record.uri} is all zeros")

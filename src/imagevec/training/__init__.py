@@ -1,9 +1,11 @@
-"""Fine-tuning: triplet (labelled), SimCLR (unlabelled), CLIP (image-caption pairs).
+"""Fine-tuning: triplet (labelled), SimCLR / MoCo / BYOL (unlabelled), CLIP (captions).
 
 Which path fits which data — :func:`recommend`; one call per path —
-:func:`finetune_triplet`, :func:`finetune_simclr`, :func:`finetune_clip`; the parts —
+:func:`finetune_triplet`, :func:`finetune_simclr` (:func:`finetune_moco`,
+:func:`finetune_byol`), :func:`finetune_clip`; the parts —
 ``data`` (folders, CSVs, splits, samplers), ``augment`` (PIL/torch views), ``losses``,
-``freeze`` (layer groups), ``loop`` (the one training loop), ``checkpoint``.
+``freeze`` (layer groups), ``loop`` (the one training loop), ``selection`` (what is
+exported), ``checkpoint``.
 
 Example:
     >>> from imagevec.training import finetune_triplet
@@ -24,7 +26,10 @@ _LAZY = {
     "TrainResult": "imagevec.training.loop",
     "fit": "imagevec.training.loop",
     "finetune": "imagevec.training.finetune",
+    "finetune_byol": "imagevec.training.finetune",
     "finetune_clip": "imagevec.training.finetune",
+    "finetune_moco": "imagevec.training.finetune",
+    "finetune_selfsup": "imagevec.training.finetune",
     "finetune_simclr": "imagevec.training.finetune",
     "finetune_triplet": "imagevec.training.finetune",
     "recommend": "imagevec.training.auto",
@@ -35,7 +40,10 @@ if TYPE_CHECKING:
     from imagevec.training.auto import Recommendation, recommend
     from imagevec.training.finetune import (
         finetune,
+        finetune_byol,
         finetune_clip,
+        finetune_moco,
+        finetune_selfsup,
         finetune_simclr,
         finetune_triplet,
     )
@@ -55,7 +63,10 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "finetune",
+    "finetune_byol",
     "finetune_clip",
+    "finetune_moco",
+    "finetune_selfsup",
     "finetune_simclr",
     "finetune_triplet",
     "fit",

@@ -20,7 +20,17 @@ from typing import Any
 from imagevec.errors import ConfigError
 from imagevec.training.loop import Objective, TrainConfig, TrainResult, fit
 
-__all__ = ["finetune", "finetune_clip", "finetune_simclr", "finetune_triplet"]
+__all__ = [
+    "SELFSUP",
+    "SELFSUP_DEFAULTS",
+    "finetune",
+    "finetune_byol",
+    "finetune_clip",
+    "finetune_moco",
+    "finetune_selfsup",
+    "finetune_simclr",
+    "finetune_triplet",
+]
 
 
 def finetune(
@@ -91,27 +101,90 @@ def finetune_triplet(
     return finetune(objective, **options)
 
 
-def finetune_simclr(
+#: The recipe ``finetune simclr | moco | byol`` use for options left unset, chosen by
+#: ``examples/benchmarks/selfsup_evidence.py`` (docs/finetune-selfsup.md): the top layer
+#: group only over cached views (a run takes seconds to minutes on a CPU), the epoch chosen
+#: by the label-free copy-finding check on held-out photos (the base kept when no epoch
+#: beats it), then the blend with the base.
+SELFSUP_DEFAULTS: dict[str, Any] = {
+    "freeze": -1,
+    "lr": 1e-3,
+    "epochs": 10,
+    "patience": 3,
+    "views": 4,
+    "interpolate": 0.5,
+}
+
+#: The self-supervised methods by name (their objective class's module and name).
+SELFSUP = {
+    "simclr": ("imagevec.training.simclr", "SimCLRObjective"),
+    "moco": ("imagevec.training.moco", "MoCoObjective"),
+    "byol": ("imagevec.training.byol", "BYOLObjective"),
+}
+
+
+def finetune_selfsup(
+    method: str,
     data_dir: str | Path,
     *,
-    holdout: float = 0.1,
-    temperature: float = 0.2,
+    holdout: float = 0.2,
     eval_dir: str | Path | None = None,
-    views: int = 0,
+    views: int | None = None,
+    objective_options: dict[str, Any] | None = None,
     **options: Any,
 ) -> TrainResult:
-    """SimCLR on the images below ``data_dir`` (the projection head is dropped at export).
+    """Self-supervised fine-tuning (``simclr``, ``moco`` or ``byol``) on the images below
+    ``data_dir``; the heads are dropped at export.
 
-    ``views`` >= 2 draws that many augmented views per image once and runs the frozen lower
-    layers once per view (pairs of different cached views train the top); 0 draws fresh
-    views every step.
+    Options left unset take :data:`SELFSUP_DEFAULTS`. ``views`` >= 2 draws that many
+    augmented views per image once and runs the frozen lower layers once per view (pairs of
+    different cached views train the top); 0 draws fresh views every step. ``holdout`` of
+    the photos never train: the label-free check (:mod:`imagevec.training.simclr`) scores
+    each epoch on them, and the base is exported when no epoch beats it.
     """
-    from imagevec.training.simclr import SimCLRObjective
+    import importlib
 
-    objective = SimCLRObjective(
-        data_dir, holdout=holdout, temperature=temperature, eval_dir=eval_dir, views=views
+    if method not in SELFSUP:
+        raise ConfigError(f"unknown self-supervised method {method!r}: use one of {list(SELFSUP)}")
+    for key in ("epochs", "lr", "freeze", "patience", "interpolate"):
+        if options.get(key) is None:
+            options[key] = SELFSUP_DEFAULTS[key]
+    module, name = SELFSUP[method]
+    objective = getattr(importlib.import_module(module), name)(
+        data_dir,
+        holdout=holdout,
+        eval_dir=eval_dir,
+        views=SELFSUP_DEFAULTS["views"] if views is None else views,
+        **(objective_options or {}),
     )
     return finetune(objective, **options)
+
+
+def finetune_simclr(
+    data_dir: str | Path, *, temperature: float = 0.2, **options: Any
+) -> TrainResult:
+    """SimCLR (:func:`finetune_selfsup` with in-batch negatives at ``temperature``)."""
+    return finetune_selfsup("simclr", data_dir, objective_options={"temperature": temperature},
+                            **options)  # fmt: skip
+
+
+def finetune_moco(
+    data_dir: str | Path,
+    *,
+    temperature: float = 0.2,
+    queue: int = 256,
+    momentum: float = 0.99,
+    **options: Any,
+) -> TrainResult:
+    """MoCo (:func:`finetune_selfsup` with momentum keys and a ``queue`` of past keys)."""
+    extra = {"temperature": temperature, "queue": queue, "momentum": momentum}
+    return finetune_selfsup("moco", data_dir, objective_options=extra, **options)
+
+
+def finetune_byol(data_dir: str | Path, *, momentum: float = 0.99, **options: Any) -> TrainResult:
+    """BYOL (:func:`finetune_selfsup`: a predictor chases a momentum target, no negatives)."""
+    return finetune_selfsup("byol", data_dir, objective_options={"momentum": momentum},
+                            **options)  # fmt: skip
 
 
 def finetune_clip(

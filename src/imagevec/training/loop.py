@@ -1,28 +1,15 @@
-"""THE training loop: one for every objective (triplet, SimCLR, CLIP).
+"""THE training loop: one for every objective (triplet, SimCLR, MoCo, BYOL, CLIP).
 
 Per epoch: batches from the objective, loss, AdamW step (the learning rate warms up
 linearly over the first epoch), a progress bar with the running loss, then the held-out
-metrics. Epoch 0 is the model before training, and it is a candidate like any other: an
-epoch replaces the best one only when its held-out mAP is higher by more than one query's
-worth (``1 / queries``, at least :data:`MIN_GAIN`: a smaller gain is noise on a small
-held-out set) *and* its recall@1 is not below the base model's (ties go to the earlier
-epoch, so to the base). When no epoch beats the base model, the log says so with the numbers
-and ``out`` holds the base weights: running the recommended command never makes an index
-worse on what it was validated on. Training stops early after ``patience`` epochs without a
-new best.
+metrics. Training stops early after ``patience`` epochs without a new best.
 
-With ``interpolate`` below 1, the export is a *weight-space ensemble* of the base model and
-the best epoch (WiSE-FT, Wortsman et al. 2022): ``base + interpolate * (best - base)``, kept
-unless it scores below the base model on the held-out photos (then the best epoch as
-trained). With ``refit``, once the epoch count is chosen, training runs again from the base
-on every image (the objective's ``use_all``) for that many epochs, and that is exported
-(blended with the base when the blend of the best epoch was kept). Fine-tuned on a few
-photos, a model gains on what it saw and can lose on new photos; trained on all of them and
-blended, it raised recall@1 on new photos in every run of ``imagevec bench finetune``.
-
-The best epoch is exported to ``out`` with the family's ``save`` — ``create_encoder(out)``
-loads it — and its weights are put back into the encoder at the end;
-``out/checkpoints/last.pt`` holds model + optimizer + epoch + RNG states for ``resume``;
+Which weights are exported — better than the base or the base itself (``NO IMPROVEMENT``),
+the blend with the base (``interpolate``), the refit on every image (``refit``) — is decided
+by the rules of :mod:`imagevec.training.selection`, and the last log line says what was
+exported with *its* held-out scores. ``create_encoder(out)`` loads the export, and the
+encoder ends with those weights; ``out/checkpoints/last.pt`` holds model + optimizer + epoch
++ RNG states + the objective's own state (a momentum copy, a queue) for ``resume``;
 ``out/training.json`` the history.
 
 Example:
@@ -63,6 +50,16 @@ from imagevec.training.freeze import (
     make_trainable,
     set_train_mode,
 )
+from imagevec.training.selection import (
+    MIN_GAIN,
+    Weights,
+    better,
+    mix,
+    restore,
+    snapshot,
+    try_blend,
+    verdict,
+)
 
 if TYPE_CHECKING:
     from imagevec.encoders.base import Encoder
@@ -76,9 +73,6 @@ __all__ = [
     "autocast_dtype",
     "fit",
 ]
-
-#: The least held-out mAP gain for an epoch to count as better than the best so far.
-MIN_GAIN = 0.002
 
 #: ``TrainConfig.autocast`` choices: bf16 where the device runs it natively, always, never.
 AUTOCAST = ("auto", "bfloat16", "off")
@@ -108,6 +102,15 @@ class Objective(ABC):
         """Let every training image train from now on, the held-out ones too (the refit);
         return how many images train then, 0 when this objective cannot (the default)."""
         return 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """The objective's own training state beyond modules and RNGs (MoCo's queue and key
+        weights, BYOL's target), checkpointed so that a resumed run continues exactly."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Put back :meth:`state_dict`; an empty ``state`` starts that state afresh."""
+        del state  # nothing beyond modules and RNGs by default
 
     def extra_modules(self) -> dict[str, nn.Module]:
         """Modules trained with the encoder but not exported (SimCLR's projection head)."""
@@ -185,10 +188,12 @@ class TrainConfig:
 @dataclass
 class TrainResult:
     """What a run did: per-epoch history, the best epoch, the exported model's held-out
-    metrics (``best``), where it went; ``interpolated``: the weight-space ensemble's record
+    metrics (``best``: the blend's when it was exported; with a refit, those of its validated
+    stand-in), where it went; ``interpolated``: the weight-space ensemble's record
     (``interpolate``, ``metrics``, ``exported``) when one was tried; ``refit``: ``epochs``
     and ``images`` of the final run on every image and the ``interpolate`` its export was
-    blended with (1.0: none), when there was one."""
+    blended with (1.0: none), when there was one; ``epoch_metrics``: the best epoch's
+    held-out metrics as trained (``best`` when nothing was blended)."""
 
     out: Path
     history: list[dict[str, Any]]
@@ -198,34 +203,12 @@ class TrainResult:
     seconds: float
     interpolated: dict[str, Any] | None = None
     refit: dict[str, Any] | None = None
+    epoch_metrics: dict[str, float] | None = None
 
     @property
     def improved(self) -> bool:
         """True when an epoch beat the base model (else ``out`` holds the base weights)."""
         return self.best_epoch > 0
-
-
-def _better(metrics: dict[str, float], best: dict[str, float], base: dict[str, float]) -> bool:
-    """Does an epoch with ``metrics`` replace the ``best`` so far (see the module doc)?
-
-    mAP leads (it uses the whole ranking, so it is steadier than recall@1 on a small
-    held-out set) and must gain more than one query's worth; recall@1 must not fall below
-    the base model's.
-    """
-    if not metrics:  # nothing held out: the last epoch is the best we know
-        return True
-    key = "map" if "map" in metrics else "mrr"  # one relevant item (CLIP pairs): MRR
-    gain = metrics.get(key, 0.0) - best.get(key, 0.0)
-    # Less than one query's worth (one query going from a miss to a perfect ranking) is noise.
-    noise = 1.0 / metrics["queries"] if metrics.get("queries") else 0.0
-    floor = max(MIN_GAIN, noise)
-    return gain > floor and metrics.get("recall@1", 0.0) >= base.get("recall@1", 0.0)
-
-
-def _not_below(metrics: dict[str, float], base: dict[str, float]) -> bool:
-    """Neither recall@1 nor mAP (MRR) below the base model's (nothing held out: True)."""
-    key = "map" if "map" in metrics else "mrr"
-    return all(metrics.get(k, 0.0) >= base.get(k, 0.0) for k in ("recall@1", key))
 
 
 def _seeded(seed: int) -> random.Random:
@@ -261,13 +244,14 @@ def fit(
     log: Callable[[str], None] | None = None,
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
-    """Train ``encoder`` with ``objective``; export the best epoch to ``config.out``.
+    """Train ``encoder`` with ``objective``; export what :mod:`~imagevec.training.selection`
+    chooses to ``config.out``.
 
     Seeds torch, numpy and the loop's own ``random.Random`` with ``config.seed``.
 
     Args:
-        encoder: the model to fine-tune, changed in place (it ends at the last epoch, in eval
-            mode; the best epoch is the one exported).
+        encoder: the model to fine-tune, changed in place (it ends with the exported weights,
+            in eval mode).
         objective: data + loss (:class:`~imagevec.training.triplet.TripletObjective`...).
         config: the loop options.
         log: where the per-epoch lines go (default: ``tqdm.write``).
@@ -277,8 +261,6 @@ def fit(
     Returns:
         A :class:`TrainResult`.
     """
-    say = log or tqdm.write
-    out = Path(config.out)
     if config.epochs < 1:
         raise ConfigError(f"epochs must be >= 1, got {config.epochs}")
     if not 0 < config.interpolate <= 1:
@@ -286,124 +268,186 @@ def fit(
     if config.autocast not in AUTOCAST:
         raise ConfigError(f"autocast must be one of {AUTOCAST}, got {config.autocast!r}")
     started = time.perf_counter()
-    rng = _seeded(config.seed)
-    objective.setup(encoder, config)
-    trainable = objective.trainable(encoder, config.freeze)
-    make_trainable(encoder, trainable)
-    base_weights = _snapshot(trainable)  # the model as loaded: epoch 0, also on a resume
-    heads = objective.extra_modules()
-    for head in heads.values():
-        head.to(encoder.device).train()
-    modules = {**encoder.modules(), **heads}
-    optimizer = _make_optimizer(trainable, heads, config)
-    if objective.describe():
-        say(f"{objective.name}: {objective.describe()}")
-    total = count_parameters(list(encoder.modules().values()))
-    amp = autocast_dtype(encoder, config.autocast)
-    say(
-        f"{objective.name}: training {count_parameters(trainable):,} of {total:,} weights "
-        f"({len(trainable)} layer groups), {objective.batches_per_epoch()} batches per epoch"
-        + (", bf16 autocast" if amp is not None else "")
-    )
-    checkpoint = out / CHECKPOINT
-    if config.resume and checkpoint.is_file():
+    run = _Run(encoder, objective, config, log or tqdm.write)
+    run.train(on_epoch_end)
+    return run.finish(started)
+
+
+class _Run:
+    """One call of :func:`fit`: the set-up, the epochs, then the export (:meth:`finish`)."""
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        objective: Objective,
+        config: TrainConfig,
+        say: Callable[[str], None],
+    ) -> None:
+        self.encoder, self.objective, self.config, self.say = encoder, objective, config, say
+        self.out = Path(config.out)
+        self.rng = _seeded(config.seed)
+        objective.setup(encoder, config)
+        self.trainable = objective.trainable(encoder, config.freeze)
+        make_trainable(encoder, self.trainable)
+        self.base_weights = snapshot(
+            self.trainable
+        )  # the model as loaded: epoch 0, on a resume too
+        self.heads = objective.extra_modules()
+        for head in self.heads.values():
+            head.to(encoder.device).train()
+        self.modules = {**encoder.modules(), **self.heads}
+        self.optimizer = _make_optimizer(self.trainable, self.heads, config)
+        if objective.describe():
+            say(f"{objective.name}: {objective.describe()}")
+        total = count_parameters(list(encoder.modules().values()))
+        self.amp = autocast_dtype(encoder, config.autocast)
+        say(
+            f"{objective.name}: training {count_parameters(self.trainable):,} of {total:,} "
+            f"weights ({len(self.trainable)} layer groups), {objective.batches_per_epoch()} "
+            "batches per epoch" + (", bf16 autocast" if self.amp is not None else "")
+        )
+        self.best_weights: Weights | None = self.base_weights
+        self.history: list[dict[str, Any]] = []
+        checkpoint = self.out / CHECKPOINT
+        if config.resume and checkpoint.is_file():
+            self._resume(checkpoint)
+        else:
+            self.history = [{"epoch": 0, "loss": None, "metrics": self._evaluate()}]
+            self.best_epoch, self.start = 0, 1
+            export_encoder(encoder, self.out)
+            say(f"epoch 0 (base model)  held-out {_fmt(self.history[0]['metrics'])}")
+
+    def _resume(self, checkpoint: Path) -> None:
         state = load_state(checkpoint)
-        check_compatible(state, objective.name, config.meta, out)
-        for name, module in modules.items():
+        check_compatible(state, self.objective.name, self.config.meta, self.out)
+        for name, module in self.modules.items():
             module.load_state_dict(state["modules"][name])
-        optimizer.load_state_dict(state["optimizer"])
-        restore_rng(rng, state["rng"])
-        history, best_epoch, start = state["history"], state["best_epoch"], state["epoch"] + 1
-        best_weights = state.get("best_weights") or (base_weights if best_epoch == 0 else None)
-        say(f"resuming after epoch {state['epoch']} (best so far: epoch {best_epoch})")
-    else:
-        history = [{"epoch": 0, "loss": None, "metrics": _evaluate(encoder, objective)}]
-        best_epoch, start = 0, 1
-        best_weights = base_weights
-        export_encoder(encoder, out)
-        say(f"epoch 0 (base model)  held-out {_fmt(history[0]['metrics'])}")
-    for epoch in range(start, config.epochs + 1):
-        if config.patience is not None and epoch - max(best_epoch, start - 1) > config.patience:
-            say(f"no new best for {config.patience} epochs: stopping early")
-            break
-        set_train_mode(encoder, trainable)
-        tick = time.perf_counter()
-        loss = _train_epoch(encoder, objective, optimizer, rng, epoch, config, amp)
-        took = time.perf_counter() - tick
-        metrics = _evaluate(encoder, objective)
-        record = {
-            "epoch": epoch,
-            "loss": loss,
-            "metrics": metrics,
-            "train_seconds": round(took, 3),
-            "steps": objective.batches_per_epoch(),
-        }
-        history.append(record)
-        improved = _better(metrics, history[best_epoch]["metrics"], history[0]["metrics"])
-        if improved:
-            best_epoch = epoch
-            best_weights = _snapshot(trainable)
-            export_encoder(encoder, out)
-        note = "  (best, exported)" if improved else ""
-        say(f"epoch {epoch}/{config.epochs}  loss {loss:.4f}  held-out {_fmt(metrics)}{note}")
+        self.optimizer.load_state_dict(state["optimizer"])
+        restore_rng(self.rng, state["rng"])
+        self.objective.load_state_dict(state.get("objective_state") or {})
+        self.history, self.best_epoch = state["history"], state["best_epoch"]
+        self.start = state["epoch"] + 1
+        saved = state.get("best_weights")
+        self.best_weights = saved or (self.base_weights if self.best_epoch == 0 else None)
+        self.say(f"resuming after epoch {state['epoch']} (best so far: epoch {self.best_epoch})")
+
+    def _evaluate(self) -> dict[str, float]:
+        return _evaluate(self.encoder, self.objective)
+
+    def train(self, on_epoch_end: Callable[[dict[str, Any]], None] | None) -> None:
+        """The epochs: train, score on the held-out photos, keep the best, checkpoint."""
+        config, patience = self.config, self.config.patience
+        for epoch in range(self.start, config.epochs + 1):
+            if patience is not None and epoch - max(self.best_epoch, self.start - 1) > patience:
+                self.say(f"no new best for {patience} epochs: stopping early")
+                break
+            set_train_mode(self.encoder, self.trainable)
+            tick = time.perf_counter()
+            loss = _train_epoch(
+                self.encoder, self.objective, self.optimizer, self.rng, epoch, config, self.amp
+            )
+            took = time.perf_counter() - tick
+            metrics = self._evaluate()
+            record = {
+                "epoch": epoch,
+                "loss": loss,
+                "metrics": metrics,
+                "train_seconds": round(took, 3),
+                "steps": self.objective.batches_per_epoch(),
+            }
+            self.history.append(record)
+            best, base = self.history[self.best_epoch]["metrics"], self.history[0]["metrics"]
+            improved = better(metrics, best, base)
+            if improved:
+                self.best_epoch, self.best_weights = epoch, snapshot(self.trainable)
+                export_encoder(self.encoder, self.out)  # a crash leaves a validated model
+            note = "  (best so far)" if improved else ""
+            self.say(
+                f"epoch {epoch}/{config.epochs}  loss {loss:.4f}  held-out {_fmt(metrics)}{note}"
+            )
+            self._checkpoint(epoch)
+            if on_epoch_end is not None:
+                on_epoch_end(record)
+
+    def _checkpoint(self, epoch: int) -> None:
         state = {
             "epoch": epoch,
-            "objective": objective.name,
-            "meta": config.meta,
-            "modules": {name: module.state_dict() for name, module in modules.items()},
-            "optimizer": optimizer.state_dict(),
-            "rng": capture_rng(rng),
-            "history": history,
-            "best_epoch": best_epoch,
-            "best_weights": best_weights,
+            "objective": self.objective.name,
+            "meta": self.config.meta,
+            "modules": {name: module.state_dict() for name, module in self.modules.items()},
+            "optimizer": self.optimizer.state_dict(),
+            "rng": capture_rng(self.rng),
+            "objective_state": self.objective.state_dict(),
+            "history": self.history,
+            "best_epoch": self.best_epoch,
+            "best_weights": self.best_weights,
         }
-        save_state(checkpoint, state)
-        _write_history(out, objective, config, history, best_epoch)
-        if on_epoch_end is not None:
-            on_epoch_end(record)
-    if best_weights is not None:  # a checkpoint from before best_weights: its last weights
-        _restore(trainable, best_weights)
-    for module in encoder.modules().values():
-        module.eval()
-    encoder.weights_changed()
-    before, best = history[0]["metrics"], history[best_epoch]["metrics"]
-    blend = None
-    if best_epoch > 0 and config.interpolate < 1 and best_weights is not None:
-        blend = _interpolate(
-            encoder, objective, trainable, (base_weights, best_weights), before, config.interpolate
-        )
-        if blend["exported"]:
+        save_state(self.out / CHECKPOINT, state)
+        _write_history(self.out, self.objective, self.config, self.history, self.best_epoch)
+
+    def _weights_changed(self) -> None:
+        for module in self.encoder.modules().values():
+            module.eval()
+        self.encoder.weights_changed()
+
+    def finish(self, started: float) -> TrainResult:
+        """Export by the rules of :mod:`~imagevec.training.selection`; say what and why."""
+        encoder, objective, config, out = self.encoder, self.objective, self.config, self.out
+        if self.best_weights is not None:  # a checkpoint from before best_weights: last weights
+            restore(self.trainable, self.best_weights)
+        self._weights_changed()
+        before = self.history[0]["metrics"]
+        best = exported = self.history[self.best_epoch]["metrics"]
+        blend = None
+        if self.best_epoch > 0 and config.interpolate < 1 and self.best_weights is not None:
+
+            def score() -> dict[str, float]:
+                encoder.weights_changed()
+                return self._evaluate()
+
+            ends = (self.base_weights, self.best_weights)
+            blend = try_blend(self.trainable, ends, before, config.interpolate, score)
+            encoder.weights_changed()
+            if blend["exported"]:
+                export_encoder(encoder, out)
+                exported = blend["metrics"]
+        refit = None
+        images = objective.use_all(config.seed) if config.refit and self.best_epoch > 0 else 0
+        if images:
+            epochs = self.best_epoch
+            self.say(
+                f"training again from the base model on all {images} images for {epochs} epochs"
+            )
+            t = blend["interpolate"] if blend and blend["exported"] else 1.0
+            refit = {"epochs": epochs, "images": images, "interpolate": t}
+            weights = _refit(
+                encoder, objective, self.trainable, self.base_weights, epochs, config, self.amp
+            )
+            restore(self.trainable, mix(self.base_weights, weights, t))
+            encoder.weights_changed()
             export_encoder(encoder, out)
-            best = blend["metrics"]
-    refit = None
-    images = objective.use_all(config.seed) if config.refit and best_epoch > 0 else 0
-    if images:
-        say(f"training again from the base model on all {images} images for {best_epoch} epochs")
-        t = blend["interpolate"] if blend and blend["exported"] else 1.0
-        refit = {"epochs": best_epoch, "images": images, "interpolate": t}
-        weights = _refit(encoder, objective, trainable, base_weights, best_epoch, config, amp)
-        _restore(trainable, _mix(base_weights, weights, t))
-        encoder.weights_changed()
-        export_encoder(encoder, out)
-    _write_history(out, objective, config, history, best_epoch, blend, refit)
-    say(_verdict(before, history[best_epoch]["metrics"], best_epoch, out, blend, refit))
-    seconds = time.perf_counter() - started
-    return TrainResult(out, history, best_epoch, before, best, seconds, blend, refit)
+        _write_history(out, objective, config, self.history, self.best_epoch, blend, refit)
+        self.say(verdict(before, best, self.best_epoch, out, blend, refit))
+        seconds = time.perf_counter() - started
+        return TrainResult(
+            out, self.history, self.best_epoch, before, exported, seconds, blend, refit, best
+        )
 
 
 def _refit(
     encoder: Encoder,
     objective: Objective,
     trainable: list[nn.Module],
-    base: list[dict[str, torch.Tensor]],
+    base: Weights,
     epochs: int,
     config: TrainConfig,
     amp: torch.dtype | None,
-) -> list[dict[str, torch.Tensor]]:
+) -> Weights:
     """Train ``epochs`` epochs from the ``base`` weights, seeded as the first run; nothing is
     held out, so nothing is scored. Returns the trained weights (the encoder keeps them)."""
-    _restore(trainable, base)
+    restore(trainable, base)
     rng = _seeded(config.seed)
+    objective.load_state_dict({})  # momentum copies and queues start afresh
     heads = objective.extra_modules()
     optimizer = _make_optimizer(trainable, heads, config)
     for epoch in range(1, epochs + 1):
@@ -411,92 +455,7 @@ def _refit(
         _train_epoch(encoder, objective, optimizer, rng, epoch, config, amp, label="refit")
     for module in encoder.modules().values():
         module.eval()
-    return _snapshot(trainable)
-
-
-def _mix(
-    base: list[dict[str, torch.Tensor]], tuned: list[dict[str, torch.Tensor]], t: float
-) -> list[dict[str, torch.Tensor]]:
-    """``base + t * (tuned - base)`` tensor by tensor (integer buffers: ``tuned``'s)."""
-    return [
-        {k: a[k] + t * (b[k] - a[k]) if b[k].is_floating_point() else b[k] for k in b}
-        for a, b in zip(base, tuned, strict=True)
-    ]
-
-
-def _interpolate(
-    encoder: Encoder,
-    objective: Objective,
-    trainable: list[nn.Module],
-    ends: tuple[list[dict[str, torch.Tensor]], list[dict[str, torch.Tensor]]],
-    before: dict[str, float],
-    t: float,
-) -> dict[str, Any]:
-    """Put ``base + t * (best - base)`` (``ends`` = base, best) into the encoder and score it
-    on the held-out photos; it stays (``exported``) unless it scores below the base model
-    there (the best epoch already beat the base by more than noise; a blend half-way keeps
-    part of that gain, which may be under the noise floor), else the best epoch goes back."""
-    base, best = ends
-    _restore(trainable, _mix(base, best, t))
-    encoder.weights_changed()
-    metrics = _evaluate(encoder, objective)
-    keep = _not_below(metrics, before)
-    if not keep:
-        _restore(trainable, best)
-        encoder.weights_changed()
-    return {"interpolate": t, "metrics": metrics, "exported": keep}
-
-
-def _verdict(
-    before: dict[str, float],
-    best: dict[str, float],
-    epoch: int,
-    out: Path,
-    blend: dict[str, Any] | None = None,
-    refit: dict[str, Any] | None = None,
-) -> str:
-    """The plain-words summary: what was exported and why."""
-    key = "map" if "map" in before else "mrr"
-    if not before:
-        won = f"nothing was held out: the last epoch ({epoch}) is the best known"
-    elif epoch == 0:
-        nums = f"held-out recall@1 {before['recall@1']:.3f}, {key} {before[key]:.3f}"
-        return (
-            f"NO IMPROVEMENT: no epoch beat the base model on the held-out photos ({nums}); "
-            f"{out} holds the base weights unchanged"
-        )
-    else:
-        won = (
-            f"epoch {epoch} beat the base model on the held-out photos: recall@1 "
-            f"{before['recall@1']:.3f} -> {best['recall@1']:.3f}, {key} {before[key]:.3f} -> "
-            f"{best[key]:.3f}"
-        )
-    model = f"epoch {epoch}"
-    if refit is not None:
-        model = f"{refit['epochs']} epochs on all {refit['images']} images"
-    if blend is None:
-        return f"{won}; exported {model} to {out}"
-    mixed, t = blend["metrics"], blend["interpolate"]
-    scores = f"recall@1 {mixed['recall@1']:.3f}, {key} {mixed[key]:.3f}" if mixed else ""
-    if blend["exported"]:
-        held = f"; base + {t:g} x (epoch {epoch} - base) held out: {scores}" if scores else ""
-        ensemble = f"base + {t:g} x ({model} - base) (a weight-space ensemble{held})"
-        return f"{won}; exported {ensemble} to {out}"
-    return (
-        f"{won}; base + {t:g} x (epoch {epoch} - base) did not beat the base ({scores}): "
-        f"exported {model} as trained to {out}"
-    )
-
-
-def _snapshot(modules: list[nn.Module]) -> list[dict[str, torch.Tensor]]:
-    """A detached copy of the trainable modules' weights."""
-    return [{k: v.detach().clone() for k, v in m.state_dict().items()} for m in modules]
-
-
-def _restore(modules: list[nn.Module], saved: list[dict[str, torch.Tensor]]) -> None:
-    with torch.no_grad():
-        for module, state in zip(modules, saved, strict=True):
-            module.load_state_dict(state)
+    return snapshot(trainable)
 
 
 def _train_epoch(

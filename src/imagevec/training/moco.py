@@ -3,12 +3,13 @@
 SimCLR (:mod:`imagevec.training.simclr`) contrasts a view only with the other views of its
 batch: at batch 32 on a CPU that is 62 negatives. MoCo (He et al., 2020) keeps the keys of
 the last ``queue`` images as extra negatives; the keys come from a slowly moving copy of the
-trained weights (``momentum``) so that old keys stay comparable with new queries. Here the
-negatives of a query are its batch's other keys plus the queue (as in MoCo v3 + v2's queue).
+trained weights (``momentum``, :class:`~imagevec.training.momentum.MomentumCopy`) so that
+old keys stay comparable with new queries. Here the negatives of a query are its batch's
+other keys plus the queue (as in MoCo v3 + v2's queue).
 
-The key copy covers only what trains (the groups above ``freeze`` and the projection head),
-so it costs one extra forward pass without gradients per batch, not a second model. The
-queue and the key weights are not checkpointed: a resumed run starts them afresh.
+The data, views, activation cache, label-free held-out check and export are SimCLR's. The
+queue and the key weights are checkpointed with the objective's state, so ``resume``
+continues exactly.
 
 Example:
     >>> objective = MoCoObjective("photos/", queue=256)                       # doctest: +SKIP
@@ -18,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import random
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,11 +28,10 @@ from torch import nn
 
 from imagevec.errors import ConfigError
 from imagevec.training.loop import TrainConfig
+from imagevec.training.momentum import MomentumCopy, unique_parameters
 from imagevec.training.simclr import SimCLRObjective
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from imagevec.encoders.base import Encoder
 
 __all__ = ["MoCoObjective", "moco_loss"]
@@ -69,13 +68,15 @@ class MoCoObjective(SimCLRObjective):
         super().__init__(data_dir, **kwargs)
         self.queue_size, self.momentum = queue, momentum
         self._trained: list[nn.Module] = []
-        self._keys: list[torch.Tensor] | None = None
+        self.keys = MomentumCopy(momentum)
         self._queue: torch.Tensor | None = None
+        self._device = torch.device("cpu")
 
     def setup(self, encoder: Encoder, config: TrainConfig) -> None:
         """SimCLR's setup; the key weights and the queue start empty."""
         super().setup(encoder, config)
-        self._keys, self._queue = None, None
+        self._device = encoder.device
+        self.load_state_dict({})
 
     def describe(self) -> str:
         """Sizes, for the log."""
@@ -88,43 +89,30 @@ class MoCoObjective(SimCLRObjective):
 
     def _params(self) -> list[nn.Parameter]:
         assert self.head is not None
-        seen: dict[int, nn.Parameter] = {}
-        for module in (*self._trained, self.head):
-            for param in module.parameters():
-                seen.setdefault(id(param), param)
-        return list(seen.values())
+        return unique_parameters([*self._trained, self.head])
 
-    @contextmanager
-    def _key_weights(self) -> Iterator[None]:
-        """The trained parameters hold the momentum (key) weights inside the block."""
-        params, keys = self._params(), self._keys
-        assert keys is not None
+    @property
+    def _keys(self) -> list[torch.Tensor] | None:
+        """The key weights (``None`` before the first step)."""
+        return self.keys.copy
 
-        def swap() -> None:  # a pointer swap, no copy
-            for i, param in enumerate(params):
-                param.data, keys[i] = keys[i], param.data
+    def state_dict(self) -> dict[str, Any]:
+        """The key weights and the queue (checkpointed: ``resume`` continues exactly)."""
+        return {**self.keys.state_dict(), "queue": self._queue}
 
-        swap()
-        try:
-            yield
-        finally:
-            swap()
-
-    def _update_keys(self) -> None:
-        params = self._params()
-        with torch.no_grad():
-            if self._keys is None:
-                self._keys = [p.detach().clone() for p in params]
-                return
-            for key, param in zip(self._keys, params, strict=True):
-                key.mul_(self.momentum).add_(param.detach(), alpha=1 - self.momentum)
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Put back :meth:`state_dict` (empty: start afresh)."""
+        self.keys.load_state_dict(state, self._device)
+        queue = state.get("queue")
+        self._queue = None if queue is None else queue.to(self._device)
 
     def loss(self, encoder: Encoder, batch: Any, rng: random.Random) -> torch.Tensor:
         """Queries from one view (with gradients), keys from another (momentum weights)."""
         assert self.head is not None
-        self._update_keys()  # after the previous step's update, before this batch's keys
+        params = self._params()
+        self.keys.update(params)  # after the previous step's update, before this batch's keys
         query_inputs, key_inputs = self.view_inputs(encoder, batch, rng)
-        with torch.no_grad(), self._key_weights():
+        with torch.no_grad(), self.keys.swapped(params):
             k = F.normalize(self.head(self.features(encoder, key_inputs)))
         q = F.normalize(self.head(self.features(encoder, query_inputs)))
         loss = moco_loss(q, k.float(), self._queue, self.temperature)
