@@ -312,9 +312,15 @@ def main() -> None:
     parser.add_argument("--db", required=True)
     parser.add_argument("--only", nargs="*")
     parser.add_argument("--sigterm-parts", type=int, default=16)
+    parser.add_argument("--parts", type=int, default=200, help="parts of the parts attack")
     args = parser.parse_args()
     print(json.dumps({"load": os.getloadavg(), "cores": os.cpu_count()}))
-    plain = {"chunked": chunked, "header": header, "uploads": uploads, "parts": parts}
+    plain: dict[str, Callable[[Server], dict[str, Any]]] = {
+        "chunked": chunked,
+        "header": header,
+        "uploads": uploads,
+        "parts": lambda server: parts(server, args.parts),
+    }
     plain |= {"where": where, "oracle": oracle, "hosts": hosts}
     wanted = args.only or [*plain, "halfopen", "token", "sigterm"]
     server = Server(args.db)

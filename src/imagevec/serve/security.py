@@ -122,8 +122,9 @@ class Gate:
 
         if "content-length" not in headers and "transfer-encoding" in headers:
             body = await _read_capped(receive, self.max_body)
-            if body is None:
-                await _reply(send, 413, {"detail": f"request body over {self.max_body} bytes"})
+            if body is None:  # close: the rest of the body is never read
+                detail = {"detail": f"request body over {self.max_body} bytes"}
+                await _reply(send, 413, detail, close=True)
                 return
             receive = _replay(body, receive)
 
@@ -202,6 +203,7 @@ async def _reply(
     *,
     bearer: bool = False,
     retry: bool = False,
+    close: bool = False,
 ) -> None:
     data = json.dumps(body).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
@@ -209,5 +211,7 @@ async def _reply(
         headers.append((b"www-authenticate", b"Bearer"))
     if retry:
         headers.append((b"retry-after", b"1"))
+    if close:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers + _HEADERS})
     await send({"type": "http.response.body", "body": data})
