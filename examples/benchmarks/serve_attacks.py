@@ -142,18 +142,20 @@ def measure(server: Server, attack: Callable[[], dict[str, Any]]) -> dict[str, A
     return result
 
 
-def _raw(port: int, head: bytes, stream: Callable[[socket.socket], int]) -> tuple[int, bytes]:
+def _raw(
+    port: int, head: bytes, stream: Callable[[socket.socket, list[int]], None]
+) -> tuple[int, bytes]:
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
     sock.sendall(head)
-    sent = 0
+    sent = [0]  # bytes the server took before it answered or closed
     with contextlib.suppress(OSError):
-        sent = stream(sock)
+        stream(sock, sent)
     try:
         reply = sock.recv(200)
     except OSError as exc:
         reply = str(exc).encode()
     sock.close()
-    return sent, reply
+    return sent[0], reply
 
 
 def chunked(server: Server) -> dict[str, Any]:
@@ -162,33 +164,29 @@ def chunked(server: Server) -> dict[str, Any]:
         b"Authorization: Bearer " + TOKEN.encode() + b"\r\nTransfer-Encoding: chunked\r\n\r\n"
     )
 
-    def stream(sock: socket.socket) -> int:
-        sent = 0
+    def stream(sock: socket.socket, sent: list[int]) -> None:
         piece = b"a" * 1_000_000
         opening = b'{"text": "x", "where": {"a": "'
         sock.sendall(b"%x\r\n" % len(opening) + opening + b"\r\n")
-        while sent < 200_000_000:
+        while sent[0] < 200_000_000:
             sock.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
-            sent += len(piece)
+            sent[0] += len(piece)
         sock.sendall(b'3\r\n"}}\r\n0\r\n\r\n')
-        return sent
 
     sent, reply = _raw(server.port, head, stream)
-    return {"sent_mb": round(sent / 1e6), "reply": reply[:40].decode("latin-1")}
+    return {"sent_mb": round(sent / 1e6, 1), "reply": reply[:40].decode("latin-1")}
 
 
 def header(server: Server) -> dict[str, Any]:
-    def stream(sock: socket.socket) -> int:
-        sent = 0
-        while sent < 100 * 2**20:
+    def stream(sock: socket.socket, sent: list[int]) -> None:
+        while sent[0] < 100 * 2**20:
             sock.sendall(b"a" * 2**20)
-            sent += 2**20
+            sent[0] += 2**20
         sock.sendall(b"\r\n\r\n")
-        return sent
 
     head = b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: "
     sent, reply = _raw(server.port, head, stream)
-    return {"sent_mb": round(sent / 2**20), "reply": reply[:40].decode("latin-1")}
+    return {"sent_mib": round(sent / 2**20, 1), "reply": reply[:40].decode("latin-1")}
 
 
 def uploads(server: Server) -> dict[str, Any]:
