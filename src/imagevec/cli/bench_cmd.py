@@ -1,4 +1,5 @@
-"""``imagevec bench ...``: the user-facing benchmarks (forward, index, cold, serve, dupes, scale).
+"""``imagevec bench ...``: the user-facing benchmarks (forward, index, cold, serve, browse,
+dupes, scale).
 
 Parsing and output only; the runners are the modules of :mod:`imagevec.bench`. The research
 evidence runners (fine-tuning, the default's quality) live in ``examples/benchmarks/``.
@@ -230,6 +231,41 @@ def serve_cmd(
         repeats=repeats,
         k=k,
         browser=None if browser == "none" else browser,
+    )
+    click.echo(json.dumps(result, indent=2))
+    return EXIT_OK
+
+
+@bench.command("browse")
+@click.option("--photos", default=10_000, show_default=True, type=click.IntRange(100))
+@click.option("--model", "-m", default="default", show_default=True, metavar="MODEL")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps.")
+@click.option("--repeats", default=20, show_default=True, type=click.IntRange(3))
+@click.option(
+    "--browser",
+    default="/usr/bin/chromium",
+    show_default=True,
+    help="Chromium for the page timings ('none' to skip).",
+)
+@click.option(
+    "--folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the synthetic library here (reused when it has --photos photos).",
+)
+def browse_cmd(
+    photos: int, model: str, device: str, repeats: int, browser: str, folder: Path | None
+) -> int:
+    """The photo page on a synthetic library (ms, JSON): browse pages, facets, a text query;
+    home first paint, scrolling and a query's grid in a browser."""
+    from imagevec.bench.browse import bench_browse
+
+    result = bench_browse(
+        photos,
+        model=model,
+        device=device,
+        repeats=repeats,
+        browser=None if browser == "none" else browser,
+        folder=folder,
     )
     click.echo(json.dumps(result, indent=2))
     return EXIT_OK

@@ -37,6 +37,7 @@ __all__ = ["MAX_PAGE", "Library", "Photo", "PhotoQuery"]
 
 MAX_PAGE = 500
 _FACET_MAX = 100
+_FACET_CACHE = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,7 @@ class Library:
             base = [os.path.dirname(common) if common in folders else common]
         self.base = [b.rstrip(os.sep) or os.sep for b in base]
         self._relative = {f: self.relative(f) for f in folders}
+        self._facets: dict[PhotoQuery, dict[str, Any]] = {}  # this version's, by filters
 
     @classmethod
     def build(
@@ -187,6 +189,9 @@ class Library:
         ``{value, count}`` over the photos matching ``query`` (most first; years newest
         first; folders by name, with ``value`` the relative name and ``cover`` the id of
         its newest photo)."""
+        cached = self._facets.get(query)
+        if cached is not None:
+            return cached
         keep = self._matcher(query)
         tallies: dict[str, Counter[str]] = {
             k: Counter() for k in ("cameras", "lenses", "years", "formats", "folders")
@@ -217,6 +222,9 @@ class Library:
             out[name] = [{"value": v, "count": c} for v, c in ordered[:_FACET_MAX]]
         for entry in out["folders"]:
             entry["cover"] = covers[entry["value"]]
+        if len(self._facets) >= _FACET_CACHE:
+            self._facets.pop(next(iter(self._facets)))
+        self._facets[query] = out
         return out
 
     def sample_ids(self, n: int) -> list[str]:

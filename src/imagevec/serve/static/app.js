@@ -9,7 +9,7 @@ import { closeViewer, currentPhotoId, formatDate, openViewer, viewerOpen } from 
 const $ = (id) => document.getElementById(id);
 const FILTERS = ["since", "until", "camera", "lens", "format", "folder"];
 const LABELS = { since: "from", until: "to", camera: "camera", lens: "lens", format: "format", folder: "folder" };
-const PAGE = 80;
+const PAGE = 48;  // fewer thumbnails asked at once: the next page comes sooner
 const K = 48;
 const state = {
   url: {},            // what the address says (parsed)
@@ -82,7 +82,7 @@ async function apply(url) {
   renderChips(url);
   const changed = !sameQuery(previous, url) || state.items.length === 0;
   if (changed) {
-    if (!url.like) setReference(null);
+    if (!url.like && !state.image) setReference(null);  // filters keep an image query
     if (url.q || url.like || state.image) await runSearch(url);
     else if (url.view === "folders") showFolders();
     else await startBrowse();
@@ -285,6 +285,12 @@ async function runSearch(url) {
     label = `like ${$("reference-text").dataset.name || "this photo"}`;
     calibration = `/api/calibration?like=${encodeURIComponent(url.like)}`;
     setReference({ id: url.like });
+    if (!$("reference-text").dataset.name) {  // a shared link: name the reference photo
+      api(`/api/items/${encodeURIComponent(url.like)}`).then((record) => {
+        if (state.url.like !== url.like) return;
+        setReference({ id: url.like, filename: record.metadata.filename || "" });
+      }).catch(() => {});
+    }
   } else if (url.q) {
     body.text = url.q;
     label = `for “${url.q}”`;
@@ -469,8 +475,8 @@ async function syncViewer(photo) {
 async function loadInfo() {
   try {
     const info = await api("/api/info");
-    const encoder = info.encoder ? `${info.encoder.model}` : "no encoder yet";
-    let text = `${info.count} images · ${encoder} · ${info.collection}`;
+    const encoder = info.encoder ? `${info.encoder.model} encoder` : "no encoder yet";
+    let text = `${info.count} photos · ${encoder} · collection ${info.collection}`;
     if (info.indexing) text += info.indexing.busy ? " · indexing…" : " · watching";
     $("info").textContent = text;
     return info;
