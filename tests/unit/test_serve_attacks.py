@@ -113,7 +113,8 @@ def test_a_deeply_nested_where_is_a_clear_400(service: QueryService, levels: int
         content=f'{{"text": "red", "where": {where}}}',
         headers={"content-type": "application/json"},
     )
-    assert posted.status_code == 400, posted.text  # beyond Python's JSON depth: a parse error
+    assert posted.status_code == 400, posted.text
+    assert "nested too deeply" in posted.json()["detail"]
 
 
 def test_where_is_checked_without_recursion_for_every_surface(service: QueryService) -> None:

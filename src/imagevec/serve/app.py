@@ -48,8 +48,10 @@ from importlib.resources import files
 from typing import Annotated, Any, TypeVar
 
 from fastapi import FastAPI, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from imagevec.errors import (
     ConfigError,
@@ -110,6 +112,7 @@ def create_app(
     )
     for error, status in _ERRORS:
         api.add_exception_handler(error, _handler(status))
+    api.add_exception_handler(HTTPException, _too_deep)
     browsing = Browsing(service, trash_dir)
     browsing.prepare()  # the library view is read while the server starts
     _routes(api, service, browsing)
@@ -117,6 +120,14 @@ def create_app(
     api.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     body_cap = service.max_upload_bytes * 4 // 3 + 4096  # base64 in JSON is 4/3 larger
     return Gate(api, token=token, allowed_hosts=allowed_hosts, max_body=body_cap)
+
+
+async def _too_deep(request: Request, exc: Exception) -> Response:
+    """FastAPI's 400 for a JSON body it could not parse, with the reason when the body is
+    nested deeper than the JSON parser goes (a ``where`` thousands of levels deep)."""
+    if isinstance(exc.__cause__, RecursionError):
+        return ExactJSON({"detail": "request JSON is nested too deeply"}, status_code=400)
+    return await http_exception_handler(request, exc)  # type: ignore[arg-type]
 
 
 def _handler(status: int) -> Any:
