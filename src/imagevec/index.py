@@ -26,8 +26,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from imagevec.errors import ConfigError, ModelLoadError, StoreNotFoundError
 from imagevec.store.chroma import (
     DEFAULT_COLLECTION,
@@ -365,31 +363,11 @@ class ImageIndex(SearchIndex):
             store,
             asked,
             encoder=lambda: self.encoder,
-            light_text=self._light_text_vector,
-            light_image=self._light_image_vector,
             k=request.k,
             where=photo_filter(store, request.filter),
             include_self=request.include_self,
             **load_options,
         )
-
-    def _light_text_vector(self, text: str) -> np.ndarray | None:
-        """A one-text query by the collection's light text path while its encoder is not
-        loaded (:func:`imagevec.search.run.light_text_vector`); None otherwise."""
-        if self._encoder is not None:
-            return None
-        from imagevec.search.run import light_text_vector
-
-        return light_text_vector(self.stamp, text, named=bool(self._encoder_name))
-
-    def _light_image_vector(self, image: Any, **load_options: Any) -> np.ndarray | None:
-        """A one-image query by the collection's light image path while its encoder is not
-        loaded (:func:`imagevec.search.run.light_image_vector`); None otherwise."""
-        if self._encoder is not None or self._encoder_name:
-            return None
-        from imagevec.search.run import light_image_vector
-
-        return light_image_vector(self.stamp, image, **load_options)
 
     def duplicates(self, *, threshold: float | None = None, **filters: Any) -> list[DupeGroup]:
         """Groups of near-identical photos (re-saves, resizes, crops, bursts) from the stored
