@@ -59,6 +59,9 @@ _LAZY: dict[str, str] = {
     "file_record": "imagevec.store.records",
     "encoder_stamp": "imagevec.store.stamp",
     "SearchIndex": "imagevec.types",
+    "SearchRequest": "imagevec.types",
+    "PhotoFilter": "imagevec.types",
+    "AddOptions": "imagevec.types",
     "RemoteIndex": "imagevec.serve.client",
     "connect": "imagevec.serve.client",
 }
@@ -77,12 +80,15 @@ if TYPE_CHECKING:
     from imagevec.store.stamp import encoder_stamp
     from imagevec.types import (
         TOOL_MAX_K,
+        AddOptions,
         AddReport,
         AllInputsFailedWarning,
         EncodeReport,
         Failure,
         Hit,
+        PhotoFilter,
         SearchIndex,
+        SearchRequest,
         SkippedImageWarning,
         VectorRecord,
         hits_to_json,
@@ -104,6 +110,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "TOOL_MAX_K",
+    "AddOptions",
     "AddReport",
     "AllInputsFailedWarning",
     "CollectionNotFoundError",
@@ -121,9 +128,11 @@ __all__ = [
     "NoServerError",
     "NotFoundError",
     "NotIndexedError",
+    "PhotoFilter",
     "Query",
     "RemoteIndex",
     "SearchIndex",
+    "SearchRequest",
     "SkippedImageWarning",
     "SourcePolicy",
     "StoreLockedError",

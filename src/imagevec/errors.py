@@ -277,8 +277,9 @@ class StoreDamagedError(ImagevecError):
         where = f"collection {collection!r} in " if collection else ""
         super().__init__(
             f"the index {where}{location} is damaged: {reason}. "
-            "imagevec.store.check.check_store(path, repair=True) rebuilds the vectors from the "
-            "image files (records keep path and hash)"
+            "imagevec.store.check.check_store(path, repair=True, "
+            "encoder_for=imagevec.create_encoder) rebuilds the vectors from the image files "
+            "(records keep path and hash)"
         )
 
     def __reduce__(self) -> tuple[Any, ...]:

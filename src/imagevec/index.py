@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from imagevec.errors import ConfigError, StoreNotFoundError
+from imagevec.errors import ConfigError, ModelLoadError, StoreNotFoundError
 from imagevec.store.chroma import (
     DEFAULT_COLLECTION,
     DEFAULT_DB,
@@ -38,7 +38,7 @@ from imagevec.store.chroma import (
 from imagevec.store.ingest import AddReport, add_files, source_paths
 from imagevec.store.locking import is_store
 from imagevec.store.records import Metadatas, ids_for_paths, ids_of_missing_files
-from imagevec.store.stamp import check, check_name, load_encoder, make_stamp
+from imagevec.store.stamp import check, check_name, make_stamp
 from imagevec.types import (
     AddOptions,
     AllInputsFailedWarning,
@@ -54,7 +54,14 @@ if TYPE_CHECKING:
     from imagevec.search.dupes import DupeGroup
     from imagevec.store.locking import LockHandle
 
-__all__ = ["DEFAULT_DB", "AddReport", "Hit", "ImageIndex", "list_collections"]
+__all__ = [
+    "DEFAULT_DB",
+    "AddReport",
+    "Hit",
+    "ImageIndex",
+    "list_collections",
+    "load_encoder",
+]
 
 
 def expand(path: str | os.PathLike[str]) -> str:
@@ -469,3 +476,33 @@ def _folder(path: str | os.PathLike[str] | None) -> Path:
 
         return default_db()
     return Path(path).expanduser()
+
+
+def load_encoder(
+    config: Mapping[str, Any], *, named: bool, collection: str, location: str
+) -> Encoder:
+    """The encoder of ``config`` (a stamp's config, or the model the user named).
+
+    Args:
+        named: the user named the model (it may be downloaded); otherwise only the stored
+            stamp names it and it loads from folders and the local cache only.
+
+    Raises:
+        ModelLoadError: it cannot load; for a model only the stamp names, the message says
+            how to allow the download.
+    """
+    from imagevec.encoders.hub import local_only
+    from imagevec.encoders.registry import create_encoder
+
+    if named:
+        return create_encoder(**config)
+    try:
+        with local_only():
+            return create_encoder(**config)
+    except ModelLoadError as exc:
+        raise ModelLoadError(
+            f"collection {collection!r} in {location} was written by model "
+            f"{config['model']!r}, which is not on this machine. It is not downloaded "
+            f"because only the stored stamp names it: open the index with "
+            f"encoder={config['model']!r} to allow the download ({exc})"
+        ) from exc

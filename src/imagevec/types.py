@@ -246,6 +246,8 @@ class PhotoFilter:
         until: only photos taken on or before this date (the whole day included).
         camera: only photos whose camera make/model contains this text (any case).
         lens: only photos whose lens contains this text (any case).
+        orientation: ``landscape``, ``portrait`` or ``square`` photos (width and height as
+            displayed, after EXIF rotation).
 
     Example:
         >>> PhotoFilter(since=dt.date(2024, 6, 1), camera="iphone").to_json()
@@ -260,6 +262,11 @@ class PhotoFilter:
     until: str | None = _filter("Only photos taken on or before DATE (inclusive).", "DATE")
     camera: str | None = _filter("Only photos whose camera make/model contains TEXT.", "TEXT")
     lens: str | None = _filter("Only photos whose lens contains TEXT (any case).", "TEXT")
+    orientation: str | None = _filter(
+        "Only landscape, portrait or square photos (as displayed).",
+        "SHAPE",
+        ("landscape", "portrait", "square"),
+    )
 
     def __post_init__(self) -> None:
         if self.where is not None and not isinstance(self.where, dict):

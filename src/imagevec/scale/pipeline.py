@@ -35,10 +35,13 @@ from imagevec.errors import ConfigError
 from imagevec.scale.plan import plan_rows
 from imagevec.scale.resources import StagePlan, plan_resources
 from imagevec.scale.stages import Embed, write_chroma, write_parquet
+from imagevec.store.chroma import Store, check_collection_name, connect
 from imagevec.store.failed import FailedFiles
 from imagevec.store.ingest import walk_rules
 from imagevec.store.record import BYTES, MTIME_NS
 from imagevec.store.records import Metadatas, failure, walk
+from imagevec.store.stamp import check_name, encoder_stamp
+from imagevec.store.vectors import ensure_stamped
 from imagevec.types import AddOptions, AddReport
 
 
@@ -57,7 +60,6 @@ def _stamp(ray: Any, config: dict[str, Any]) -> dict[str, Any]:
 
     def stamp_of(config: dict[str, Any]) -> dict[str, Any]:
         from imagevec.encoders.registry import create_encoder
-        from imagevec.store.stamp import encoder_stamp
 
         return encoder_stamp(create_encoder(**config))
 
@@ -70,7 +72,6 @@ def _encoder_config(model: str | None, store: Any, device: str, dtype: str) -> d
         config = dict(stamp["config"])
         if model is not None:
             from imagevec.encoders.registry import resolve
-            from imagevec.store.stamp import check_name
 
             check_name(stamp, resolve(model).model, store.name, store.location)
     else:
@@ -137,8 +138,6 @@ def index_with_ray(
         load["max_pixels"] = options.max_pixels
     store = None
     if chroma_url is not None:
-        from imagevec.store.chroma import Store, check_collection_name, connect
-
         name = check_collection_name(collection)
         store = Store(connect(url=chroma_url), name, location=chroma_url)
     out = None
@@ -157,8 +156,6 @@ def index_with_ray(
             ray = _start_ray(ray_address, num_cpus)
             stamp = _stamp(ray, config)
             if store is not None:
-                from imagevec.store.vectors import ensure_stamped
-
                 ensure_stamped(store, stamp)
             resources = ray.cluster_resources()
             plan = plan_resources(

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from imagevec.errors import ConfigError
+from imagevec.io.files import is_image_file
 
 __all__ = ["KINDS", "Part", "Query", "parse_query", "parse_term", "parse_terms"]
 
@@ -146,8 +147,6 @@ class Query:
 
 
 def _looks_like_image(value: str) -> bool:
-    from imagevec.io.files import is_image_file
-
     if value.startswith(("data:image/", "file://")):
         return True
     one_token = not any(ch.isspace() for ch in value)

@@ -11,20 +11,20 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from imagevec.encoders.advice import text_search_advice
 from imagevec.errors import ConfigError, NotIndexedError
+from imagevec.index import ImageIndex
 from imagevec.io.policy import SourcePolicy
+from imagevec.search.query import Part, Query, parse_query
 from imagevec.service.images import ImageData, ThumbnailCache, default_cache_dir, render_jpeg
+from imagevec.service.watch import FolderWatcher
+from imagevec.store.chroma import DEFAULT_COLLECTION
 from imagevec.store.record import SHA256
+from imagevec.store.records import file_uri, record_id
 from imagevec.store.uris import uri_from_metadata
 from imagevec.types import Hit, SearchRequest, hits_to_json
-
-if TYPE_CHECKING:
-    from imagevec.index import ImageIndex
-    from imagevec.search.query import Query
-    from imagevec.service.watch import FolderWatcher
 
 __all__ = ["MAX_K", "MAX_UPLOAD_BYTES", "NotIndexedError", "QueryService", "hits_to_json"]
 
@@ -85,9 +85,6 @@ class QueryService:
         **options: Any,
     ) -> QueryService:
         """Open the index at ``db`` (or a Chroma ``url``) and serve it (see the class args)."""
-        from imagevec.index import ImageIndex
-        from imagevec.store.chroma import DEFAULT_COLLECTION
-
         index = ImageIndex(
             db, url=url, collection=collection or DEFAULT_COLLECTION, encoder=encoder, device=device
         )
@@ -178,8 +175,6 @@ class QueryService:
 
     def _safe_query(self, query: Query | str) -> Query:
         """``query`` with every image part decoded here (caps, roots), never by the index."""
-        from imagevec.search.query import Part, Query, parse_query
-
         if isinstance(query, str):
             query = parse_query(query[:4000])
         if not isinstance(query, Query):
@@ -252,8 +247,6 @@ class QueryService:
 
     def id_for_path(self, path: str | os.PathLike[str]) -> str | None:
         """The id of the record indexed under ``path`` (made absolute), or None. Reads no file."""
-        from imagevec.store.records import file_uri, record_id
-
         id_ = record_id(file_uri(path))
         return id_ if self.index.metadata([id_]) else None
 
@@ -286,8 +279,6 @@ class QueryService:
     def watch(self, folders: Sequence[str | os.PathLike[str]], interval: float = 10.0) -> None:
         """Index ``folders`` in a background thread now and every ``interval`` seconds;
         queries keep working and see new photos as each batch is written."""
-        from imagevec.service.watch import FolderWatcher
-
         if self.roots is not None:
             for folder in folders:
                 real = Path(folder).expanduser().resolve()
