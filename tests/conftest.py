@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,10 @@ from PIL import Image
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# The default index lives in the user's data folder: never the real one in tests (subprocesses
+# inherit this). A test that needs its own sets XDG_DATA_HOME or IMAGEVEC_DB with monkeypatch.
+os.environ.pop("IMAGEVEC_DB", None)
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="imagevec-tests-data-")
 
 from tests.support import color_encoder  # registers "test-color"
 

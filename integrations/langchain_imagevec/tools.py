@@ -42,7 +42,7 @@ __all__ = [
     "create_similar_image_tool",
 ]
 
-MAX_K = 20
+MAX_K = imagevec.TOOL_MAX_K  # one limit for every agent tool: a larger k is an error
 #: Results when the model does not ask for a number (the LlamaIndex tool's default too).
 DEFAULT_K = 4
 
@@ -54,7 +54,9 @@ class ImageSearchInput(BaseModel):
         description="What the images should show, in plain words, e.g. 'a red car at night'. "
         + imagevec.Query.SYNTAX
     )
-    k: int = Field(default=DEFAULT_K, ge=1, le=MAX_K, description="How many images to return.")
+    k: int = Field(
+        default=DEFAULT_K, ge=1, le=MAX_K, description=f"How many images to return (1-{MAX_K})."
+    )
 
 
 class SimilarImageInput(BaseModel):
@@ -66,7 +68,9 @@ class SimilarImageInput(BaseModel):
             "stored vector), another file path, or a data:image/...;base64 URI."
         )
     )
-    k: int = Field(default=DEFAULT_K, ge=1, le=MAX_K, description="How many images to return.")
+    k: int = Field(
+        default=DEFAULT_K, ge=1, le=MAX_K, description=f"How many images to return (1-{MAX_K})."
+    )
 
 
 def _results(hits: Sequence[Any], threshold: float | None) -> str:

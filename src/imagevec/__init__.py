@@ -51,6 +51,7 @@ _LAZY: dict[str, str] = {
     "ImageIndex": "imagevec.index",
     "Hit": "imagevec.types",
     "hits_to_json": "imagevec.types",
+    "TOOL_MAX_K": "imagevec.types",
     "collection_space": "imagevec.store.chroma",
     "Query": "imagevec.search.query",
     "AddReport": "imagevec.types",
@@ -58,6 +59,9 @@ _LAZY: dict[str, str] = {
     "file_record": "imagevec.store.records",
     "encoder_stamp": "imagevec.store.stamp",
     "SearchIndex": "imagevec.types",
+    "SearchRequest": "imagevec.types",
+    "PhotoFilter": "imagevec.types",
+    "AddOptions": "imagevec.types",
     "RemoteIndex": "imagevec.serve.client",
     "connect": "imagevec.serve.client",
 }
@@ -75,12 +79,16 @@ if TYPE_CHECKING:
     from imagevec.store.records import file_record
     from imagevec.store.stamp import encoder_stamp
     from imagevec.types import (
+        TOOL_MAX_K,
+        AddOptions,
         AddReport,
         AllInputsFailedWarning,
         EncodeReport,
         Failure,
         Hit,
+        PhotoFilter,
         SearchIndex,
+        SearchRequest,
         SkippedImageWarning,
         VectorRecord,
         hits_to_json,
@@ -101,6 +109,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "TOOL_MAX_K",
+    "AddOptions",
     "AddReport",
     "AllInputsFailedWarning",
     "CollectionNotFoundError",
@@ -118,9 +128,11 @@ __all__ = [
     "NoServerError",
     "NotFoundError",
     "NotIndexedError",
+    "PhotoFilter",
     "Query",
     "RemoteIndex",
     "SearchIndex",
+    "SearchRequest",
     "SkippedImageWarning",
     "SourcePolicy",
     "StoreLockedError",

@@ -63,7 +63,7 @@ _log = logging.getLogger(__name__)
 def _prepare(
     source: Any, encoder: ImageModel, policy: SourcePolicy | None, max_pixels: int | None = None
 ) -> tuple[np.ndarray, str | None]:
-    limit = {} if max_pixels is None else {"max_pixels": max_pixels}
+    limit: dict[str, Any] = {} if max_pixels is None else {"max_pixels": max_pixels}
     image = load_image(source, policy=policy, draft_size=encoder.preprocess.draft_size, **limit)
     return encoder.preprocess.to_array(image), image.info.get(WARNING)
 

@@ -106,9 +106,10 @@ class StoreNotFoundError(NotFoundError):
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = os.fspath(path)
+        self.path = os.path.abspath(os.fspath(path))
         super().__init__(
-            f"no index at {self.path}: create one with ImageIndex({self.path!r}).add(paths)"
+            f"no index at {self.path}: create one with ImageIndex({self.path!r}).add(paths), "
+            "or open another folder (ImageIndex(path), or set IMAGEVEC_DB)"
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -276,8 +277,9 @@ class StoreDamagedError(ImagevecError):
         where = f"collection {collection!r} in " if collection else ""
         super().__init__(
             f"the index {where}{location} is damaged: {reason}. "
-            "imagevec.store.check.check_store(path, repair=True) rebuilds the vectors from the "
-            "image files (records keep path and hash)"
+            "imagevec.store.check.check_store(path, repair=True, "
+            "encoder_for=imagevec.create_encoder) rebuilds the vectors from the image files "
+            "(records keep path and hash)"
         )
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imagevec.errors import ConfigError
+from imagevec.io.files import scan_labelled_folder
 
 if TYPE_CHECKING:
     from imagevec.encoders.base import Encoder
@@ -139,8 +140,6 @@ def evaluate_folder(
         >>> m = evaluate_folder("products/", "default")         # doctest: +SKIP
         >>> print(format_metrics(m))                               # doctest: +SKIP
     """
-    from imagevec.io.files import scan_labelled_folder
-
     paths, labels = scan_labelled_folder(path)
     metrics = evaluate_images(
         paths, labels, encoder, ks=ks, batch_size=batch_size, progress=progress

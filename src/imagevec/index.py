@@ -17,37 +17,51 @@ locked (:mod:`imagevec.store.locking`): close the index (or use ``with``) to let
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import threading
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from imagevec.errors import ConfigError, StoreNotFoundError
+from imagevec.errors import ConfigError, ModelLoadError, StoreNotFoundError
 from imagevec.store.chroma import (
     DEFAULT_COLLECTION,
     DEFAULT_DB,
     Store,
     check_collection_name,
 )
-from imagevec.store.ingest import AddReport, add_arguments, add_files
+from imagevec.store.ingest import AddReport, add_files, source_paths
 from imagevec.store.locking import is_store
 from imagevec.store.records import Metadatas, ids_for_paths, ids_of_missing_files
-from imagevec.store.stamp import check, check_name, load_encoder, make_stamp
-from imagevec.types import AllInputsFailedWarning, Hit, SearchIndex, VectorRecord
+from imagevec.store.stamp import check, check_name, make_stamp
+from imagevec.types import (
+    AddOptions,
+    AllInputsFailedWarning,
+    Hit,
+    PhotoFilter,
+    SearchIndex,
+    SearchRequest,
+    VectorRecord,
+)
 
 if TYPE_CHECKING:
     from imagevec.encoders.base import Encoder
     from imagevec.search.dupes import DupeGroup
-    from imagevec.search.query import Query
     from imagevec.store.locking import LockHandle
 
-__all__ = ["DEFAULT_DB", "AddReport", "Hit", "ImageIndex", "list_collections"]
+__all__ = [
+    "DEFAULT_DB",
+    "AddReport",
+    "Hit",
+    "ImageIndex",
+    "list_collections",
+    "load_encoder",
+]
 
 
 def expand(path: str | os.PathLike[str]) -> str:
@@ -59,7 +73,9 @@ class ImageIndex(SearchIndex):
     """A searchable collection of images.
 
     Args:
-        path: the embedded store folder (default ``imagevec-db``); not with ``url``.
+        path: the embedded store folder; not with ``url``. Default: ``IMAGEVEC_DB``, else
+            ``./imagevec-db`` if it holds a store, else the user's data folder
+            (``~/.local/share/imagevec/db`` on Linux; :func:`imagevec.store.home.default_db`).
         url: a Chroma server, e.g. ``http://localhost:8000``.
         collection: the collection name.
         encoder: an :class:`~imagevec.Encoder`, a model name (``"default"``,
@@ -85,7 +101,7 @@ class ImageIndex(SearchIndex):
     ) -> None:
         if path is not None and url is not None:
             raise ConfigError("give either a store folder (path) or a server url, not both")
-        self.path = None if url else Path(path if path is not None else DEFAULT_DB).expanduser()
+        self.path = None if url else _folder(path)
         self.url = url
         self.location = url or str(self.path)
         self.collection = check_collection_name(collection)
@@ -171,58 +187,39 @@ class ImageIndex(SearchIndex):
     def add(
         self,
         sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        options: AddOptions | None = None,
         *,
         metadatas: Metadatas | None = None,
-        on_error: str = "skip",
-        batch_size: int = 32,
-        recursive: bool = True,
-        prune: bool = False,
         progress: bool = False,
-        retry_failed: bool = False,
-        include_hidden: bool = False,
-        exclude: Sequence[str] = (),
-        max_megapixels: float | None = None,
-        exif_gps: bool = False,
-        **load_options: Any,
+        **kwargs: Any,
     ) -> AddReport:
         """Index image files and folders; unchanged files are skipped, changed ones updated.
 
         Args:
             sources: files and folders (a single path is fine).
+            options: how to walk and index (:class:`~imagevec.types.AddOptions`); its fields
+                may also be given as keywords (``recursive``, ``prune``, ``retry_failed``,
+                ``include_hidden``, ``exclude``, ``max_megapixels``, ``exif_gps``,
+                ``on_error``, ``batch_size``...), which replace those of ``options``.
             metadatas: your fields (scalars): one dict for all files, one dict per source, or
-                a function ``path -> dict``. Reserved: uri, filename, sha256, bytes, mtime_ns,
-                width, height, format.
-            on_error: ``skip`` bad files and list them in the report, ``warn`` too, or
-                ``raise`` the first :class:`~imagevec.ImageLoadError`.
-            batch_size: images per forward pass (each batch is written at once).
-            recursive: walk sub-folders.
-            prune: also remove records of files that are gone from the given folders.
+                a function ``path -> dict``. Reserved: the keys of
+                :mod:`imagevec.store.record` (uri, sha256, width, taken, camera...).
             progress: show a progress bar.
-            retry_failed: try again the files that failed in an earlier run and have not
-                changed since (by default they are skipped: ``report.failed_earlier``).
-            include_hidden: also walk hidden files and folders (``.name``). Junk folders
-                (``.git``, ``node_modules``, ``@eaDir``, ``__MACOSX``, ``.Trashes``...) are
-                never walked; a RAW file whose JPEG/HEIC sibling is there is left out.
-            exclude: glob patterns of names or relative paths to leave out (``"*.png"``,
-                ``"drafts"``, ``"2019/*"``).
-            max_megapixels: images larger than this fail (named in the report) instead of
-                being decoded.
-            exif_gps: also store GPS coordinates (``gps_lat``, ``gps_lon``). EXIF date taken,
-                camera, lens, orientation and ``has_gps`` are always stored; coordinates only
-                when asked (privacy).
-            **load_options: passed to the loader (``policy``, ``num_workers``).
+            **kwargs: :class:`~imagevec.types.AddOptions` fields, and options for the loader
+                (``policy``, ``num_workers``).
 
-        Paths may start with ``~``. When not one input could be indexed
-        (``report.all_failed``), a :class:`~imagevec.AllInputsFailedWarning` is issued; a
-        new store folder that would stay empty is not left behind.
+        EXIF date taken, camera, lens, orientation and ``has_gps`` are always stored; GPS
+        coordinates only with ``exif_gps`` (privacy). Paths may start with ``~``. When not
+        one input could be indexed (``report.all_failed``), a
+        :class:`~imagevec.AllInputsFailedWarning` is issued; a new store folder that would
+        stay empty is not left behind.
+
+        Example:
+            >>> index.add("~/Photos", exclude=["*.png"], prune=True)       # doctest: +SKIP
+            >>> index.add("~/Photos", AddOptions(include_hidden=True))     # doctest: +SKIP
         """
-        paths, rules = add_arguments(
-            sources,
-            include_hidden=include_hidden,
-            exclude=exclude,
-            max_megapixels=max_megapixels,
-            load_options=load_options,
-        )
+        options, load_options = AddOptions.build(options, **kwargs)
+        paths = source_paths(sources)
         new_folder = self.path is not None and not self.path.exists()
         store = self._open(write=True)
         try:
@@ -230,22 +227,21 @@ class ImageIndex(SearchIndex):
                 store,
                 lambda: self.encoder,  # loaded only if something needs embedding
                 paths,
+                options,
                 metadatas=metadatas,
-                on_error=on_error,
-                batch_size=batch_size,
-                recursive=recursive,
                 progress=progress,
-                retry_failed=retry_failed,
                 prepare=self._writable,  # the collection is created at the first write
-                rules=rules,
-                exif_gps=exif_gps,
                 **load_options,
             )
         except BaseException:
             self._drop_if_empty(new_folder)
             raise
-        if prune:
+        if options.prune:
             report.pruned = self.prune(paths)
+        elif store.exists:  # name them; pruning stays a choice (see the add docstring)
+            from imagevec.store.records import missing_files
+
+            report.missing = sorted(missing_files(store, [expand(p) for p in paths]).values())
         if report.all_failed:
             warnings.warn(
                 f"nothing indexed: all {report.total} inputs failed "
@@ -323,44 +319,19 @@ class ImageIndex(SearchIndex):
         return store.delete(sorted(ids_of_missing_files(store, roots)))
 
     # ------------------------------------------------------------------ reads
-    def search(
-        self,
-        text: str | None = None,
-        *,
-        image: Any = None,
-        vector: np.ndarray | Sequence[float] | None = None,
-        like: str | os.PathLike[str] | None = None,
-        query: Query | str | None = None,
-        include_self: bool = False,
-        k: int = 10,
-        where: dict[str, Any] | None = None,
-        since: str | date | None = None,
-        until: str | date | None = None,
-        camera: str | None = None,
-        folder: str | os.PathLike[str] | None = None,
-        **load_options: Any,
-    ) -> list[Hit]:
+    def search(self, text: str | SearchRequest | None = None, **kwargs: Any) -> list[Hit]:
         """The ``k`` best matches for a text, an image, a vector, an indexed item or a
-        combined query.
+        combined query: a :class:`~imagevec.types.SearchRequest`, or its fields as keywords.
 
         Args:
-            text: a text query (the encoder's text tower, or the default's bridge).
-            image: an example picture (any input the loader takes).
-            vector: a query vector in the collection's space.
-            like: "more like this": the id or file path of an indexed item; its stored
-                vector is the query (nothing is re-embedded; the file may be gone).
-            query: a combined :class:`~imagevec.search.Query` of weighted parts, or a string
-                in its syntax (``"2:golden retriever + ./pool.jpg - night"``); see
-                :mod:`imagevec.search.query` for what the weights mean per encoder.
-            include_self: keep the indexed items named by ``like`` (or ``like:`` parts) in
-                the results.
-            k: number of results.
-            where: a Chroma metadata filter.
-            since: only photos taken on or after this date (``"2024-06-01"``, EXIF date).
-            until: only photos taken on or before this date (the whole day included).
-            camera: only photos whose camera make/model contains this text (any case).
-            folder: only photos under this folder.
-            **load_options: for image parts (``policy``...).
+            text: a text query, or a whole :class:`~imagevec.types.SearchRequest`.
+            **kwargs: the request's fields -- ``image`` (an example picture), ``vector``,
+                ``like`` (the id or path of an indexed item: its stored vector is the query),
+                ``query`` (a :class:`~imagevec.search.Query` or its string syntax,
+                ``"2:golden retriever + ./pool.jpg - night"``), ``k``, ``include_self`` --,
+                its filters (the :class:`~imagevec.types.PhotoFilter` fields: ``where``, a
+                Chroma metadata filter; ``folder``; ``since`` / ``until``, EXIF date taken;
+                ``camera``...), and options for loading image parts (``policy``...).
 
         Returns:
             :class:`Hit` objects, best first; ``score`` is the cosine similarity to the
@@ -370,27 +341,32 @@ class ImageIndex(SearchIndex):
             NotIndexedError: ``like`` names no indexed item.
 
         Example:
-            >>> index.search(like="photos/cat.jpg", k=5)                # doctest: +SKIP
-            >>> index.search(query="2:golden retriever + ./pool.jpg - night")  # doctest: +SKIP
+            >>> index.search("a cat", k=5, since="2024-06-01")            # doctest: +SKIP
+            >>> index.search(like="photos/cat.jpg", k=5)                  # doctest: +SKIP
+            >>> index.search(SearchRequest(query="2:beach - night", k=3))  # doctest: +SKIP
         """
         from imagevec.search.filters import photo_filter
         from imagevec.search.run import as_query, run_query
 
-        asked = as_query(text=text, image=image, vector=vector, like=like, query=query)
+        request, load_options = SearchRequest.build(text, **kwargs)
+        asked = as_query(
+            text=request.text,
+            image=request.image,
+            vector=request.vector,
+            like=request.like,
+            query=request.query,
+        )
         store = self._open(write=False)
         store.require()
-        where = photo_filter(
-            store, where=where, since=since, until=until, camera=camera, folder=folder
-        )
         return run_query(
             store,
             asked,
             encoder=lambda: self.encoder,
             light_text=self._light_text_vector,
             light_image=self._light_image_vector,
-            k=k,
-            where=where,
-            include_self=include_self,
+            k=request.k,
+            where=photo_filter(store, request.filter),
+            include_self=request.include_self,
             **load_options,
         )
 
@@ -412,13 +388,7 @@ class ImageIndex(SearchIndex):
 
         return light_image_vector(self.stamp, image, **load_options)
 
-    def duplicates(
-        self,
-        *,
-        threshold: float | None = None,
-        where: dict[str, Any] | None = None,
-        **filters: Any,
-    ) -> list[DupeGroup]:
+    def duplicates(self, *, threshold: float | None = None, **filters: Any) -> list[DupeGroup]:
         """Groups of near-identical photos (re-saves, resizes, crops, bursts) from the stored
         vectors, largest first; ``members[0]`` of each is the suggested keeper.
 
@@ -426,8 +396,8 @@ class ImageIndex(SearchIndex):
             threshold: cosine similarity that makes two photos duplicates (default
                 :data:`imagevec.search.dupes.DEFAULT_THRESHOLD`, chosen for the default
                 encoder).
-            where: only photos matching this filter.
-            **filters: ``since``, ``until``, ``camera``, ``folder`` as in :meth:`search`.
+            **filters: :class:`~imagevec.types.PhotoFilter` fields (``where``, ``folder``,
+                ``since``, ``until``, ``camera``...), or ``filter=`` a PhotoFilter.
 
         Example:
             >>> for group in index.duplicates(threshold=0.92):          # doctest: +SKIP
@@ -438,7 +408,8 @@ class ImageIndex(SearchIndex):
 
         store = self._open(write=False)
         store.require()
-        where = photo_filter(store, where=where, **filters)
+        given = filters.pop("filter", None) or PhotoFilter()
+        where = photo_filter(store, dataclasses.replace(given, **filters))
         chosen = DEFAULT_THRESHOLD if threshold is None else threshold
         return find_duplicates(store, threshold=chosen, where=where)
 
@@ -490,9 +461,48 @@ def list_collections(
     path: str | os.PathLike[str] | None = None, *, url: str | None = None
 ) -> list[dict[str, Any]]:
     """Every collection of a store: ``{name, count, stamp}`` (stamp None if not imagevec's)."""
-    if url is None and not is_store(Path(path or DEFAULT_DB).expanduser()):
-        raise StoreNotFoundError(Path(path or DEFAULT_DB))
+    if url is None and not is_store(_folder(path)):
+        raise StoreNotFoundError(_folder(path))
     from imagevec.store.chroma import describe_collections
 
     with ImageIndex(path, url=url) as index:
         return describe_collections(index._open(write=False).client, index.location)
+
+
+def _folder(path: str | os.PathLike[str] | None) -> Path:
+    """The embedded store folder for ``path`` (the per-user default when None)."""
+    if path is None:
+        from imagevec.store.home import default_db
+
+        return default_db()
+    return Path(path).expanduser()
+
+
+def load_encoder(
+    config: Mapping[str, Any], *, named: bool, collection: str, location: str
+) -> Encoder:
+    """The encoder of ``config`` (a stamp's config, or the model the user named).
+
+    Args:
+        named: the user named the model (it may be downloaded); otherwise only the stored
+            stamp names it and it loads from folders and the local cache only.
+
+    Raises:
+        ModelLoadError: it cannot load; for a model only the stamp names, the message says
+            how to allow the download.
+    """
+    from imagevec.encoders.hub import local_only
+    from imagevec.encoders.registry import create_encoder
+
+    if named:
+        return create_encoder(**config)
+    try:
+        with local_only():
+            return create_encoder(**config)
+    except ModelLoadError as exc:
+        raise ModelLoadError(
+            f"collection {collection!r} in {location} was written by model "
+            f"{config['model']!r}, which is not on this machine. It is not downloaded "
+            f"because only the stored stamp names it: open the index with "
+            f"encoder={config['model']!r} to allow the download ({exc})"
+        ) from exc

@@ -61,19 +61,23 @@ def screenshots() -> Path:
 def served_photos(
     photo_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, Path]]:
-    """``(url, photo folder)``: the sample photos indexed with the bundled default encoder,
-    served by a real uvicorn on 127.0.0.1."""
+    """``(url, photo folder)``: the sample photos as a small library (dated folders, camera
+    EXIF with GPS on four photos, a resized copy of ``rocket.jpg``; see
+    :mod:`tests.support.photo_library`) indexed with the bundled default encoder (GPS
+    coordinates stored), served by a real uvicorn on 127.0.0.1."""
     import imagevec
     from imagevec.serve.app import create_app
     from imagevec.serve.runner import BackgroundServer
     from imagevec.service import QueryService
+    from tests.support.photo_library import write_photo_library
 
+    library = write_photo_library(photo_dir, tmp_path_factory.mktemp("library"))
     db = tmp_path_factory.mktemp("browser-db")
     index = imagevec.ImageIndex(db, encoder="default", device="cpu")
-    report = index.add(photo_dir)
-    assert report.ok and index.count() >= 20, report.summary()
-    service = QueryService(index, roots=[photo_dir], cache_dir=tmp_path_factory.mktemp("thumbs"))
+    report = index.add(library, exif_gps=True)
+    assert report.ok and index.count() >= 21, report.summary()
+    service = QueryService(index, roots=[library], cache_dir=tmp_path_factory.mktemp("thumbs"))
     service.warm_up()
     with BackgroundServer(create_app(service)) as url:
-        yield url, photo_dir
+        yield url, library
     service.close()

@@ -50,3 +50,24 @@ def test_cli_with_chroma_url(
     counts = {c["name"]: c["count"] for c in info["collections"]}
     assert counts["cli-colours"] == 3
     assert main(["info", "--chroma-url", "http://127.0.0.1:1"]) == EXIT_ERROR
+
+
+def test_langchain_llamaindex_and_chromadb_read_a_server_collection(
+    chroma_url: str, colour_dir: Path, color_encoder_instance: object
+) -> None:
+    """The neighbours' stores read what ``imagevec index --chroma-url`` wrote (documents)."""
+    from urllib.parse import urlsplit
+
+    import chromadb
+    from tests.support.neighbours import check_chromadb, check_langchain_chroma, check_llama_index
+
+    from langchain_imagevec import ImagevecEmbeddings
+
+    args = ["--chroma-url", chroma_url, "-c", "neighbours", "-m", "test-color"]
+    assert main(["index", str(colour_dir), *args]) == EXIT_OK
+    parts = urlsplit(chroma_url)
+    client = chromadb.HttpClient(host=parts.hostname or "127.0.0.1", port=parts.port or 8000)
+    check_chromadb(client, "neighbours")
+    embeddings = ImagevecEmbeddings(encoder=color_encoder_instance)
+    check_langchain_chroma(client, "neighbours", embeddings, colour_dir)
+    check_llama_index(client, "neighbours", color_encoder_instance)

@@ -84,3 +84,13 @@ def test_demo_runs_offline_from_scratch(tmp_path: Path) -> None:
     assert "text: 'a cat'   [ok]" in done.stdout
     assert "image: chelsea-edited.jpg (edited copy of chelsea.jpg)   [ok]" in done.stdout
     assert list(tmp_path.iterdir()) == []  # temporary index, nothing left behind
+
+
+def test_demo_db_is_a_store_folder_like_every_other_db(tmp_path: Path) -> None:
+    db = tmp_path / "my-index"
+    done = imagevec("demo", "--no-progress", "--db", db, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (db / "chroma.sqlite3").is_file() and (tmp_path / "sample-photos").is_dir()
+    assert f"imagevec search --db {db} -c demo" in done.stdout
+    found = imagevec("search", "--db", db, "-c", "demo", "a cat", "--json", "-k", "1")
+    assert Path(json.loads(found.stdout)[0]["uri"]).stem == "chelsea"

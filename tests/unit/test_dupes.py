@@ -100,3 +100,56 @@ def test_bench_speed_finds_the_planted_copies() -> None:
 
     result = bench_speed(3000, dim=64)
     assert result["groups"] == result["planted"] == 30 and result["photos_per_s"] > 0
+
+
+def test_the_keeper_is_the_original_not_the_bigger_edit(
+    tmp_path: Path, photo_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A brightened re-save at a higher quality is bigger than its original: keep the original."""
+    import os
+
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    original = folder / "chelsea.jpg"
+    shutil.copy(photo_dir / "chelsea.jpg", original)
+    from PIL import Image, ImageEnhance
+
+    bright = folder / "chelsea_brighter.jpg"
+    with Image.open(original) as image:
+        ImageEnhance.Brightness(image).enhance(1.05).save(bright, quality=97)
+    assert bright.stat().st_size > original.stat().st_size
+    os.utime(original, ns=(1_600_000_000 * 10**9,) * 2)  # taken off the camera long ago
+    db = tmp_path / "db"
+    with ImageIndex(db, encoder="test-color") as index:
+        index.add(folder)
+        (group,) = index.duplicates(threshold=0.9)
+    assert _stems(group) == ["chelsea", "chelsea_brighter"]
+    assert group.reason == "earliest file time"
+    assert main(["dupes", "--db", str(db), "-t", "0.9", "--json"]) == EXIT_OK
+    data = json.loads(capsys.readouterr().out)["groups"][0]
+    assert data["keeper"] == str(original) and data["reason"] == "earliest file time"
+    html = tmp_path / "d.html"
+    assert main(["dupes", "--db", str(db), "-t", "0.9", "--html", str(html)]) == EXIT_OK
+    assert "keeper: earliest file time" in html.read_text()
+
+
+@pytest.mark.parametrize(
+    ("metas", "reason"),
+    [
+        ([{"taken_ts": 200, "mtime_ns": 1}, {"taken_ts": 100, "mtime_ns": 9}],
+         "earliest capture time (EXIF)"),
+        ([{"taken_ts": 5, "mtime_ns": 9}, {"taken_ts": 5, "mtime_ns": 1}], "earliest file time"),
+        ([{"mtime_ns": 1, "width": 9, "height": 9}, {"mtime_ns": 1, "camera_make": "Canon"}],
+         "has camera EXIF"),
+        ([{"width": 10, "height": 10, "bytes": 9}, {"width": 20, "height": 10, "bytes": 1}],
+         "most pixels"),
+        ([{"bytes": 1}, {"bytes": 2}], "most bytes"),
+        ([{"bytes": 1}, {"bytes": 1}], "all rules tie: first by path"),
+    ],
+)  # fmt: skip
+def test_keeper_rules_in_order(metas: list[dict], reason: str) -> None:
+    from imagevec.search.dupes import keeper_order
+
+    order, why = keeper_order(metas, ["/p/b.jpg", "/p/a.jpg"])
+    assert why == reason
+    assert order == [1, 0]  # the second one wins each case (the path tie too: a.jpg)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 
 import pytest
@@ -57,6 +58,6 @@ def test_mismatch_names_what_differs_without_contradiction() -> None:
 def test_cli_turns_fields_into_flag_hints() -> None:
     assert "--model clip-vit-b32" in error_text(ERRORS[0])
     assert "--collection" in error_text(ERRORS[1])
-    assert "--db db" in error_text(ERRORS[2])
+    assert "--db DIR" in error_text(ERRORS[2]) and os.path.abspath("db") in str(ERRORS[2])
     assert "--collection" in error_text(ERRORS[3]) and "images" in error_text(ERRORS[3])
     assert "--chroma-url" in error_text(ERRORS[6])

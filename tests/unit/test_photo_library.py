@@ -132,6 +132,10 @@ def test_date_camera_folder_filters(index: ImageIndex, library: Path) -> None:
     both = index.search(text="red", k=9, camera="IPHONE", since="2024-07-14", folder=library)
     assert _names(both) == {"IMG_0001.HEIC"}
     assert index.search(text="red", camera="Leica") == []
+    with_lens = {"cat.jpg", "coffee.jpg", "IMG_0001.HEIC"}  # the photos with EXIF
+    assert _names(index.search(text="red", k=9, lens="rf24-105")) == with_lens
+    assert _names(index.search(text="red", k=9, lens="RF24", camera="canon")) == {"cat.jpg"}
+    assert index.search(text="red", lens="50mm") == []
     with pytest.raises(ConfigError, match="bad date"):
         index.search(text="red", since="last summer")
 
@@ -189,3 +193,5 @@ def test_cli_index_options_and_search_filters(
     assert hits[0]["metadata"]["taken"].startswith(("2023-12-24", "2024-07-14"))
     code = main(["search", "red", "--folder", str(library / "2023"), "--paths-only", *db])
     assert code == EXIT_OK and capsys.readouterr().out == f"{library / '2023' / 'coffee.jpg'}\n"
+    code = main(["search", "red", "--lens", "rf24", "--camera", "canon", "--paths-only", *db])
+    assert code == EXIT_OK and capsys.readouterr().out == f"{library / '2024' / 'cat.jpg'}\n"

@@ -10,6 +10,7 @@ import pytest
 import imagevec
 
 PUBLIC = [
+    "AddOptions",
     "AddReport",
     "AllInputsFailedWarning",
     "CollectionNotFoundError",
@@ -27,13 +28,16 @@ PUBLIC = [
     "NoServerError",
     "NotFoundError",
     "NotIndexedError",
+    "PhotoFilter",
     "Query",
     "RemoteIndex",
     "SearchIndex",
+    "SearchRequest",
     "SkippedImageWarning",
     "SourcePolicy",
     "StoreLockedError",
     "StoreNotFoundError",
+    "TOOL_MAX_K",
     "UnsafeSourceError",
     "UnsupportedModalityError",
     "VectorRecord",

@@ -102,7 +102,7 @@ def test_upserts_are_split_under_the_max_batch_size(
     store.upsert([f"id{i}" for i in range(8)], vectors, [_meta(i) for i in range(8)])
     assert calls == [3, 3, 2] and store.count() == 8
     got = store.collection.get(ids=["id7"], include=["uris", "documents"])
-    assert got["uris"] == ["/photos/7.jpg"] and got["documents"] == [None]  # no base64
+    assert got["uris"] == got["documents"] == ["/photos/7.jpg"]  # the path, never base64
 
 
 def test_real_max_batch_size_comes_from_the_client(store: Store) -> None:

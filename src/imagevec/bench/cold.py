@@ -25,6 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from imagevec.index import ImageIndex
+from imagevec.samples import write_sample_photos
+
 COLLECTION = "demo"
 
 
@@ -70,9 +73,6 @@ def _summary(values: list[float]) -> dict[str, float]:
 def _prepare(folder: Path) -> tuple[Path, Path]:
     """Index the sample photos and two broken files into ``folder/db`` (collection ``demo``);
     returns (db, image query)."""
-    from imagevec.index import ImageIndex
-    from imagevec.samples import write_sample_photos
-
     photos = write_sample_photos(folder / "photos")
     (folder / "photos" / "broken.jpg").write_text("not a picture")
     (folder / "photos" / "truncated.jpg").write_bytes(photos[0].read_bytes()[:3000])

@@ -1,4 +1,5 @@
-"""``imagevec bench ...``: the user-facing benchmarks (forward, index, cold, serve, dupes, scale).
+"""``imagevec bench ...``: the user-facing benchmarks (forward, index, cold, serve, browse,
+dupes, scale).
 
 Parsing and output only; the runners are the modules of :mod:`imagevec.bench`. The research
 evidence runners (fine-tuning, the default's quality) live in ``examples/benchmarks/``.
@@ -146,7 +147,11 @@ def index_cmd(
     type=click.Path(file_okay=False, path_type=Path),
     help="An existing index. [default: the sample photos, indexed in a temporary folder]",
 )
-@click.option("--collection", "-c", default="demo", show_default=True)
+@click.option(
+    "--collection",
+    "-c",
+    help="The collection. [default: images with --db, else demo (the sample photos)]",
+)
 @click.option("--text", default="a cat", show_default=True, help="The text query.")
 @click.option(
     "--image",
@@ -156,7 +161,12 @@ def index_cmd(
 @click.option("--rounds", default=3, show_default=True, type=click.IntRange(1))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def cold_cmd(
-    db: Path | None, collection: str, text: str, image: Path | None, rounds: int, as_json: bool
+    db: Path | None,
+    collection: str | None,
+    text: str,
+    image: Path | None,
+    rounds: int,
+    as_json: bool,
 ) -> int:
     """Seconds from command to result for `imagevec search` in a fresh process: text, image.
 
@@ -166,7 +176,17 @@ def cold_cmd(
 
     if db is not None and image is None:
         raise click.UsageError("with --db, give the image query with --image")
-    result = bench_cold(db, collection=collection, text=text, image=image, rounds=rounds)
+    if db is not None:  # a missing store or collection: an imagevec error, not a traceback
+        from imagevec.errors import CollectionNotFoundError
+        from imagevec.index import list_collections
+        from imagevec.store.chroma import DEFAULT_COLLECTION
+
+        collection = collection or DEFAULT_COLLECTION
+
+        names = [c["name"] for c in list_collections(db)]
+        if collection not in names:
+            raise CollectionNotFoundError(collection, str(db), names)
+    result = bench_cold(db, collection=collection or "demo", text=text, image=image, rounds=rounds)
     click.echo(json.dumps(result, indent=2) if as_json else format_cold(result))
     return EXIT_OK
 
@@ -211,6 +231,41 @@ def serve_cmd(
         repeats=repeats,
         k=k,
         browser=None if browser == "none" else browser,
+    )
+    click.echo(json.dumps(result, indent=2))
+    return EXIT_OK
+
+
+@bench.command("browse")
+@click.option("--photos", default=10_000, show_default=True, type=click.IntRange(100))
+@click.option("--model", "-m", default="default", show_default=True, metavar="MODEL")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps.")
+@click.option("--repeats", default=20, show_default=True, type=click.IntRange(3))
+@click.option(
+    "--browser",
+    default="/usr/bin/chromium",
+    show_default=True,
+    help="Chromium for the page timings ('none' to skip).",
+)
+@click.option(
+    "--folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the synthetic library here (reused when it has --photos photos).",
+)
+def browse_cmd(
+    photos: int, model: str, device: str, repeats: int, browser: str, folder: Path | None
+) -> int:
+    """The photo page on a synthetic library (ms, JSON): browse pages, facets, a text query;
+    home first paint, scrolling and a query's grid in a browser."""
+    from imagevec.bench.browse import bench_browse
+
+    result = bench_browse(
+        photos,
+        model=model,
+        device=device,
+        repeats=repeats,
+        browser=None if browser == "none" else browser,
+        folder=folder,
     )
     click.echo(json.dumps(result, indent=2))
     return EXIT_OK

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -9,18 +10,11 @@ from pathlib import Path
 import click
 
 from imagevec.cli.app import EXIT_ERROR, EXIT_OK
-from imagevec.index import DEFAULT_DB
+from imagevec.cli.options import db_option
 
 
 @click.command("check")
-@click.option(
-    "--db",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_DB,
-    show_default=True,
-    envvar="IMAGEVEC_DB",
-    help="Folder of the embedded Chroma store (env IMAGEVEC_DB).",
-)
+@db_option("Folder of the embedded Chroma store (env IMAGEVEC_DB).")
 @click.option("--collection", "-c", help="Only this collection (default: all).")
 @click.option(
     "--repair",
@@ -41,9 +35,11 @@ def check_cmd(db: Path, collection: str | None, repair: bool, device: str, as_js
       imagevec check --repair --db ~/photos-db
     """
     from imagevec.cli.output import printable
+    from imagevec.encoders.registry import create_encoder
     from imagevec.store.check import check_store
 
-    report = check_store(db, collection=collection, repair=repair, device=device)
+    encoder_for = functools.partial(create_encoder, device=device)
+    report = check_store(db, collection=collection, repair=repair, encoder_for=encoder_for)
     if as_json:
         click.echo(json.dumps({**asdict(report), "ok": report.ok}, indent=2))
     else:

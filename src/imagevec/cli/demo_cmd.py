@@ -51,8 +51,9 @@ def _show(title: str, hits: list, expected: str, k: int) -> bool:
 @click.option(
     "--db",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Keep the demo in this folder (photos in DIR/sample-photos, the index in DIR/db), "
-    'then try `imagevec search --db DIR/db -c demo "a horse"`. [default: a temporary folder]',
+    help="Keep the demo: index into this store folder, as every --db (collection 'demo'; "
+    "the photos go beside it, in sample-photos), then try "
+    '`imagevec search --db DIR -c demo "a horse"`. [default: a temporary folder]',
 )
 @click.option(
     "--model",
@@ -80,9 +81,9 @@ def demo(
     """
     setup_logging(verbose)
     with tempfile.TemporaryDirectory(prefix="imagevec-demo-") as scratch:
-        root = db if db is not None else Path(scratch)
+        store = db if db is not None else Path(scratch, "db")
         return _run(
-            root,
+            store,
             keep=db is not None,
             model=model,
             device=device,
@@ -91,16 +92,17 @@ def demo(
         )
 
 
-def _run(root: Path, *, keep: bool, model: str, device: str, k: int, progress: bool) -> int:
+def _run(store: Path, *, keep: bool, model: str, device: str, k: int, progress: bool) -> int:
     from imagevec.cli.output import report_to_text
     from imagevec.index import ImageIndex
     from imagevec.samples import write_sample_photos
 
-    photos = root / "sample-photos"
+    store = store.expanduser().absolute()
+    photos = store.parent / "sample-photos"
     paths = write_sample_photos(photos)
-    query = edited_copy(photos / "chelsea.jpg", root / "queries" / "chelsea-edited.jpg")
+    query = edited_copy(photos / "chelsea.jpg", store.parent / "queries" / "chelsea-edited.jpg")
     click.echo(f"{len(paths)} sample photos in {photos}")
-    with ImageIndex(root / "db", collection=COLLECTION, encoder=model, device=device) as index:
+    with ImageIndex(store, collection=COLLECTION, encoder=model, device=device) as index:
         click.echo(f"indexing with encoder {model!r}...")
         report = index.add([photos], progress=progress)
         click.echo(report_to_text(report))
@@ -112,7 +114,7 @@ def _run(root: Path, *, keep: bool, model: str, device: str, k: int, progress: b
         good.append(_show(f"image: {query.name} (edited copy of chelsea.jpg)", hits, "chelsea", k))
     click.echo(f"\n{sum(good)}/{len(good)} queries found the expected photo first.")
     if keep:
-        click.echo(f'Try: imagevec search --db {root / "db"} -c {COLLECTION} "a horse"')
+        click.echo(f'Try: imagevec search --db {store} -c {COLLECTION} "a horse"')
     else:
         click.echo("(temporary index, deleted; keep one with `imagevec demo --db DIR`)")
     return EXIT_OK if report.ok else EXIT_PARTIAL

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from imagevec.cli.app import EXIT_OK, read_only
-from imagevec.cli.options import open_index, parse_where, store_options
+from imagevec.cli.options import filter_options, open_index, photo_filter, store_options
 
 
 @click.command("dupes")
@@ -20,12 +20,7 @@ from imagevec.cli.options import open_index, parse_where, store_options
     "the default encoder on edited copies; other encoders: check a few groups]",
 )
 @click.option("--where", metavar="JSON", help="Only photos matching this metadata filter.")
-@click.option("--since", metavar="DATE", help="Only photos taken on or after DATE (EXIF).")
-@click.option("--until", metavar="DATE", help="Only photos taken on or before DATE.")
-@click.option("--camera", metavar="TEXT", help="Only photos whose camera make/model has TEXT.")
-@click.option(
-    "--folder", type=click.Path(file_okay=False, path_type=Path), help="Only under this folder."
-)
+@filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print the groups as JSON.")
 @click.option(
     "--html",
@@ -37,22 +32,20 @@ from imagevec.cli.options import open_index, parse_where, store_options
 def dupes_cmd(
     threshold: float | None,
     where: str | None,
-    since: str | None,
-    until: str | None,
-    camera: str | None,
-    folder: Path | None,
     as_json: bool,
     html_path: Path | None,
     db: Path,
     chroma_url: str | None,
     collection: str,
+    **filters: str | None,
 ) -> int:
     """Find near-duplicate photos (re-saves, resizes, crops, light edits, bursts).
 
     Uses the vectors already in the index (nothing is re-embedded). Each group lists a
-    suggested keeper first (most pixels, then most bytes), then the others with their
-    similarity to it. Files are never touched. With --json, prints
-    {threshold, groups: [{keeper, size, members: [{id, uri, score, metadata}]}]}.
+    suggested keeper first, the likely original (earliest capture time, then earliest file
+    time, then camera EXIF present, then most pixels, then most bytes) and why it won, then
+    the others with their similarity to it. Files are never touched. With --json, prints
+    {threshold, groups: [{keeper, reason, size, members: [{id, uri, score, metadata}]}]}.
 
     \b
     Examples:
@@ -65,16 +58,9 @@ def dupes_cmd(
     from imagevec.search.dupes import DEFAULT_THRESHOLD
 
     chosen = DEFAULT_THRESHOLD if threshold is None else threshold
-    filters = parse_where(where)
+    photos = photo_filter(where, filters)
     with open_index(db, chroma_url, collection) as index:
-        groups = index.duplicates(
-            threshold=chosen,
-            where=filters,
-            since=since,
-            until=until,
-            camera=camera,
-            folder=folder,
-        )
+        groups = index.duplicates(threshold=chosen, filter=photos)
     if as_json:
         data = {"threshold": chosen, "groups": [group.to_dict() for group in groups]}
         click.echo(json.dumps(data, indent=2))
@@ -83,7 +69,8 @@ def dupes_cmd(
             click.echo(f"group {number} ({len(group.members)} photos)")
             for position, hit in enumerate(group.members):
                 label = "  keeper" if position == 0 else f"  {hit.score:.3f} "
-                click.echo(f"{label} {output.printable(hit.uri)}")
+                why = f"  ({group.reason})" if position == 0 and group.reason else ""
+                click.echo(f"{label} {output.printable(hit.uri)}{why}")
         extra = sum(len(g.members) - 1 for g in groups)
         click.echo(f"{len(groups)} groups, {extra} photos beyond the keepers (threshold {chosen})")
     if html_path is not None:

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from imagevec.types import AddReport
+from imagevec.types import AddOptions, AddReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -71,13 +71,13 @@ def check_engine_options(engine: str, chroma_url: str | None, ray: dict[str, Any
 
 def index_on_ray(
     paths: list[Path],
+    options: AddOptions,
     *,
     chroma_url: str | None,
     collection: str,
     model: str | None,
     ray: dict[str, Any],
-    prune: bool,
-    **options: Any,
+    **kwargs: Any,
 ) -> tuple[AddReport, str]:
     """Run :func:`imagevec.scale.index_with_ray`; ``(report, location)``."""
     from imagevec.scale import index_with_ray
@@ -91,9 +91,10 @@ def index_on_ray(
         ray_address=ray["ray_address"],
         concurrency=ray["concurrency"],
         num_gpus=ray["num_gpus"],
-        **options,
+        options=options,
+        **kwargs,
     )
-    if prune and chroma_url is not None:
+    if options.prune and chroma_url is not None:
         from imagevec.index import ImageIndex
 
         with ImageIndex(url=chroma_url, collection=collection) as index:

@@ -33,7 +33,10 @@ def error_text(exc: ImagevecError) -> str:
             "new collection with --collection NAME."
         )
     if isinstance(exc, StoreNotFoundError):
-        return f"no index at {exc.path}: create it with `imagevec index PHOTOS --db {exc.path}`"
+        return (
+            f"no index at {exc.path}: create it with `imagevec index PHOTOS --db {exc.path}`, "
+            "or point to another index with --db DIR (or IMAGEVEC_DB=DIR)"
+        )
     if isinstance(exc, CollectionNotFoundError):
         known = ", ".join(exc.available) or "none"
         return (

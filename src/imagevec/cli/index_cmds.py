@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -20,7 +21,7 @@ from imagevec.cli.options import (
     store_options,
     want_progress,
 )
-from imagevec.types import AddReport, AllInputsFailedWarning
+from imagevec.types import AddOptions, AddReport, AllInputsFailedWarning
 
 
 @click.command("index")
@@ -87,15 +88,7 @@ def index_cmd(
     model: str | None,
     device: str,
     dtype: str,
-    batch_size: int,
-    recursive: bool,
-    prune: bool,
-    retry_failed: bool,
     meta: tuple[str, ...],
-    include_hidden: bool,
-    exclude: tuple[str, ...],
-    max_megapixels: float | None,
-    exif_gps: bool,
     engine: str,
     ray_address: str | None,
     concurrency: int | None,
@@ -104,6 +97,7 @@ def index_cmd(
     as_json: bool,
     progress: bool | None,
     verbose: bool,
+    **add: Any,
 ) -> int:
     """Index image files and folders (PATHS) so that they can be searched.
 
@@ -125,6 +119,7 @@ def index_cmd(
       imagevec index /shared/photos --engine ray --parquet out/vectors/
     """
     setup_logging(verbose)
+    options = AddOptions(**add)  # the --batch-size ... --exif-gps flags, by their names
     user = parse_meta(meta) or None
     ray = {
         "ray_address": ray_address, "concurrency": concurrency, "num_gpus": num_gpus,
@@ -133,10 +128,8 @@ def index_cmd(
     check_engine_options(engine, chroma_url, ray)
     if engine == "ray":
         report, location = index_on_ray(
-            list(paths), chroma_url=chroma_url, collection=collection, model=model, ray=ray,
-            prune=prune, metadatas=user, dtype=dtype, batch_size=batch_size, recursive=recursive,
-            retry_failed=retry_failed, include_hidden=include_hidden, exclude=exclude,
-            max_megapixels=max_megapixels, exif_gps=exif_gps, progress=want_progress(progress),
+            list(paths), options, chroma_url=chroma_url, collection=collection, model=model,
+            ray=ray, metadatas=user, dtype=dtype, progress=want_progress(progress),
         )  # fmt: skip
         return _print_report(report, location, collection, paths, as_json)
     with (
@@ -144,19 +137,7 @@ def index_cmd(
         warnings.catch_warnings(),
     ):
         warnings.simplefilter("ignore", AllInputsFailedWarning)  # the summary says it
-        report = index.add(
-            list(paths),
-            metadatas=user,
-            batch_size=batch_size,
-            recursive=recursive,
-            prune=prune,
-            progress=want_progress(progress),
-            retry_failed=retry_failed,
-            include_hidden=include_hidden,
-            exclude=exclude,
-            max_megapixels=max_megapixels,
-            exif_gps=exif_gps,
-        )
+        report = index.add(list(paths), options, metadatas=user, progress=want_progress(progress))
         location = index.location
     if not (report.indexed or report.updated or report.pruned or report.failed):
         read_only()  # this run wrote nothing: the process may end right after its output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -93,16 +95,18 @@ def mcp_cmd(
         raise click.ClickException(
             f"the MCP server needs the mcp extra: pip install 'imagevec[mcp]' ({exc})"
         ) from exc
-    from imagevec.errors import ConfigError
+    from imagevec.errors import StoreNotFoundError
     from imagevec.index import ImageIndex, is_store
+    from imagevec.io.budget import return_large_blocks
     from imagevec.service import QueryService
 
     setup_logging(verbose)
+    return_large_blocks()
     options = McpOptions(
         max_image_side=max_image_side, max_image_bytes=max_image_kb * 1000, allow_urls=allow_urls
     )
     if chroma_url is None and not is_store(db):
-        raise ConfigError(f"no index at {db}: create it with `imagevec index PHOTOS --db {db}`")
+        raise StoreNotFoundError(db)
     index = ImageIndex(
         None if chroma_url else db,
         url=chroma_url,
@@ -111,17 +115,23 @@ def mcp_cmd(
         device=device,
         dtype=dtype,
     )
-    with QueryService(index, roots=roots or None, cache_dir=cache_dir) as service:
+    service = QueryService(index, roots=roots or None, cache_dir=cache_dir)
+    # Load the model while the client connects: initialize is answered at once.
+    warm = threading.Thread(target=_warm_up, args=(service,), daemon=True)
+    try:
         server = build_server(service, options)
         if use_http:
             http_app(server, host=host, port=port)  # refuses a non-loopback host early
-        # Load the model while the client connects: initialize is answered at once.
-        threading.Thread(target=_warm_up, args=(service,), daemon=True).start()
+        warm.start()
         if use_http:
             click.echo(f"imagevec MCP server on http://{host}:{port}/mcp", err=True)
             anyio.run(lambda: run_http(server, host=host, port=port))
         else:
             anyio.run(run_stdio, server)
+    except BaseException:
+        service.close()
+        raise
+    _leave(service, warm)
     return EXIT_OK
 
 
@@ -130,6 +140,18 @@ def _warm_up(service: Any) -> None:
         service.warm_up()
     except Exception as exc:  # the tool calls report it too, as tool errors
         click.echo(f"imagevec mcp: could not load the model: {exc}", err=True)
+
+
+def _leave(service: Any, warm: threading.Thread) -> None:
+    """Close and return; but while the model is still loading (the client closed at once),
+    exit now: finalising the interpreter under a thread inside native model code can abort
+    the process (SIGABRT), and the server has written nothing that needs flushing."""
+    warm.join(0.2)
+    if warm.is_alive():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_OK)
+    service.close()
 
 
 COMMANDS = [mcp_cmd]

@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 
 import click
 
-from imagevec.store.chroma import DEFAULT_COLLECTION, DEFAULT_DB
+from imagevec.store.chroma import DEFAULT_COLLECTION
+from imagevec.types import PhotoFilter
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -22,20 +23,50 @@ def _apply(func: F, options: list[Callable[[F], F]]) -> F:
     return func
 
 
+def _default_db() -> Path:
+    from imagevec.store.home import default_db
+
+    return default_db()
+
+
+#: How ``--db``'s default reads in ``--help``.
+DB_DEFAULT_TEXT = "./imagevec-db if it exists, else ~/.local/share/imagevec/db"
+
+
+def db_option(
+    help: str = "Folder of the embedded Chroma store (env IMAGEVEC_DB). One process writes "
+    "it at a time; use a Chroma server for concurrent access.",
+) -> Callable[[F], F]:
+    """``--db DIR``: the embedded store; default: the user's one (:mod:`imagevec.store.home`)."""
+    return click.option(
+        "--db",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=_default_db,
+        show_default=DB_DEFAULT_TEXT,
+        envvar="IMAGEVEC_DB",
+        help=help,
+    )
+
+
+def note_store(db: Path | None) -> None:
+    """Name a store found in the working folder on stderr (the default is the user's one)."""
+    from imagevec.store.home import legacy_db
+
+    ctx = click.get_current_context(silent=True)
+    if db is None or ctx is None or "db" not in ctx.params:
+        return
+    from click.core import ParameterSource
+
+    if ctx.get_parameter_source("db") == ParameterSource.DEFAULT and legacy_db() == db:
+        click.echo(f"imagevec: using the index in this folder, {db}", err=True)
+
+
 def store_options(func: F) -> F:
     """``--db``, ``--chroma-url`` and ``--collection``."""
     return _apply(
         func,
         [
-            click.option(
-                "--db",
-                type=click.Path(file_okay=False, path_type=Path),
-                default=DEFAULT_DB,
-                show_default=True,
-                envvar="IMAGEVEC_DB",
-                help="Folder of the embedded Chroma store (env IMAGEVEC_DB). One process "
-                "writes it at a time; use a Chroma server for concurrent access.",
-            ),
+            db_option(),
             click.option(
                 "--chroma-url",
                 metavar="URL",
@@ -102,6 +133,32 @@ def output_options(func: F) -> F:
     )
 
 
+def filter_options(func: F) -> F:
+    """One option per :class:`~imagevec.types.PhotoFilter` text filter (``--folder``,
+    ``--since``, ``--until``, ``--camera``...), named, explained and checked as declared
+    there; the command gets them as keywords (:func:`photo_filter` collects them)."""
+    options: list[Callable[[F], F]] = []
+    for field in PhotoFilter.options():
+        choices = field.metadata["choices"]
+        options.append(
+            click.option(
+                "--" + field.name.replace("_", "-"),
+                field.name,
+                metavar=None if choices else field.metadata["metavar"],
+                type=click.Choice(choices) if choices else _TYPES.get(field.metadata["metavar"]),
+                help=field.metadata["help"],
+            )
+        )
+    return _apply(func, options)
+
+
+def photo_filter(where: str | None, given: dict[str, Any]) -> PhotoFilter:
+    """The :class:`~imagevec.types.PhotoFilter` of ``--where`` and the :func:`filter_options`
+    found in a command's keywords ``given``."""
+    names = {field.name for field in PhotoFilter.options()}
+    return PhotoFilter(where=parse_where(where), **{k: v for k, v in given.items() if k in names})
+
+
 def want_progress(progress: bool | None) -> bool:
     """The ``--progress`` choice, defaulting to whether stderr is a terminal."""
     return sys.stderr.isatty() if progress is None else progress
@@ -129,7 +186,8 @@ def open_index(
     from imagevec.index import ImageIndex
 
     check_store_choice(chroma_url)
-
+    if chroma_url is None:
+        note_store(db)
     return ImageIndex(
         None if chroma_url else db,
         url=chroma_url,
@@ -183,3 +241,25 @@ def parse_where(text: str | None) -> dict[str, Any] | None:
     if not isinstance(where, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--where")
     return where
+
+
+class DateType(click.ParamType):
+    """``--since`` / ``--until``: an ISO date (``2024-06-01``) or date-time; a bad one is a
+    usage error (exit 2) before anything is opened."""
+
+    name = "DATE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from imagevec.errors import ConfigError
+        from imagevec.search.filters import parse_when
+
+        try:
+            parse_when(value)
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)
+        return value
+
+
+DATE = DateType()
+#: Click types of the PhotoFilter options, by metavar (the others are plain text).
+_TYPES: dict[str, click.ParamType] = {"DATE": DATE}

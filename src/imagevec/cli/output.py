@@ -86,7 +86,14 @@ def report_to_text(report: AddReport) -> str:
         ("warning", report.warnings),
     ):
         lines += [f"  {label}: {printable(e.source)}: {printable(e.reason)}" for e in entries]
+    gone = report.missing
+    lines += [f"  gone (still indexed): {printable(uri)}" for uri in gone[:_GONE_SHOWN]]
+    if len(gone) > _GONE_SHOWN:
+        lines.append(f"  ... and {len(gone) - _GONE_SHOWN} more gone (--json lists them)")
     return "\n".join(lines)
+
+
+_GONE_SHOWN = 20
 
 
 def stamp_to_text(stamp: dict[str, Any] | None) -> str:
@@ -190,7 +197,7 @@ def groups_to_html(groups: Sequence[DupeGroup], title: str) -> str:
             meta = hit.metadata
             size = f"{meta.get(WIDTH, '?')}x{meta.get(HEIGHT, '?')}, {meta.get(BYTES, '?')} B"
             size += "".join(f", {meta[key]}" for key in (TAKEN, CAMERA) if meta.get(key))
-            label = "keeper" if position == 0 else f"{hit.score:.3f}"
+            label = f"keeper: {group.reason}" if position == 0 else f"{hit.score:.3f}"
             cards.append(
                 f'<figure><a href="{esc(_file_href(hit.uri))}">{picture}</a><figcaption>'
                 f'<div class="score">{label}</div><div>{esc(hit.uri)}</div>'
@@ -204,6 +211,8 @@ def groups_to_html(groups: Sequence[DupeGroup], title: str) -> str:
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{esc(title)}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>{esc(title)}</h1><p>keeper = most pixels, then most bytes; other photos show "
-        f"their cosine similarity to it</p>{body}</body></html>\n"
+        f"<h1>{esc(title)}</h1><p>keeper = the likely original: earliest "
+        "capture time, then earliest file time, then camera EXIF present, then most pixels, "
+        "then most bytes; other photos show their cosine similarity to it</p>"
+        f"{body}</body></html>\n"
     )

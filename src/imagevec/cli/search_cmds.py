@@ -12,13 +12,15 @@ import click
 
 from imagevec.cli.app import EXIT_OK, read_only
 from imagevec.cli.options import (
+    filter_options,
     model_options,
     open_index,
     output_options,
-    parse_where,
+    photo_filter,
     setup_logging,
     store_options,
 )
+from imagevec.types import SearchRequest
 
 if TYPE_CHECKING:
     from imagevec.search import Query
@@ -55,16 +57,7 @@ if TYPE_CHECKING:
     metavar="TERM",
     help="Subtract a part (push photos like it down); same forms as --add; repeatable.",
 )
-@click.option(
-    "--since", metavar="DATE", help="Only photos taken on or after DATE (YYYY-MM-DD, EXIF)."
-)
-@click.option("--until", metavar="DATE", help="Only photos taken on or before DATE (inclusive).")
-@click.option("--camera", metavar="TEXT", help="Only photos whose camera make/model has TEXT.")
-@click.option(
-    "--folder",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Only photos under this folder.",
-)
+@filter_options
 @click.option(
     "--paths-only",
     is_flag=True,
@@ -100,10 +93,6 @@ def search_cmd(
     include_self: bool,
     add: tuple[str, ...],
     sub: tuple[str, ...],
-    since: str | None,
-    until: str | None,
-    camera: str | None,
-    folder: Path | None,
     paths_only: bool,
     k: int,
     where: str | None,
@@ -117,6 +106,7 @@ def search_cmd(
     as_json: bool,
     progress: bool | None,
     verbose: bool,
+    **filters: str | None,
 ) -> int:
     """Search the index by a text QUERY, an example picture (--image), an indexed photo
     (--like), or any weighted mix of them (--add, --sub).
@@ -144,18 +134,11 @@ def search_cmd(
     read_only()  # the process ends right after the output (see cli.app)
     setup_logging(verbose)
     combined = _build_query(query, image, like, add, sub)
-    filters = parse_where(where)
+    request = SearchRequest(
+        query=combined, k=k, include_self=include_self, filter=photo_filter(where, filters)
+    )
     with open_index(db, chroma_url, collection, model, device, dtype) as index:
-        hits = index.search(
-            query=combined,
-            include_self=include_self,
-            k=k,
-            where=filters,
-            since=since,
-            until=until,
-            camera=camera,
-            folder=folder,
-        )
+        hits = index.search(request)
     from imagevec.cli import output
 
     if paths_only:

@@ -8,13 +8,16 @@ Local folders and the HF cache are tried first (no network); the hub only after 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import pickle
+import socket
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from imagevec.errors import ModelLoadError
 
@@ -34,6 +37,37 @@ def _offline() -> bool:
     if _LOCAL_ONLY.get():
         return True
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+
+
+_PROXIES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+
+
+@functools.lru_cache(maxsize=4)
+def _unreachable(endpoint: str) -> str | None:
+    """Why the hub cannot be reached (one quick TCP connect), or None; checked once per
+    process before any download, so that a machine without network fails at once instead
+    of after huggingface_hub's retries (~25 s of "Retrying in 8s" lines). Behind a proxy
+    the check is left to the download itself."""
+    if any(os.environ.get(name) for name in _PROXIES):
+        return None
+    parts = urlsplit(endpoint)
+    host, port = (
+        parts.hostname or "huggingface.co",
+        parts.port or (443 if parts.scheme != "http" else 80),
+    )
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        return f"cannot reach {host}:{port} ({exc.strerror or exc})"
+    return None
+
+
+def _hub_problem() -> str | None:
+    """``"hub: ..."`` when the hub must not or cannot be asked, else None."""
+    if _offline():
+        return "hub: not tried (HF_HUB_OFFLINE is set)"
+    why = _unreachable(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    return f"hub: not tried, {why}" if why else None
 
 
 @contextlib.contextmanager
@@ -88,9 +122,10 @@ def from_pretrained(
     try:
         return model_cls.from_pretrained(location, revision=revision, local_files_only=True, **kw)
     except (OSError, ValueError) as exc:
-        tried.append(f"Hugging Face cache: {_short(exc)}")
-    if _offline():
-        tried.append("hub: not tried (HF_HUB_OFFLINE is set)")
+        tried.append(f"Hugging Face cache: {_cache_miss(exc)}")
+    problem = _hub_problem()
+    if problem:
+        tried.append(problem)
     else:
         try:
             return model_cls.from_pretrained(location, revision=revision, **kw)
@@ -124,8 +159,9 @@ def read_json(location: str, filename: str, *, revision: str | None = None) -> d
     tried = []
     for local_only in (True, False):
         where = "Hugging Face cache" if local_only else "hub"
-        if not local_only and _offline():
-            tried.append("hub: not tried (HF_HUB_OFFLINE is set)")
+        problem = None if local_only else _hub_problem()
+        if problem:
+            tried.append(problem)
             break
         try:
             downloaded = hf_hub_download(
@@ -135,7 +171,7 @@ def read_json(location: str, filename: str, *, revision: str | None = None) -> d
         except Exception as exc:
             if type(exc).__name__ == "EntryNotFoundError":
                 return {}
-            tried.append(f"{where}: {_short(exc)}")
+            tried.append(f"{where}: {_cache_miss(exc) if local_only else _short(exc)}")
     raise ModelLoadError(
         f"cannot read {filename} of model {location!r}. Tried: "
         + "; ".join(tried)
@@ -162,3 +198,9 @@ def infer_family(location: str, *, revision: str | None = None) -> str:
 def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) < 300 else text[:300] + "..."
+
+
+def _cache_miss(exc: BaseException) -> str:
+    """A cache look-up's failure in a few words (the libraries' texts repeat the hub advice)."""
+    text = str(exc)
+    return "not there" if "local_files_only" in text or "disk cache" in text else _short(exc)

@@ -7,6 +7,8 @@ bool, so it can be stored and filtered on):
   seconds since 1970, read as UTC: for ``since``/``until`` filters);
 * ``camera_make``, ``camera_model``, ``camera`` (make and model joined, make not repeated);
 * ``lens``; ``orientation`` (1-8); ``has_gps`` (True when the photo carries a position);
+* ``exposure_time`` (``"1/250"`` or ``"2"`` seconds), ``f_number`` (2.8), ``iso`` (200),
+  ``focal_length`` (35.0 mm): what the viewer shows as the exposure;
 * ``gps_lat``, ``gps_lon`` (decimal degrees) only with ``gps=True``: coordinates are personal.
 
 A broken, truncated or malicious EXIF block never raises: the bad field is left out and the
@@ -34,9 +36,13 @@ from imagevec.store.record import (
     CAMERA_MAKE,
     CAMERA_MODEL,
     EXIF_FIELDS,
+    EXPOSURE_TIME,
+    F_NUMBER,
+    FOCAL_LENGTH,
     GPS_LAT,
     GPS_LON,
     HAS_GPS,
+    ISO,
     LENS,
     ORIENTATION,
     TAKEN,
@@ -53,6 +59,7 @@ _MAKE, _MODEL, _ORIENTATION, _DATETIME = 0x010F, 0x0110, 0x0112, 0x0132
 _ORIGINAL, _DIGITIZED, _LENS_MAKE, _LENS_MODEL = 0x9003, 0x9004, 0xA433, 0xA434
 _DATE = re.compile(r"\s*(\d{4})[:\-/](\d{2})[:\-/](\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
 _MAX_TEXT = 100
+_EXPOSURE, _F_NUMBER, _ISO, _FOCAL = 0x829A, 0x829D, 0x8827, 0x920A
 
 
 def _text(value: Any) -> str | None:
@@ -162,10 +169,36 @@ def _exif_ifd(exif: Image.Exif) -> dict[str, Any]:
         if taken:
             out[TAKEN], out[TAKEN_TS] = taken
             break
+    out.update(_exposure(ifd))
     lens = _text(ifd.get(_LENS_MODEL))
     make = _text(ifd.get(_LENS_MAKE))
     if lens:
         out[LENS] = lens if not make or lens.lower().startswith(make.lower()) else f"{make} {lens}"
+    return out
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value[0] if isinstance(value, tuple) else value)
+    except (TypeError, ValueError, ZeroDivisionError, IndexError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def _exposure(ifd: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    seconds = _number(ifd.get(_EXPOSURE))
+    if seconds is not None and seconds < 3600:
+        out[EXPOSURE_TIME] = f"1/{round(1 / seconds)}" if seconds < 0.5 else f"{seconds:g}"
+    f_number = _number(ifd.get(_F_NUMBER))
+    if f_number is not None and f_number < 100:
+        out[F_NUMBER] = round(f_number, 1)
+    iso = _number(ifd.get(_ISO))
+    if iso is not None and iso < 10_000_000:
+        out[ISO] = int(iso)
+    focal = _number(ifd.get(_FOCAL))
+    if focal is not None and focal < 10_000:
+        out[FOCAL_LENGTH] = round(focal, 1)
     return out
 
 

@@ -12,11 +12,12 @@ Example:
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
 from imagevec.errors import ConfigError
+from imagevec.types import TOOL_MAX_K, PhotoFilter
 
 __all__ = [
     "DescribeArgs",
@@ -27,7 +28,7 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=BaseModel)
-MAX_K = 50
+MAX_K = TOOL_MAX_K  # one limit for every agent tool (imagevec.types)
 MAX_QUERY_CHARS = 1000
 
 _K = Annotated[
@@ -43,6 +44,8 @@ def _json_object(value: Any) -> Any:
             return json.loads(value)
         except json.JSONDecodeError:
             return value  # reported as "not a valid dictionary"
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
     return value
 
 
@@ -75,7 +78,33 @@ class _Args(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class SearchArgs(_Args):
+class _Filtered(_Args):
+    """The filters every search tool takes: ``where``, ``folder`` and the other
+    :class:`~imagevec.types.PhotoFilter` filters (:func:`_with_filters` adds them)."""
+
+    where: _WHERE = None
+    folder: _FOLDER = None
+
+    def photo_filter(self) -> PhotoFilter:
+        """The filters given."""
+        names = ["where", *(item.name for item in PhotoFilter.options())]
+        return PhotoFilter(**{name: getattr(self, name) for name in names})
+
+
+def _with_filters(model: type[M]) -> type[M]:
+    """``model`` with one optional argument per PhotoFilter filter it does not declare
+    (``since``, ``until``, ``camera``...), described as declared there."""
+    fields: dict[str, Any] = {}
+    for item in PhotoFilter.options():
+        if item.name not in model.model_fields:
+            choices = item.metadata["choices"]
+            kind: Any = Literal[choices] if choices else str
+            help = item.metadata["help"].replace(item.metadata["metavar"], "this")
+            fields[item.name] = (kind | None, Field(default=None, max_length=200, description=help))
+    return create_model(model.__name__, __base__=model, __doc__=model.__doc__, **fields)
+
+
+class _SearchArgs(_Filtered):
     """Arguments of ``search_photos``."""
 
     query: str = Field(
@@ -87,12 +116,10 @@ class SearchArgs(_Args):
         "kinds of query this index answers well.",
     )
     k: _K = 8
-    where: _WHERE = None
-    folder: _FOLDER = None
     thumbnails: _THUMBNAILS = False
 
 
-class SimilarArgs(_Args):
+class _SimilarArgs(_Filtered):
     """Arguments of ``find_similar_photos``."""
 
     image: str = Field(
@@ -102,9 +129,15 @@ class SimilarArgs(_Args):
         "server's photo folders, or a data URI 'data:image/jpeg;base64,...'.",
     )
     k: _K = 8
-    where: _WHERE = None
-    folder: _FOLDER = None
     thumbnails: _THUMBNAILS = False
+
+
+if TYPE_CHECKING:
+    SearchArgs = _SearchArgs
+    SimilarArgs = _SimilarArgs
+else:
+    SearchArgs = _with_filters(_SearchArgs)
+    SimilarArgs = _with_filters(_SimilarArgs)
 
 
 class GetPhotoArgs(_Args):

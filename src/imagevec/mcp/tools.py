@@ -27,6 +27,7 @@ from imagevec.mcp.content import image_content, metadata_for_model, results_payl
 from imagevec.mcp.describe import describe_index
 from imagevec.mcp.refs import PHOTO_URI_PREFIX, classify_image, photo_id, photo_uri
 from imagevec.search.query import Part, Query, parse_query
+from imagevec.types import SearchRequest
 
 if TYPE_CHECKING:
     from imagevec.service import QueryService
@@ -177,15 +178,14 @@ class PhotoTools:
     def search_photos(self, a: args.SearchArgs) -> Content:
         """Text or combined search (``like:`` / ``image:`` parts read like examples)."""
         query = self._query(a.query)
-        hits = self.service.search(query=query, k=a.k, where=a.where, folder=a.folder)
+        hits = self.service.search(SearchRequest(query=query, k=a.k, filter=a.photo_filter()))
         plain = len(query.parts) == 1 and query.parts[0] == Part("text", a.query)
         return self._results({"text" if plain else "query": a.query}, hits, a.thumbnails)
 
     def find_similar_photos(self, a: args.SimilarArgs) -> Content:
         """Search by an example picture (an indexed one by its stored vector)."""
         kind, value, shown = self._example(a.image)
-        options: dict[str, Any] = {"k": a.k, "where": a.where, "folder": a.folder, kind: value}
-        hits = self.service.search(**options)
+        hits = self.service.search(SearchRequest(k=a.k, filter=a.photo_filter(), **{kind: value}))
         return self._results({kind: shown}, hits, a.thumbnails)
 
     def get_photo(self, a: args.GetPhotoArgs) -> Content:

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -32,23 +33,39 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from imagevec.errors import ConfigError
-from imagevec.io.files import WalkRules
 from imagevec.scale.plan import plan_rows
+from imagevec.scale.quiet import ray_output, verbose
 from imagevec.scale.resources import StagePlan, plan_resources
 from imagevec.scale.stages import Embed, write_chroma, write_parquet
+from imagevec.store.chroma import Store, check_collection_name, connect
 from imagevec.store.failed import FailedFiles
+from imagevec.store.ingest import walk_rules
 from imagevec.store.record import BYTES, MTIME_NS
 from imagevec.store.records import Metadatas, failure, walk
-from imagevec.types import AddReport
+from imagevec.store.stamp import check_name, encoder_stamp
+from imagevec.store.vectors import ensure_stamped
+from imagevec.types import AddOptions, AddReport
 
 
 def _start_ray(address: str | None, num_cpus: int | None) -> Any:
+    """Ray, started (or joined) quietly unless imagevec logs at INFO (``-v``): Ray's own
+    INFO/WARNING lines stay in Ray's log files (see :mod:`imagevec.scale.quiet`)."""
     try:
         import ray
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ConfigError('the Ray engine needs Ray: pip install "imagevec[ray]"') from exc
+    loud = verbose()
+    level = logging.INFO if loud else logging.ERROR
     if not ray.is_initialized():
-        ray.init(address=address, num_cpus=num_cpus, log_to_driver=False)
+        ray.init(
+            address=address,
+            num_cpus=num_cpus,
+            log_to_driver=loud,
+            logging_level=level,
+            include_dashboard=False,
+        )
+    for name in ("ray", "ray.data", "ray.data.context"):
+        logging.getLogger(name).setLevel(level)
     return ray
 
 
@@ -57,7 +74,6 @@ def _stamp(ray: Any, config: dict[str, Any]) -> dict[str, Any]:
 
     def stamp_of(config: dict[str, Any]) -> dict[str, Any]:
         from imagevec.encoders.registry import create_encoder
-        from imagevec.store.stamp import encoder_stamp
 
         return encoder_stamp(create_encoder(**config))
 
@@ -70,7 +86,6 @@ def _encoder_config(model: str | None, store: Any, device: str, dtype: str) -> d
         config = dict(stamp["config"])
         if model is not None:
             from imagevec.encoders.registry import resolve
-            from imagevec.store.stamp import check_name
 
             check_name(stamp, resolve(model).model, store.name, store.location)
     else:
@@ -92,16 +107,10 @@ def index_with_ray(
     concurrency: int | None = None,
     num_gpus: float = 0.0,
     dtype: str = "float32",
-    batch_size: int = 32,
+    options: AddOptions | None = None,
     metadatas: Metadatas | None = None,
-    recursive: bool = True,
-    on_error: str = "skip",
-    retry_failed: bool = False,
-    include_hidden: bool = False,
-    exclude: Sequence[str] = (),
-    max_megapixels: float | None = None,
-    exif_gps: bool = False,
     progress: bool = False,
+    **kwargs: Any,
 ) -> AddReport:
     """Index image files and folders with Ray Data into a Chroma server or Parquet shards.
 
@@ -117,21 +126,19 @@ def index_with_ray(
         concurrency: model actors (see :func:`~imagevec.scale.resources.plan_resources`).
         num_gpus: GPUs per model actor (0: CPU).
         dtype: model precision on the actors (half precision is for GPUs).
-        batch_size: images per forward pass.
+        options: how to walk and index, as for ``ImageIndex.add``
+            (:class:`~imagevec.types.AddOptions`; ``prune`` is left to the caller); its
+            fields may also be given as keywords (``batch_size``, ``retry_failed``...).
         metadatas: your fields, as for ``ImageIndex.add``.
-        recursive: walk sub-folders.
-        on_error: ``skip`` bad files (listed in the report) or ``raise``.
-        retry_failed: try again files that failed in an earlier run and have not changed
-            (by default they are skipped, as by ``ImageIndex.add``).
-        include_hidden: also walk hidden files and folders (as ``ImageIndex.add``).
-        exclude: name or relative-path globs to leave out (as ``ImageIndex.add``).
-        max_megapixels: images larger than this fail instead of being decoded.
-        exif_gps: also store GPS coordinates from EXIF.
         progress: show a progress bar.
 
     Returns:
         The :class:`~imagevec.AddReport` (indexed / updated / unchanged / failed, reasons).
     """
+    options, unknown = AddOptions.build(options, **kwargs)
+    if unknown:
+        raise ConfigError(f"index_with_ray() got unknown options {sorted(unknown)}")
+    on_error, batch_size = options.on_error, options.batch_size
     if (chroma_url is None) == (parquet is None):
         raise ConfigError("give a Chroma server url or a Parquet folder (one of them)")
     if isinstance(metadatas, Sequence) and len(metadatas) != len(sources):
@@ -139,15 +146,12 @@ def index_with_ray(
     started = time.perf_counter()
     report = AddReport()
     sources = [os.path.expanduser(os.fspath(source)) for source in sources]
-    rules = WalkRules(include_hidden=include_hidden, exclude=tuple(exclude))
-    files, report.failed = walk(sources, recursive, on_error, rules)
-    load: dict[str, Any] = {"gps": exif_gps}
-    if max_megapixels is not None:
-        load["max_pixels"] = int(max_megapixels * 1_000_000)
+    files, report.failed = walk(sources, options.recursive, on_error, walk_rules(options))
+    load: dict[str, Any] = {"gps": options.exif_gps}
+    if options.max_pixels is not None:
+        load["max_pixels"] = options.max_pixels
     store = None
     if chroma_url is not None:
-        from imagevec.store.chroma import Store, check_collection_name, connect
-
         name = check_collection_name(collection)
         store = Store(connect(url=chroma_url), name, location=chroma_url)
     out = None
@@ -158,16 +162,19 @@ def index_with_ray(
         out.mkdir(parents=True, exist_ok=True)
     config = _encoder_config(model, store, "cuda" if num_gpus else "cpu", dtype)
     memory = FailedFiles.load(store) if store is not None else FailedFiles()
-    skip = None if retry_failed or store is None else memory
+    skip = None if options.retry_failed or store is None else memory
     rows = list(plan_rows(files, store, metadatas, report, on_error, skip))
-    with tqdm(total=len(files), unit="img", desc="indexing (ray)", disable=not progress) as bar:
+    with (
+        ray_output() as terminal,
+        tqdm(
+            total=len(files), unit="img", desc="indexing (ray)", disable=not progress, file=terminal
+        ) as bar,
+    ):
         bar.update(len(files) - len(rows))
         if rows:
             ray = _start_ray(ray_address, num_cpus)
             stamp = _stamp(ray, config)
             if store is not None:
-                from imagevec.store.vectors import ensure_stamped
-
                 ensure_stamped(store, stamp)
             resources = ray.cluster_resources()
             plan = plan_resources(
@@ -183,6 +190,8 @@ def index_with_ray(
             _run(ray, rows, plan, embed, writer, report, bar, memory)
             if store is not None:
                 memory.save(store)
+    if store is not None and store.exists:
+        store.fill_documents()  # records written before documents were stored: once
     report.seconds = time.perf_counter() - started
     return report
 
@@ -202,6 +211,8 @@ def _run(
 
     context = DataContext.get_current()
     context.enable_progress_bars = False
+    context.print_on_execution_start = verbose()
+    context.enable_auto_log_stats = verbose()
     block = max(1, min(embed["batch_size"] * 4, -(-len(rows) // plan.actors)))
     dataset = ray.data.from_items(rows, override_num_blocks=-(-len(rows) // block))
     embedded = dataset.map_batches(

@@ -3,8 +3,15 @@
 Nothing is re-embedded: the vectors are read from the collection page by page, then compared
 tile by tile (``block x block`` cosine similarities at a time, the upper triangle only), so
 memory is the vectors plus one tile, never ``n x n``. Pairs at or above ``threshold`` are
-joined into groups (connected components). Each group lists a suggested *keeper* first (most
-pixels, then most bytes) and every other member with its cosine similarity to the keeper.
+joined into groups (connected components). Each group lists a suggested *keeper* first and
+every other member with its cosine similarity to the keeper.
+
+The keeper is the photo most likely to be the original, so that deleting all but the keepers
+never loses one (an edit or re-save is often *bigger*: a brightened JPEG re-encoded at a
+higher quality): the earliest capture time (EXIF ``taken_ts``), then the earliest file time
+(``mtime_ns``: copies are made later), then camera EXIF present (exports often strip it),
+then most pixels, then most bytes; the path breaks a full tie. Each group says which rule
+decided (:attr:`DupeGroup.reason`).
 
 The default threshold suits the bundled default encoder; it was chosen on the 20 sample
 photos and 7 edited copies of each (resize, crop to 83 %, +30 % brightness, blur, JPEG q30,
@@ -29,7 +36,15 @@ import numpy as np
 
 from imagevec.errors import ConfigError
 from imagevec.store.chroma import Store
-from imagevec.store.record import BYTES, HEIGHT, WIDTH
+from imagevec.store.record import (
+    BYTES,
+    CAMERA_MAKE,
+    CAMERA_MODEL,
+    HEIGHT,
+    MTIME_NS,
+    TAKEN_TS,
+    WIDTH,
+)
 from imagevec.store.uris import uri_from_metadata
 from imagevec.types import Hit
 
@@ -45,11 +60,14 @@ class DupeGroup:
     others carry their cosine similarity to it."""
 
     members: list[Hit]
+    reason: str = ""
+    """Why ``members[0]`` is the keeper: the first rule that set it apart from the runner-up."""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready ``{keeper, size, members: [{id, uri, score, metadata}]}``."""
+        """JSON-ready ``{keeper, reason, size, members: [{id, uri, score, metadata}]}``."""
         return {
             "keeper": self.members[0].uri,
+            "reason": self.reason,
             "size": len(self.members),
             "members": [hit.to_dict() for hit in self.members],
         }
@@ -111,9 +129,33 @@ def group_pairs(
     return sorted(found, key=lambda members: (-len(members), members[0]))
 
 
-def _keeper_key(meta: dict[str, Any]) -> tuple[int, int]:
-    pixels = int(meta.get(WIDTH) or 0) * int(meta.get(HEIGHT) or 0)
-    return pixels, int(meta.get(BYTES) or 0)
+_NEVER = float("inf")
+#: The keeper rules in order: (what the reason says, the metadata -> a key, lower wins).
+KEEPER_RULES: tuple[tuple[str, Any], ...] = (
+    ("earliest capture time (EXIF)", lambda m: _number(m.get(TAKEN_TS), _NEVER)),
+    ("earliest file time", lambda m: _number(m.get(MTIME_NS), _NEVER)),
+    ("has camera EXIF", lambda m: 0 if m.get(CAMERA_MAKE) or m.get(CAMERA_MODEL) else 1),
+    ("most pixels", lambda m: -_number(m.get(WIDTH), 0) * _number(m.get(HEIGHT), 0)),
+    ("most bytes", lambda m: -_number(m.get(BYTES), 0)),
+)
+
+
+def _number(value: Any, missing: float) -> float:
+    return (
+        float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else missing
+    )
+
+
+def keeper_order(metas: list[dict[str, Any]], uris: list[str]) -> tuple[list[int], str]:
+    """Positions of ``metas`` best keeper first (see the module doc), and why the first won."""
+    keys = [tuple(rule(m) for _, rule in KEEPER_RULES) for m in metas]
+    order = sorted(range(len(metas)), key=lambda i: (keys[i], uris[i]))
+    first, second = keys[order[0]], keys[order[1]] if len(order) > 1 else keys[order[0]]
+    reason = next(
+        (name for (name, _), a, b in zip(KEEPER_RULES, first, second, strict=True) if a != b),
+        "all rules tie: first by path",
+    )
+    return order, reason
 
 
 def find_duplicates(
@@ -145,7 +187,9 @@ def find_duplicates(
     del chunks
     groups = []
     for members in group_pairs(len(ids), duplicate_pairs(matrix, threshold, block)):
-        members = sorted(members, key=lambda i: _keeper_key(metas[i]), reverse=True)
+        uris = [uri_from_metadata(metas[i]) for i in members]
+        order, reason = keeper_order([metas[i] for i in members], uris)
+        members = [members[i] for i in order]
         scores = matrix[members] @ matrix[members[0]]
         hits = [
             Hit(
@@ -156,5 +200,5 @@ def find_duplicates(
             )
             for i, s in zip(members, scores, strict=True)
         ]
-        groups.append(DupeGroup(hits))
+        groups.append(DupeGroup(hits, reason))
     return groups

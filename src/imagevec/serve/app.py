@@ -6,19 +6,30 @@ Routes (JSON unless said; OpenAPI at ``/api/openapi.json``):
 ``GET  /``                                the search page (static, works offline)
 ``GET  /api/health``                      ``{"status": "ok"}``
 ``GET  /api/info``                        store, collection, count, encoder, folders
-``GET  /api/search?q=&k=&where=&folder=``  text or combined query -> ``[{rank,id,uri,score,..}]``
-``POST /api/search``                      JSON ``{text | like | image | query, k, where, folder}``
-``POST /api/search/image?k=&folder=``     body = the image file (raw bytes, any format)
+``GET  /api/search?q=&k=&<filters>``      text or combined query -> ``[{rank,id,uri,score,..}]``
+``POST /api/search``                      JSON ``{text | like | image | query, k, <filters>}``
+``POST /api/search/image?k=&<filters>``   body = the image file (raw bytes, any format)
 ``GET  /api/items/{id}``                  ``{id, uri, metadata}``
 ``GET  /api/items/{id}/similar?k=``       more like this (stored vector, item left out)
 ``GET  /api/items/{id}/thumbnail?size=``  JPEG thumbnail (cached on disk by content hash)
 ``GET  /api/items/{id}/image?max_size=``  the image as JPEG (EXIF stripped, rotated)
+``GET  /dupes``                           the duplicates page
 ========================================  ==============================================
+
+Browsing without a query (library pages, facets, calibration, duplicate groups, originals):
+:mod:`imagevec.serve.browse_routes`. A ``folder`` filter may be an absolute path or a
+folder's relative name as the facets list it (the page sends those).
+
+``<filters>`` are the fields of :class:`~imagevec.types.PhotoFilter`: ``where`` (a JSON
+object; JSON text in a query string), ``folder``, ``since``, ``until``, ``camera``..., under
+the same names in a JSON body and in a query string (search, image search, similar).
 
 Uploads are raw request bodies read into memory under a cap (never spooled to disk, unlike
 multipart); ids are checked against the index, never used as paths. Errors are
 ``{"detail": "..."}`` with 400 (bad request), 401 (token), 403 (refused source),
-404 (unknown id), 413 (too large), 422 (not an image / invalid fields), 503 (store locked).
+404 (unknown id), 413 (too large), 422 (not an image / invalid fields), 503 (store locked,
+or busy: too many requests or images being decoded at once). Connection limits (header
+size and deadline, connection cap) are :mod:`imagevec.serve.limits`.
 
 Example:
     >>> app = create_app(QueryService.open("imagevec-db"))              # doctest: +SKIP
@@ -29,14 +40,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
+import os
 from collections.abc import Iterable
 from importlib.resources import files
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import FastAPI, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from imagevec.errors import (
     ConfigError,
@@ -45,20 +60,24 @@ from imagevec.errors import (
     StoreLockedError,
     UnsafeSourceError,
 )
-from imagevec.serve.schemas import HitOut, InfoOut, RecordOut, SearchIn
+from imagevec.io.budget import DecodeBusyError
+from imagevec.serve.browse_routes import add_browse_routes
+from imagevec.serve.schemas import FilterQuery, HitOut, InfoOut, RecordOut, SearchIn
 from imagevec.serve.security import LOOPBACK_HOSTS, Gate
 from imagevec.service import MAX_K, ImageData, NotIndexedError, QueryService
+from imagevec.service.browsing import Browsing
+from imagevec.types import PhotoFilter, SearchRequest
 
 __all__ = ["create_app"]
 
+_Filter = TypeVar("_Filter", PhotoFilter, None)
+
 STATIC = files("imagevec.serve") / "static"
 K = Annotated[int, Query(ge=1, le=MAX_K, description="Number of results.")]
-Folder = Annotated[str | None, Query(description="Only images under this folder.")]
-Since = Annotated[str | None, Query(description="Taken on or after this date (YYYY-MM-DD).")]
-Until = Annotated[str | None, Query(description="Taken on or before this date (YYYY-MM-DD).")]
-Camera = Annotated[str | None, Query(description="Camera make/model contains this text.")]
+Filters = Annotated[FilterQuery, Query()]  # where (JSON), folder, since, until, camera...
 _ERRORS: list[tuple[type[Exception], int]] = [
     (NotIndexedError, 404),
+    (DecodeBusyError, 503),
     (ImageTooLargeError, 413),
     (UnsafeSourceError, 403),
     (ImageLoadError, 422),
@@ -72,6 +91,7 @@ def create_app(
     *,
     token: str | None = None,
     allowed_hosts: Iterable[str] = LOOPBACK_HOSTS,
+    trash_dir: str | os.PathLike[str] | None = None,
 ) -> Gate:
     """The ASGI app: FastAPI routes behind the :class:`~imagevec.serve.security.Gate`.
 
@@ -79,6 +99,8 @@ def create_app(
         service: what is served (its ``max_upload_bytes`` caps request bodies).
         token: require ``Authorization: Bearer <token>`` (or the page's cookie) everywhere.
         allowed_hosts: names accepted in the ``Host`` header (``"*"``: any).
+        trash_dir: let the duplicates page move photos into this folder (outside the
+            roots); None (default): the page is read-only.
     """
     api = FastAPI(
         title="imagevec",
@@ -90,10 +112,22 @@ def create_app(
     )
     for error, status in _ERRORS:
         api.add_exception_handler(error, _handler(status))
-    _routes(api, service)
+    api.add_exception_handler(HTTPException, _too_deep)
+    browsing = Browsing(service, trash_dir)
+    browsing.prepare()  # the library view is read while the server starts
+    _routes(api, service, browsing)
+    add_browse_routes(api, browsing, ExactJSON)
     api.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     body_cap = service.max_upload_bytes * 4 // 3 + 4096  # base64 in JSON is 4/3 larger
     return Gate(api, token=token, allowed_hosts=allowed_hosts, max_body=body_cap)
+
+
+async def _too_deep(request: Request, exc: Exception) -> Response:
+    """FastAPI's 400 for a JSON body it could not parse, with the reason when the body is
+    nested deeper than the JSON parser goes (a ``where`` thousands of levels deep)."""
+    if isinstance(exc.__cause__, RecursionError):
+        return ExactJSON({"detail": "request JSON is nested too deeply"}, status_code=400)
+    return await http_exception_handler(request, exc)  # type: ignore[arg-type]
 
 
 def _handler(status: int) -> Any:
@@ -132,6 +166,8 @@ def _where(text: str | None) -> dict[str, Any] | None:
         where = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"where is not JSON: {exc}") from exc
+    except RecursionError:
+        raise ConfigError("where is nested too deeply") from None
     if not isinstance(where, dict):
         raise ConfigError("where must be a JSON object")
     return where
@@ -147,12 +183,22 @@ async def _read_body(request: Request, cap: int) -> bytes:
     return b"".join(chunks)
 
 
-def _routes(api: FastAPI, service: QueryService) -> None:
+def _routes(api: FastAPI, service: QueryService, browsing: Browsing) -> None:
     hits = list[HitOut]
 
     @api.get("/", include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(str(STATIC / "index.html"), headers={"Cache-Control": "no-cache"})
+
+    @api.get("/dupes", include_in_schema=False)
+    def dupes_page() -> FileResponse:
+        return FileResponse(str(STATIC / "dupes.html"), headers={"Cache-Control": "no-cache"})
+
+    def local(photos: _Filter) -> _Filter:
+        """The filter with a relative folder name (the page's) made absolute."""
+        if photos is None or not photos.folder or os.path.isabs(photos.folder):
+            return photos
+        return dataclasses.replace(photos, folder=browsing.resolve_folder(photos.folder))
 
     @api.get("/api/health", tags=["info"])
     def health() -> dict[str, str]:
@@ -174,18 +220,14 @@ def _routes(api: FastAPI, service: QueryService) -> None:
                 description="Words, or a combined query: '2:beach + like:<id> - people'.",
             ),
         ],
+        filters: Filters,
         k: K = 10,
-        where: Annotated[str | None, Query(description="Chroma filter as JSON.")] = None,
-        folder: Folder = None,
-        since: Since = None,
-        until: Until = None,
-        camera: Camera = None,
     ) -> Response:
         """Search by text or by a combined query in :class:`imagevec.Query`'s syntax (parts
         joined by `` + `` / `` - ``, ``N:`` weights, ``like:<id>``); best first, ``score`` =
         cosine similarity."""
-        filters = dict(where=_where(where), folder=folder, since=since, until=until, camera=camera)
-        return ExactJSON(service.search_json(query=q, k=k, **filters))
+        photos = local(filters.photo_filter(_where(filters.where)))
+        return ExactJSON(service.search_json(SearchRequest(query=q, k=k, filter=photos)))
 
     @api.post("/api/search", response_model=hits, tags=["search"])
     def search(body: SearchIn) -> Response:
@@ -200,20 +242,16 @@ def _routes(api: FastAPI, service: QueryService) -> None:
             from imagevec.search.query import Query as Combined
 
             query = Combined(tuple(Part(p.kind, p.value, p.weight) for p in query))
-        hits_json = service.search_json(
-            body.text,
+        request = SearchRequest(
+            text=body.text,
             image=image,
             like=body.like,
             query=query,
             include_self=body.include_self,
             k=body.k,
-            where=body.where,
-            folder=body.folder,
-            since=body.since,
-            until=body.until,
-            camera=body.camera,
+            filter=local(body.photo_filter),
         )
-        return ExactJSON(hits_json)
+        return ExactJSON(service.search_json(request))
 
     @api.post(
         "/api/search/image",
@@ -226,19 +264,16 @@ def _routes(api: FastAPI, service: QueryService) -> None:
             }
         },
     )
-    async def search_image(
-        request: Request, k: K = 10, where: str | None = None, folder: Folder = None
-    ) -> Response:
+    async def search_image(request: Request, filters: Filters, k: K = 10) -> Response:
         """Search by an uploaded picture: the request body is the image file itself."""
         data = await _read_body(request, service.max_upload_bytes)
         if not data:
             raise ImageLoadError("<upload>", "empty upload (send the image file as the body)")
         from starlette.concurrency import run_in_threadpool
 
-        hits = await run_in_threadpool(
-            service.search_json, image=data, k=k, where=_where(where), folder=folder
-        )
-        return ExactJSON(hits)
+        photos = local(filters.photo_filter(_where(filters.where)))
+        asked = SearchRequest(image=data, k=k, filter=photos)
+        return ExactJSON(await run_in_threadpool(service.search_json, asked))
 
     @api.get("/api/items/{item_id}", response_model=RecordOut, tags=["items"])
     def item(item_id: str) -> Response:
@@ -246,19 +281,12 @@ def _routes(api: FastAPI, service: QueryService) -> None:
         return ExactJSON(service.record(item_id))
 
     @api.get("/api/items/{item_id}/similar", response_model=hits, tags=["search"])
-    def similar(
-        item_id: str,
-        k: K = 10,
-        where: str | None = None,
-        folder: Folder = None,
-        include_self: bool = False,
-    ) -> Response:
+    def similar(item_id: str, filters: Filters, k: K = 10, include_self: bool = False) -> Response:
         """More like this: the item's stored vector (not re-embedded); the item left out
         unless ``include_self``."""
-        hits_json = service.search_json(
-            like=item_id, include_self=include_self, k=k, where=_where(where), folder=folder
-        )
-        return ExactJSON(hits_json)
+        photos = local(filters.photo_filter(_where(filters.where)))
+        asked = SearchRequest(like=item_id, include_self=include_self, k=k, filter=photos)
+        return ExactJSON(service.search_json(asked))
 
     @api.get("/api/items/{item_id}/thumbnail", tags=["items"], response_class=Response)
     def thumbnail(item_id: str, size: Annotated[int, Query(ge=16, le=512)] = 256) -> Response:

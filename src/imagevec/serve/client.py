@@ -20,8 +20,8 @@ Example:
 from __future__ import annotations
 
 import io
+import json
 import os
-from datetime import date
 from typing import Any
 
 from imagevec.errors import (
@@ -33,7 +33,8 @@ from imagevec.errors import (
     StoreLockedError,
     UnsafeSourceError,
 )
-from imagevec.types import Hit, SearchIndex
+from imagevec.search.query import Query, parse_query
+from imagevec.types import Hit, SearchIndex, SearchRequest
 
 __all__ = ["RemoteIndex", "connect"]
 
@@ -126,65 +127,45 @@ class RemoteIndex(SearchIndex):
         return self.count()
 
     def search(
-        self,
-        text: str | None = None,
-        *,
-        image: Any = None,
-        like: str | os.PathLike[str] | None = None,
-        query: Any = None,
-        include_self: bool = False,
-        k: int = 10,
-        where: dict[str, Any] | None = None,
-        folder: str | os.PathLike[str] | None = None,
-        since: str | date | None = None,
-        until: str | date | None = None,
-        camera: str | None = None,
-        policy: Any = None,
-        **options: Any,
+        self, text: str | SearchRequest | None = None, *, policy: Any = None, **kwargs: Any
     ) -> list[Hit]:
-        """Like :meth:`ImageIndex.search`: exactly one of ``text``, ``image``, ``like`` or
-        ``query``, with the same filters.
+        """Like :meth:`ImageIndex.search`: a :class:`~imagevec.types.SearchRequest` or its
+        fields as keywords -- exactly one of ``text``, ``image``, ``like`` or ``query`` --
+        with the same filters (``folder`` is a path on the server).
 
         Args:
-            image: any input the loader takes, read here under ``policy`` and uploaded.
-            like: an indexed id (or indexed path on the server): more like it.
-            query: a :class:`~imagevec.search.Query` or its string syntax; its image parts
-                are read here (under ``policy``) and uploaded, its texts and ids sent as is.
-            folder: only images under this folder (a server path).
-            policy: the :class:`~imagevec.SourcePolicy` for reading images here.
+            text: a text query, or a whole :class:`~imagevec.types.SearchRequest`.
+            policy: the :class:`~imagevec.SourcePolicy` for reading images here: ``image``
+                (any input the loader takes) and the image parts of a combined ``query``
+                are read here and uploaded; texts and ids are sent as they are.
+            **kwargs: the request's fields and filters.
         """
+        request, options = SearchRequest.build(text, **kwargs)
         if options:
             raise ConfigError(f"a served index does not take {sorted(options)}")
-        if sum(q is not None for q in (text, image, like, query)) != 1:
+        kind = request.kind
+        if kind == "vector":
             raise ConfigError("search takes exactly one of text=, image=, like= or query=")
-        filters: dict[str, Any] = {
-            "k": k,
-            "folder": os.fspath(folder) if folder is not None else None,
-            "since": _day(since),
-            "until": _day(until),
-            "camera": camera,
-        }
-        if image is not None:
-            params = {key: value for key, value in filters.items() if value is not None}
-            if where:
-                import json
-
-                params["where"] = json.dumps(where)
+        filters = request.filter.to_json()
+        if kind == "image":
+            params = {"k": request.k, **filters}
+            if request.filter.where:
+                params["where"] = json.dumps(request.filter.where)
             rows = self._call(
                 "POST",
                 "/api/search/image",
                 params=params,
-                content=_image_bytes(image, policy),
+                content=_image_bytes(request.image, policy),
                 headers={"Content-Type": "application/octet-stream"},
-                ref=(image,),
+                ref=(request.image,),
             )
         else:
             body = {
-                "text": text,
-                "like": os.fspath(like) if like is not None else None,
-                "query": _parts(query, policy) if query is not None else None,
-                "include_self": include_self,
-                "where": where,
+                "text": request.text,
+                "like": os.fspath(request.like) if request.like is not None else None,
+                "query": _parts(request.query, policy) if kind == "query" else None,
+                "include_self": request.include_self,
+                "k": request.k,
                 **filters,
             }
             likes = [p["value"] for p in body["query"] or () if p["kind"] == "like"]
@@ -202,6 +183,39 @@ class RemoteIndex(SearchIndex):
         return self._call(
             "GET", f"/api/items/{_quoted(id_)}/image", params={"max_size": max_size}, ref=id_
         )
+
+    # ------------------------------------------------------------------ browsing
+    def browse(
+        self, *, cursor: str | None = None, limit: int = 60, group: str = "day", **filters: Any
+    ) -> dict[str, Any]:
+        """A page of the library newest first: ``{items, next, total}``; pass ``next`` back as
+        ``cursor``. ``filters``: ``since``, ``until``, ``camera``, ``lens``, ``folder``
+        (relative name), ``format`` (see :mod:`imagevec.serve.browse_routes`).
+
+        Example:
+            >>> page = photos.browse(camera="x100", limit=100)           # doctest: +SKIP
+            >>> more = photos.browse(camera="x100", cursor=page["next"])  # doctest: +SKIP
+        """
+        params = {"limit": limit, "group": group, **_present(filters)}
+        if cursor:
+            params["cursor"] = cursor
+        return dict(self._call("GET", "/api/browse", params=params))
+
+    def facets(self, **filters: Any) -> dict[str, Any]:
+        """Counts by camera, lens, year, format and folder: ``{total, cameras: [{value,
+        count}], ...}`` of the photos matching ``filters`` (as :meth:`browse`)."""
+        return dict(self._call("GET", "/api/facets", params=_present(filters)))
+
+    def calibration(self, text: str | None = None, like: str | None = None) -> dict[str, Any]:
+        """The score at or above which a hit of this query (``text`` or ``like`` id; neither:
+        image queries) is a good match: ``{threshold, mean, std, z, basis, sample}``."""
+        params = {k: v for k, v in (("q", text), ("like", like)) if v is not None}
+        return dict(self._call("GET", "/api/calibration", params=params, ref=like))
+
+    def duplicates(self, threshold: float | None = None) -> list[dict[str, Any]]:
+        """Duplicate groups as JSON (keeper first, ``reason``), like ``imagevec dupes``."""
+        params = {} if threshold is None else {"threshold": threshold}
+        return list(self._call("GET", "/api/dupes", params=params))
 
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
@@ -232,15 +246,9 @@ def _detail(response: Any) -> str:
     return detail if isinstance(detail, str) else str(detail)[:300]
 
 
-def _day(value: str | date | None) -> str | None:
-    return value.isoformat() if isinstance(value, date) else value
-
-
 def _parts(query: Any, policy: Any) -> list[dict[str, Any]]:
     """A combined query as JSON parts; image parts become data URIs of the bytes read here."""
     import base64
-
-    from imagevec.search.query import Query, parse_query
 
     if isinstance(query, str):
         query = parse_query(query)
@@ -268,3 +276,11 @@ def _image_bytes(image: Any, policy: Any) -> bytes:
     buffer = io.BytesIO()
     load_image(data).save(buffer, format="PNG")  # PIL images and arrays, losslessly
     return buffer.getvalue()
+
+
+def _present(filters: dict[str, Any]) -> dict[str, str]:
+    allowed = {"since", "until", "camera", "lens", "folder", "format"}
+    unknown = set(filters) - allowed
+    if unknown:
+        raise ConfigError(f"unknown filters {sorted(unknown)}; use {sorted(allowed)}")
+    return {k: str(v) for k, v in filters.items() if v is not None}

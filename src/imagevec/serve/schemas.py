@@ -5,9 +5,11 @@ A hit is the ``imagevec search --json`` record: ``{rank, id, uri, score, metadat
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from imagevec.types import PhotoFilter
 
 MAX_TEXT = 1000
 
@@ -40,9 +42,34 @@ class PartIn(BaseModel):
     weight: float = Field(default=1.0, description="Negative pushes matches down.")
 
 
-class SearchIn(BaseModel):
+def filter_fields() -> dict[str, Any]:
+    """Pydantic fields for the text filters of :class:`~imagevec.types.PhotoFilter`: one
+    optional text per filter, as declared there (help, choices)."""
+    fields: dict[str, Any] = {}
+    for item in PhotoFilter.options():
+        choices = item.metadata["choices"]
+        kind: Any = Literal[choices] if choices else str
+        fields[item.name] = (
+            kind | None,
+            Field(default=None, max_length=4096, description=item.metadata["help"]),
+        )
+    return fields
+
+
+class _Filters(BaseModel):
+    """The filters as query parameters (``where`` as JSON text); see :func:`filter_fields`."""
+
+    where: str | None = Field(default=None, description="Chroma metadata filter as JSON.")
+
+    def photo_filter(self, where: dict[str, Any] | None) -> PhotoFilter:
+        """The filters given, with ``where`` parsed by the route."""
+        return PhotoFilter(where=where, **self.model_dump(exclude={"where"}))
+
+
+class _Search(BaseModel):
     """A search: exactly one of ``text``, ``like`` (an indexed id), ``image`` (base64) or
-    ``query`` (a combined query: its string syntax, or a list of weighted parts)."""
+    ``query`` (a combined query: its string syntax, or a list of weighted parts), and the
+    filters of :class:`~imagevec.types.PhotoFilter` (``where``, ``folder``, ``since``...)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -59,10 +86,21 @@ class SearchIn(BaseModel):
     include_self: bool = Field(default=False, description="Keep the like= items in results.")
     k: int = Field(default=10, ge=1, le=200, description="Number of results.")
     where: dict[str, Any] | None = Field(default=None, description="Chroma metadata filter.")
-    folder: str | None = Field(default=None, description="Only images under this folder.")
-    since: str | None = Field(default=None, description="Taken on or after (YYYY-MM-DD).")
-    until: str | None = Field(default=None, description="Taken on or before (YYYY-MM-DD).")
-    camera: str | None = Field(default=None, description="Camera make/model contains this.")
+
+    @property
+    def photo_filter(self) -> PhotoFilter:
+        """The filters given."""
+        names = ["where", *(item.name for item in PhotoFilter.options())]
+        return PhotoFilter(**{name: getattr(self, name) for name in names})
+
+
+# The request shapes, with one field per PhotoFilter filter (typed as their bases for mypy).
+if TYPE_CHECKING:
+    FilterQuery = _Filters
+    SearchIn = _Search
+else:
+    FilterQuery = create_model("FilterQuery", __base__=_Filters, **filter_fields())
+    SearchIn = create_model("SearchIn", __base__=_Search, **filter_fields())
 
 
 class InfoOut(BaseModel):

@@ -7,7 +7,11 @@ Collections are created in cosine space with **no** Chroma embedding function (i
 passes vectors; Chroma never loads or downloads its own model). Each collection's metadata
 carries the encoder stamp (see :mod:`imagevec.store.stamp`). Records hold the vector, the image
 URI (an absolute path, in Chroma's ``uris`` and in the metadata as ``uri``) and metadata;
-never the image itself.
+never the image itself. The record's *document* is its URI too (:func:`document_text`), so that
+stores which read Chroma rows as text documents (LangChain's ``Chroma``, which drops rows
+without one; LlamaIndex's ``ChromaVectorStore``) see each image as a Document whose
+``page_content`` is the path to load. Collections written before documents were stored are
+filled in on the next write (:meth:`Store.fill_documents`).
 
 Example:
     >>> client = connect("imagevec-db")                                # doctest: +SKIP
@@ -35,12 +39,15 @@ from imagevec.store.uris import uri_from_metadata
 from imagevec.types import Hit
 
 DEFAULT_COLLECTION = "images"
-#: The embedded store's folder when none is given (``ImageIndex()``, ``imagevec --db``).
+#: The store folder name imagevec still finds in the working folder. With no folder given,
+#: the store is :func:`imagevec.store.home.default_db` (one per user; ``IMAGEVEC_DB``).
 DEFAULT_DB = "imagevec-db"
 _PAGE = 1000
 # A Chroma server refuses requests of ~100 MB and more ("Payload too large"), well below its
 # max batch size for big vectors: a 1664-d vector is ~35 KB of JSON. Writes stay under this.
 _PAYLOAD = 48 << 20
+#: Collection metadata key set once every record carries its document (not part of the stamp).
+DOCUMENTS_KEY = "imagevec-documents"
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
 
 
@@ -144,6 +151,16 @@ def describe_collections(client: Any, location: str) -> list[dict[str, Any]]:
     return [{"name": st.name, "count": st.count(), "stamp": st.stamp} for st in stores]
 
 
+def document_text(meta: Mapping[str, Any]) -> str:
+    """The document stored with a record: its printable URI (the metadata ``uri``).
+
+    LangChain's ``Chroma`` returns it as ``page_content`` and LlamaIndex as the node text;
+    a path is what a multimodal chain needs to load the image, and it never changes while
+    the record lives (the id is derived from it), unlike a description of the metadata.
+    """
+    return str(meta[URI])
+
+
 def _hit_uri(uri: str | None, meta: Mapping[str, Any]) -> str:
     """The real path of a hit: exact bytes from ``path_b64`` when the name is not UTF-8."""
     return uri_from_metadata(meta) if PATH_B64 in meta else str(uri or meta.get(URI, ""))
@@ -207,7 +224,7 @@ class Store:
             self._collection = self.client.get_or_create_collection(
                 self.name,
                 configuration={"hnsw": {"space": "cosine"}},
-                metadata=dict(stamp),
+                metadata={**stamp, DOCUMENTS_KEY: 1},
                 embedding_function=None,
             )
         except (InvalidArgumentError, ValueError) as exc:
@@ -323,6 +340,7 @@ class Store:
                 embeddings=np.ascontiguousarray(vectors[start:stop], dtype=np.float32),
                 metadatas=metas,
                 uris=[str(m[URI]) for m in metas],
+                documents=[document_text(m) for m in metas],
             )
 
     def update_metadata(self, ids: Sequence[str], metadatas: Sequence[Mapping[str, Any]]) -> None:
@@ -332,6 +350,40 @@ class Store:
             self.collection.update(
                 ids=list(ids[start:stop]), metadatas=[dict(m) for m in metadatas[start:stop]]
             )
+
+    def fill_documents(self) -> int:
+        """Give every record without a document its :func:`document_text` (collections
+        written before imagevec stored documents); returns how many were filled.
+
+        Runs once per collection: afterwards the collection metadata carries
+        :data:`DOCUMENTS_KEY` and this returns at once.
+        """
+        if not self.exists or (self.collection.metadata or {}).get(DOCUMENTS_KEY):
+            return 0
+        filled, offset = 0, 0
+        while True:
+            got = self.collection.get(
+                limit=_PAGE, offset=offset, include=["documents", "metadatas", "embeddings"]
+            )
+            rows = zip(
+                got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True
+            )
+            # Chroma re-embeds a document updated without its vector: pass the stored one.
+            todo = [(i, document_text(m), v) for i, d, m, v in rows if not d and m and URI in m]
+            for start in range(0, len(todo), self.max_batch):
+                part = todo[start : start + self.max_batch]
+                self.collection.update(
+                    ids=[i for i, _, _ in part],
+                    documents=[d for _, d, _ in part],
+                    embeddings=np.asarray([v for _, _, v in part], dtype=np.float32),
+                )
+            filled += len(todo)
+            if len(got["ids"]) < _PAGE:
+                break
+            offset += _PAGE
+        metadata = dict(self.collection.metadata or {})
+        self.collection.modify(metadata={**metadata, DOCUMENTS_KEY: 1})
+        return filled
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete records by id; returns how many existed."""

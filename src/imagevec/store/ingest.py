@@ -50,7 +50,7 @@ from imagevec.store.records import (
     walk,
 )
 from imagevec.store.uris import unstorable
-from imagevec.types import AddReport
+from imagevec.types import AddOptions, AddReport
 
 _log = logging.getLogger(__name__)
 _CHUNK = 256
@@ -206,6 +206,22 @@ class _Run:
             self._done(item)
         _log.info("wrote %d records (%d done)", len(items), self.bar.n)
 
+    def _load_encoder(self) -> Any:
+        """The encoder; a loader is called under a "loading model" label, and the bar's clock
+        restarts after it, so its rate and ETA count embedding only."""
+        if not callable(self.encoder):
+            return self.encoder
+        desc = getattr(self.bar, "desc", "indexing")
+        self.bar.set_description_str("loading model", refresh=True)
+        encoder = self.encoder()
+        now = time.time()
+        for clock in ("start_t", "last_print_t"):
+            if hasattr(self.bar, clock):
+                setattr(self.bar, clock, now)
+        self.bar.last_print_n = self.bar.n
+        self.bar.set_description_str(desc.rstrip(": ") or "indexing", refresh=True)
+        return encoder
+
     def run(self, items: Iterator[_Item], batch_size: int, **load: Any) -> None:
         """Embed the planned items batch by batch, writing each batch at once."""
 
@@ -218,7 +234,7 @@ class _Run:
                 self.pending[number] = item
                 yield item.path
 
-        encoder = self.encoder() if callable(self.encoder) else self.encoder
+        encoder = self._load_encoder()
         for batch in encoder.iter_batches(
             sources(), batch_size=batch_size, on_error=self.on_error, **load
         ):
@@ -233,47 +249,38 @@ class _Run:
                 self._done(self.pending.pop(bad.index), bad.reason)
 
 
-def add_arguments(
+def source_paths(
     sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-    *,
-    include_hidden: bool,
-    exclude: str | Sequence[str],
-    max_megapixels: float | None,
-    load_options: dict[str, Any],
-) -> tuple[list[str], WalkRules]:
-    """``ImageIndex.add``'s sources as paths (``~`` expanded) and its walk options as
-    :class:`~imagevec.io.files.WalkRules`; ``max_megapixels`` becomes the loader's
-    ``max_pixels`` in ``load_options``.
+) -> list[str]:
+    """``add``'s sources as paths, ``~`` expanded (a single path is fine).
 
     Raises:
-        ConfigError: a source that is not a path, or ``max_megapixels`` not above 0.
+        ConfigError: a source that is not a path.
     """
     paths = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
     if not all(isinstance(source, (str, os.PathLike)) for source in paths):
         raise ConfigError("add() takes file and folder paths (records are stored by path)")
-    patterns = [exclude] if isinstance(exclude, str) else list(exclude)
-    if max_megapixels is not None:
-        if not max_megapixels > 0:
-            raise ConfigError(f"max_megapixels must be > 0, got {max_megapixels!r}")
-        load_options["max_pixels"] = int(max_megapixels * 1_000_000)
-    rules = WalkRules(include_hidden=include_hidden, exclude=tuple(patterns))
-    return [os.path.expanduser(os.fspath(path)) for path in paths], rules
+    return [os.path.expanduser(os.fspath(path)) for path in paths]
+
+
+def walk_rules(options: AddOptions) -> WalkRules:
+    """What the folder walk of ``options`` leaves out."""
+    return WalkRules(
+        include_hidden=options.include_hidden,
+        exclude=options.exclude,
+        raw_siblings=options.raw_siblings,
+    )
 
 
 def add_files(
     store: Store,
     encoder: Any,
     sources: Sequence[str | os.PathLike[str]],
+    options: AddOptions | None = None,
     *,
     metadatas: Metadatas | None = None,
-    on_error: str = "skip",
-    batch_size: int = 32,
-    recursive: bool = True,
     progress: bool = False,
-    retry_failed: bool = False,
     prepare: Callable[[], object] | None = None,
-    rules: WalkRules | None = None,
-    exif_gps: bool = False,
     **load_options: Any,
 ) -> AddReport:
     """Index image files and folders into ``store`` (see the module doc).
@@ -283,24 +290,22 @@ def add_files(
         encoder: the collection's encoder, or a function returning it (called only when
             some file needs embedding, so that re-indexing an unchanged folder loads no model).
         sources: files and folders (walked in a deterministic order).
+        options: how to walk and index (:class:`~imagevec.types.AddOptions`: recursion,
+            hidden and junk rules, ``retry_failed``, ``exif_gps``, ``max_megapixels``,
+            ``on_error``, ``batch_size``); ``prune`` is the caller's (it needs the index).
         metadatas: your fields: one dict for all files, one per source, or ``f(path) -> dict``.
-        on_error: ``skip`` (or ``warn``) bad files and report them, or ``raise`` the first.
-        batch_size: images per forward pass and per write.
-        recursive: walk sub-folders.
         progress: show a progress bar.
-        retry_failed: try again files that failed before and have not changed since (by
-            default they are skipped and counted in ``report.failed_earlier``).
         prepare: called once before the first write (creates the collection), so that a run
             that writes nothing creates nothing.
-        rules: what the folder walk leaves out (hidden, junk, ``exclude`` globs, RAW files
-            with a JPEG sibling): :class:`~imagevec.io.files.WalkRules`.
-        exif_gps: also store GPS coordinates from EXIF (``gps_lat``, ``gps_lon``); by
-            default only ``has_gps`` is stored.
         **load_options: passed to the loader (``policy``, ``num_workers``).
     """
+    options = options or AddOptions()
+    on_error = options.on_error
+    if options.max_pixels is not None:
+        load_options["max_pixels"] = options.max_pixels
     started = time.perf_counter()
     report = AddReport()
-    files, report.failed = walk(sources, recursive, on_error, rules)
+    files, report.failed = walk(sources, options.recursive, on_error, walk_rules(options))
     if isinstance(metadatas, Sequence) and len(metadatas) != len(sources):
         raise ConfigError(f"got {len(metadatas)} metadatas for {len(sources)} sources")
     memory = FailedFiles.load(store)
@@ -311,13 +316,14 @@ def add_files(
         while files:
             state = _Run(
                 store, encoder, report, bar, on_error, memory,
-                skip_known=not retry_failed, prepare=prepare, max_bytes=policy.max_bytes,
-                gps=exif_gps,
+                skip_known=not options.retry_failed, prepare=prepare, max_bytes=policy.max_bytes,
+                gps=options.exif_gps,
             )  # fmt: skip
-            state.run(state.plan(files, metadatas), batch_size, **load_options)
+            state.run(state.plan(files, metadatas), options.batch_size, **load_options)
             files = state.deferred  # duplicates of content embedded in this pass: now reused
             prepare = state.prepare  # None once called
     if store.exists:
+        store.fill_documents()  # records written before documents were stored: once
         memory.save(store)
     report.seconds = time.perf_counter() - started
     return report

@@ -26,6 +26,10 @@ key            type     what
 ``has_gps``    bool     the photo carries a position
 ``gps_lat``    float    latitude, only when asked (``exif_gps``: privacy)
 ``gps_lon``    float    longitude, only when asked
+``exposure_time`` str   shutter time in seconds (``1/250``, ``2``)
+``f_number``   float    aperture (2.8)
+``iso``        int      ISO speed
+``focal_length`` float  focal length in mm
 =============  =======  =========================================================
 
 Every other key is the user's own (``metadatas=`` / ``--meta``); these are reserved.
@@ -76,6 +80,10 @@ ORIENTATION = "orientation"
 HAS_GPS = "has_gps"
 GPS_LAT = "gps_lat"
 GPS_LON = "gps_lon"
+EXPOSURE_TIME = "exposure_time"
+F_NUMBER = "f_number"
+ISO = "iso"
+FOCAL_LENGTH = "focal_length"
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,10 @@ FIELDS: dict[str, Field] = {
         Field(HAS_GPS, bool, "the photo carries a GPS position"),
         Field(GPS_LAT, float, "latitude (only with exif_gps)"),
         Field(GPS_LON, float, "longitude (only with exif_gps)"),
+        Field(EXPOSURE_TIME, str, "shutter time in seconds (1/250)"),
+        Field(F_NUMBER, float, "aperture f-number"),
+        Field(ISO, int, "ISO speed"),
+        Field(FOCAL_LENGTH, float, "focal length (mm)"),
     )
 }
 """Every field imagevec writes, by key."""
@@ -119,7 +131,7 @@ RESERVED = frozenset(FIELDS)
 
 EXIF_FIELDS = frozenset(
     {TAKEN, TAKEN_TS, CAMERA, CAMERA_MAKE, CAMERA_MODEL, LENS, ORIENTATION, HAS_GPS}
-    | {GPS_LAT, GPS_LON}
+    | {GPS_LAT, GPS_LON, EXPOSURE_TIME, F_NUMBER, ISO, FOCAL_LENGTH}
 )
 """The fields read from EXIF at index time (:mod:`imagevec.io.exif`)."""
 

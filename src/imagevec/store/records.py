@@ -206,10 +206,15 @@ def ids_for_paths(store: Store, paths: Iterable[str | os.PathLike[str]]) -> set[
 
 def ids_of_missing_files(store: Store, paths: Iterable[str | os.PathLike[str]] | None) -> set[str]:
     """Ids of records whose file no longer exists (under ``paths`` only, when given)."""
+    return set(missing_files(store, paths))
+
+
+def missing_files(store: Store, paths: Iterable[str | os.PathLike[str]] | None) -> dict[str, str]:
+    """``id -> path`` of the records whose file no longer exists (under ``paths``, if given)."""
     roots = None if paths is None else tuple(file_uri(path) for path in paths)
-    return {
-        id_
-        for id_, meta in store.iter_metadata()
-        if (roots is None or _under(uri_from_metadata(meta), roots))
-        and not os.path.exists(uri_from_metadata(meta))
-    }
+    found = {}
+    for id_, meta in store.iter_metadata():
+        uri = uri_from_metadata(meta)
+        if (roots is None or _under(uri, roots)) and not os.path.exists(uri):
+            found[id_] = uri
+    return found

@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from imagevec.errors import EncoderMismatchError, StoreDamagedError
-
-if TYPE_CHECKING:
-    from imagevec.encoders.base import Encoder
 
 PREFIX = "imagevec:"
 IDENTITY_KEYS = ("name", "fingerprint", "dim", "pooling", "space", "modalities")
@@ -60,6 +57,11 @@ def read_stamp(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
         raise StoreDamagedError(
             "the collection metadata", f"the encoder stamp's {PREFIX}config is not a JSON object"
         )
+    if not isinstance(stamp.get("model"), str) or not stamp["model"]:
+        raise StoreDamagedError(
+            "the collection metadata", f"the encoder stamp has no {PREFIX}model (the encoder name)"
+        )
+    config.setdefault("model", stamp["model"])  # the name that rebuilds it, said once
     stamp["config"] = config
     return stamp
 
@@ -85,34 +87,3 @@ def check_identity(
     encoder's identity plus ``model``) is the one that wrote ``stamp``."""
     if any(str(stamp.get(k)) != str(mine[k]) for k in CHECKED):
         raise EncoderMismatchError(collection, location, stamp, mine)
-
-
-def load_encoder(
-    config: Mapping[str, Any], *, named: bool, collection: str, location: str
-) -> Encoder:
-    """The encoder of ``config`` (a stamp's config, or the model the user named).
-
-    Args:
-        named: the user named the model (it may be downloaded); otherwise only the stored
-            stamp names it and it loads from folders and the local cache only.
-
-    Raises:
-        ModelLoadError: it cannot load; for a model only the stamp names, the message says
-            how to allow the download.
-    """
-    from imagevec.encoders.hub import local_only
-    from imagevec.encoders.registry import create_encoder
-    from imagevec.errors import ModelLoadError
-
-    if named:
-        return create_encoder(**config)
-    try:
-        with local_only():
-            return create_encoder(**config)
-    except ModelLoadError as exc:
-        raise ModelLoadError(
-            f"collection {collection!r} in {location} was written by model "
-            f"{config['model']!r}, which is not on this machine. It is not downloaded "
-            f"because only the stored stamp names it: open the index with "
-            f"encoder={config['model']!r} to allow the download ({exc})"
-        ) from exc

@@ -11,7 +11,7 @@ tens of thousands of unlabelled images              ``simclr`` — self-supervis
 a few hundred unlabelled images (or few labelled)   ``pretrained`` — use the encoder as it is
 =================================================  =========================================
 
-The labelled threshold comes from ``imagevec bench finetune``: with the triplet recipe
+The labelled threshold comes from ``examples/benchmarks/run.py finetune``: with the recipe
 (:data:`~imagevec.training.triplet.TRIPLET_DEFAULTS`: top layer only, the epoch count chosen
 on new photos of the known labels, the base model kept when nothing beats it, then a refit
 on every image blended with the base) the smallest evidence set — 24 labels of 5 images,

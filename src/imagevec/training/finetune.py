@@ -86,7 +86,7 @@ def finetune_triplet(
     common options and :class:`~imagevec.training.triplet.TripletObjective` for these).
 
     Options left unset take :data:`~imagevec.training.triplet.TRIPLET_DEFAULTS`, the recipe
-    chosen on held-out photos by ``imagevec bench finetune``.
+    chosen on held-out photos by ``examples/benchmarks/run.py finetune``.
     """
     from imagevec.training.triplet import TRIPLET_DEFAULTS, TripletObjective
 

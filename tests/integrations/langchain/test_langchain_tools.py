@@ -96,7 +96,7 @@ def test_schemas_describe_every_argument(colour_index: Any) -> None:
         assert tool.description
         for name, field in schema["properties"].items():
             assert field.get("description"), f"{tool.name}.{name} has no description"
-        assert schema["properties"]["k"]["maximum"] == 20
+        assert schema["properties"]["k"]["maximum"] == imagevec.TOOL_MAX_K
 
 
 def test_similar_tool_chains_from_a_search_result(colour_index: Any) -> None:
@@ -124,8 +124,11 @@ def test_errors_come_back_as_tool_messages(colour_index: Any, tmp_path: Path) ->
     assert "no such file" in json.loads(missing.content)["error"]
     url = call(similar, image="https://example.com/cat.jpg")
     assert url.status == "error" and "URLs are disabled" in json.loads(url.content)["error"]
-    too_many = call(create_image_search_tool(colour_index), query="red", k=500)
+    search = create_image_search_tool(colour_index)
+    assert call(search, query="red", k=imagevec.TOOL_MAX_K).status != "error"
+    too_many = call(search, query="red", k=imagevec.TOOL_MAX_K + 1)  # one limit, all tools
     assert "invalid arguments" in json.loads(too_many.content)["error"]
+    assert "less than or equal to 50" in json.loads(too_many.content)["error"]
     # plain invoke (no tool call): the JSON error string, not an exception
     assert "error" in json.loads(similar.invoke({"image": str(tmp_path / "nope.jpg")}))
 

@@ -188,3 +188,23 @@ def test_index_build_embeds_all_images_in_one_loop_call(
     assert spy_encoder.loop_calls == 1 and spy_encoder.batch_sizes == [4, 4, 2]
     hits = index.as_retriever(image_similarity_top_k=1).text_to_image_retrieve("green")
     assert Path(hits[0].node.image_path).name == "green.png"
+
+
+def test_stock_chroma_vector_store_reads_an_imagevec_collection(
+    tmp_path: Path, color_encoder_instance: Any
+) -> None:
+    """LlamaIndex's own ChromaVectorStore sees imagevec's records as nodes (text = the path)."""
+    from chromadb.config import Settings
+    from PIL import Image
+    from tests.support.neighbours import check_llama_index
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name, rgb in (("red", (220, 10, 10)), ("blue", (10, 10, 230))):
+        Image.new("RGB", (64, 48), rgb).save(photos / f"{name}.png")
+    with imagevec.ImageIndex(tmp_path / "db", encoder=color_encoder_instance) as index:
+        assert index.add(photos).indexed == 2
+    client = chromadb.PersistentClient(
+        path=str(tmp_path / "db"), settings=Settings(anonymized_telemetry=False)
+    )
+    check_llama_index(client, "images", color_encoder_instance)

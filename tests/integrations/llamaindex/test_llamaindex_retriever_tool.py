@@ -104,7 +104,9 @@ def test_tool_returns_json_hits(index: imagevec.ImageIndex) -> None:
     assert rows[0]["rank"] == 1 and Path(rows[0]["uri"]).name == "red.png"
     assert isinstance(rows[0]["score"], float) and rows[0]["score"] > rows[1]["score"]
     assert rows[0]["metadata"]["album"] == "test" and "sha256" not in rows[0]["metadata"]
-    assert len(json.loads(tool.call(query="blue", k=100).content)) == 3  # capped by the index
+    assert len(json.loads(tool.call(query="blue", k=imagevec.TOOL_MAX_K).content)) == 3
+    with pytest.raises(imagevec.ConfigError, match="k must be between 1 and 50, got 51"):
+        tool.call(query="blue", k=imagevec.TOOL_MAX_K + 1)  # an error, as in LangChain and MCP
     async_rows = json.loads(asyncio.run(tool.acall(query="green", k=1)).content)
     assert Path(async_rows[0]["uri"]).name == "green.png"
 
@@ -199,3 +201,16 @@ def test_stock_retriever_tool_queries_are_unwrapped(index: imagevec.ImageIndex) 
     output = tool.call(input="red")
     assert seen == ["red"]  # not "\ninput is red\n"
     assert "red" in str(output.raw_output[0].node.metadata.get("uri", ""))
+
+
+def test_stock_retriever_tool_hands_the_model_id_and_score(index: imagevec.ImageIndex) -> None:
+    """LlamaIndex's own RetrieverTool over ImagevecRetriever: the text the model reads names
+    each photo's id (to chain like=id) and its score, not the bookkeeping fields."""
+    from llama_index.core.tools import RetrieverTool
+
+    tool = RetrieverTool.from_defaults(retriever=ImagevecRetriever(index, k=2), name="photos")
+    text = str(tool.call("a red picture").content)
+    best = index.search("a red picture", k=1)[0]
+    assert f"id: {best.id}" in text and f"score: {round(best.score, 4)}" in text
+    assert f"uri: {best.uri}" in text
+    assert "sha256" not in text and "mtime_ns" not in text and "bytes:" not in text

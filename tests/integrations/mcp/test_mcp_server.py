@@ -81,7 +81,9 @@ async def test_tools_are_listed_read_only_with_model_facing_schemas(
         assert tool.inputSchema["additionalProperties"] is False
     search = tools["search_photos"].inputSchema
     assert search["required"] == ["query"]
-    assert search["properties"]["k"]["maximum"] == 50
+    assert (
+        search["properties"]["k"]["maximum"] == imagevec.TOOL_MAX_K == 50
+    )  # one limit for every tool
     assert "description" in search["properties"]["where"]
 
 

@@ -30,15 +30,23 @@ from llama_index.core.schema import ImageNode, NodeWithScore, QueryBundle
 import imagevec
 
 _URL_PREFIXES = ("http://", "https://")
+#: Stored fields for change detection and exact paths: kept in the node, hidden from the model.
+_BOOKKEEPING = ("sha256", "bytes", "mtime_ns", "path_b64")
 
 
 def hit_to_node(hit: imagevec.Hit) -> NodeWithScore:
     """One search hit as a ``NodeWithScore`` around an ``ImageNode`` (no image bytes)."""
     location = {"image_url": hit.uri} if hit.uri.startswith(_URL_PREFIXES) else {}
+    # The model sees the metadata (a stock RetrieverTool hands it get_content()): the id, to
+    # chain the next call (like=id), and the score; not the change-detection bookkeeping.
+    metadata = {**hit.metadata, "id": hit.id, "uri": hit.uri, "score": round(hit.score, 4)}
+    hidden = [key for key in _BOOKKEEPING if key in metadata]
     node = ImageNode(
         id_=hit.id,
         image_path=None if location else hit.uri,
-        metadata={"uri": hit.uri, **hit.metadata},
+        metadata=metadata,
+        excluded_llm_metadata_keys=hidden,
+        excluded_embed_metadata_keys=hidden,
         **location,
     )
     return NodeWithScore(node=node, score=float(hit.score))

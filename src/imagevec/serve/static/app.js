@@ -1,8 +1,23 @@
-// imagevec search page: plain JavaScript, no build step, same-origin requests only.
+// imagevec photos: the library newest first, filters, search (text, image, like), viewer.
+// Plain ES modules, no build step, same-origin requests only. State lives in the address:
+// /?q=…|like=…&since=&until=&camera=&lens=&format=&folder=&group=&view=folders&photo=<id>
 "use strict";
 
+import { fillGrid, newGrid, thumbUrl } from "/static/grid.js";
+import { closeViewer, currentPhotoId, formatDate, openViewer, viewerOpen } from "/static/viewer.js";
+
 const $ = (id) => document.getElementById(id);
-const state = { hits: [], current: -1, queryUrl: null };
+const FILTERS = ["since", "until", "camera", "lens", "format", "folder"];
+const LABELS = { since: "from", until: "to", camera: "camera", lens: "lens", format: "format", folder: "folder" };
+const PAGE = 48;  // fewer thumbnails asked at once: the next page comes sooner
+const K = 48;
+const state = {
+  url: {},            // what the address says (parsed)
+  items: [],          // what the viewer walks through, in grid order
+  cursor: null, loading: false, done: false, generation: 0,
+  image: null,        // {file, url}: the picture of an image search (not in the address)
+  facets: null,
+};
 
 async function api(path, options = {}) {
   const response = await fetch(path, { credentials: "same-origin", ...options });
@@ -14,66 +29,359 @@ async function api(path, options = {}) {
   return response.json();
 }
 
-function params(extra = {}) {
-  const query = new URLSearchParams({ k: String(clampK()), ...extra });
-  const folder = $("folder").value;
-  if (folder) query.set("folder", folder);
-  return query;
+// ------------------------------------------------------------------ the address
+function readUrl() {
+  const p = new URLSearchParams(location.search);
+  const hash = location.hash.match(/^#q=(.+)$/);  // old links: #q=
+  const url = { q: p.get("q") || (hash ? decodeURIComponent(hash[1]) : ""), like: p.get("like") || "",
+    photo: p.get("photo") || "", view: p.get("view") || "", group: p.get("group") || "day" };
+  for (const key of FILTERS) url[key] = p.get(key) || "";
+  return url;
 }
 
-function clampK() {
-  const k = Math.round(Number($("k").value) || 24);
-  return Math.min(200, Math.max(1, k));
+function writeUrl(url, push = true) {
+  const p = new URLSearchParams();
+  for (const key of ["q", "like", ...FILTERS, "view", "photo"]) if (url[key]) p.set(key, url[key]);
+  if (url.group && url.group !== "day") p.set("group", url.group);
+  const text = p.toString();
+  const target = text ? `/?${text}` : "/";
+  if (target === location.pathname + location.search) return;
+  if (push) history.pushState(null, "", target);
+  else history.replaceState(null, "", target);
 }
 
-async function loadInfo() {
+function navigate(change, push = true) {
+  const url = { ...state.url, ...change };
+  if (!("photo" in change)) url.photo = "";
+  writeUrl(url, push);
+  apply(url);
+}
+
+function filterParams(url = state.url) {
+  const p = new URLSearchParams();
+  for (const key of FILTERS) if (url[key]) p.set(key, url[key]);
+  return p;
+}
+
+// ------------------------------------------------------------------ what the page shows
+function showError(message) {
+  $("error").hidden = !message;
+  $("error").textContent = message || "";
+}
+
+function sameQuery(a, b) {
+  return ["q", "like", "view", "group", ...FILTERS].every((k) => (a[k] || "") === (b[k] || ""));
+}
+
+async function apply(url) {
+  const previous = state.url;
+  state.url = url;
+  $("q").value = url.q;
+  $("f-group").value = url.group;
+  for (const key of FILTERS) if ($(`f-${key}`)) $(`f-${key}`).value = url[key];
+  renderChips(url);
+  const changed = !sameQuery(previous, url) || state.items.length === 0;
+  if (changed) {
+    if (!url.like && !state.image) setReference(null);  // filters keep an image query
+    if (url.q || url.like || state.image) await runSearch(url);
+    else if (url.view === "folders") showFolders();
+    else await startBrowse();
+    loadFacets();
+  }
+  syncViewer(url.photo);
+}
+
+function showOnly(which) {
+  $("grid").hidden = which !== "grid";
+  $("library").hidden = which !== "library";
+  $("folders").hidden = which !== "folders";
+  $("nav-library").classList.toggle("current", which === "library");
+  $("nav-folders").classList.toggle("current", which === "folders");
+}
+
+// ------------------------------------------------------------------ browsing
+async function startBrowse() {
+  state.generation += 1;
+  state.items = [];
+  state.cursor = null;
+  state.done = false;
+  showOnly("library");
+  $("library").replaceChildren();
+  $("grid").replaceChildren();
+  await loadPage();
+}
+
+function groupTitle(key, count) {
+  const text = key.length === 7
+    ? new Date(`${key}-01T00:00:00Z`).toLocaleDateString(undefined, { year: "numeric", month: "long", timeZone: "UTC" })
+    : formatDate(key);
+  return `${text}`;
+}
+
+async function loadPage() {
+  if (state.loading || state.done) return;
+  state.loading = true;
+  const generation = state.generation;
+  const p = filterParams();
+  p.set("limit", String(PAGE));
+  p.set("group", state.url.group || "day");
+  if (state.cursor) p.set("cursor", state.cursor);
+  const started = performance.now();
   try {
-    const info = await api("/api/info");
-    const encoder = info.encoder ? `${info.encoder.model} (dim ${info.encoder.dim})` : "no encoder yet";
-    let text = `${info.count} images · ${encoder} · ${info.collection}`;
-    if (info.indexing) text += info.indexing.busy ? " · indexing…" : " · watching";
-    $("info").textContent = text;
-    const advice = info.encoder && info.encoder.text_search;
-    $("hint").textContent = advice ? `Text queries: ${advice}` : "";
-    $("tips").hidden = !advice;
-    const select = $("folder");
-    const chosen = select.value;
-    select.replaceChildren(new Option("all", ""));
-    for (const folder of info.folders) select.add(new Option(folder, folder));
-    select.value = info.folders.includes(chosen) ? chosen : "";
-    return info;
+    const page = await api(`/api/browse?${p}`);
+    if (generation !== state.generation) return;
+    appendGroups(page.items);
+    state.cursor = page.next;
+    state.done = !page.next;
+    const ms = Math.round(performance.now() - started);
+    const filtered = FILTERS.some((k) => state.url[k]);
+    $("status").textContent = state.items.length
+      ? `${filtered ? "Matching photos" : "All photos"}, newest first (${state.items.length} shown, ${ms} ms)`
+      : "No photos match these filters.";
+    showError("");
   } catch (error) {
-    $("info").textContent = `info unavailable: ${error.message}`;
-    return null;
+    showError(error.message);
+    state.done = true;
+  } finally {
+    state.loading = false;
+  }
+  if (!state.done && nearBottom()) loadPage();
+}
+
+function appendGroups(items) {
+  const library = $("library");
+  let offset = state.items.length;
+  state.items.push(...items);
+  let i = 0;
+  while (i < items.length) {
+    const key = items[i].group;
+    let j = i;
+    while (j < items.length && items[j].group === key) j += 1;
+    const chunk = items.slice(i, j);
+    let section = library.lastElementChild;
+    if (!section || section.dataset.group !== key) {
+      section = document.createElement("section");
+      section.className = "group";
+      section.dataset.group = key;
+      const h = document.createElement("h2");
+      section.append(h, newGrid(key));
+      library.append(section);
+    }
+    const grid = section.querySelector("ol");
+    fillGrid(grid, chunk, offset, handlers, { append: true });
+    section.querySelector("h2").textContent = groupTitle(key);
+    offset += chunk.length;
+    i = j;
   }
 }
 
-function showError(message) {
-  const box = $("error");
-  box.hidden = !message;
-  box.textContent = message || "";
+function nearBottom() {
+  return $("more").getBoundingClientRect().top < window.innerHeight + 1200;
 }
 
-async function run(label, request) {
-  showError("");
-  $("status").textContent = `searching ${label}…`;
-  const start = performance.now();
+// ------------------------------------------------------------------ folders
+function showFolders() {
+  showOnly("folders");
+  $("status").textContent = "Folders";
+  const box = $("folders");
+  const render = () => {
+    const list = document.createElement("ul");
+    list.className = "folder-cards";
+    for (const f of state.facets ? state.facets.folders : []) {
+      const li = document.createElement("li");
+      const a = document.createElement("a");
+      a.href = `/?folder=${encodeURIComponent(f.value)}`;
+      const cover = document.createElement("img");
+      cover.src = thumbUrl(f.cover, 256);
+      cover.alt = "";
+      cover.loading = "lazy";
+      const name = document.createElement("span");
+      name.className = "folder-name";
+      name.textContent = f.value;
+      a.append(cover, name);
+      a.addEventListener("click", (event) => {
+        event.preventDefault();
+        navigate({ folder: f.value, view: "" });
+      });
+      const count = document.createElement("span");
+      count.className = "count";
+      count.textContent = String(f.count);
+      a.append(count);
+      li.append(a);
+      list.append(li);
+    }
+    box.replaceChildren(list);
+  };
+  if (state.facets) render();
+  else loadFacets().then(render);
+}
+
+// ------------------------------------------------------------------ facets and chips
+async function loadFacets() {
   try {
-    const hits = await request();
-    render(hits);
-    const ms = Math.round(performance.now() - start);
+    state.facets = await api(`/api/facets?${filterParams()}`);
+  } catch (error) {
+    return;
+  }
+  const fill = (id, values) => {
+    const select = $(id);
+    const chosen = state.url[id.slice(2)] || "";
+    select.replaceChildren(new Option("any", ""));
+    for (const { value, count } of values) select.add(new Option(`${value} (${count})`, value));
+    if (chosen && ![...select.options].some((o) => o.value === chosen)) select.add(new Option(chosen, chosen));
+    select.value = chosen;
+  };
+  fill("f-camera", state.facets.cameras);
+  fill("f-lens", state.facets.lenses);
+  fill("f-format", state.facets.formats);
+  fill("f-folder", state.facets.folders);
+}
+
+function renderChips(url) {
+  const chips = FILTERS.filter((key) => url[key]).map((key) => {
+    const chip = document.createElement("button");
+    chip.type = "button";
+    chip.className = "chip";
+    chip.dataset.key = key;
+    chip.textContent = `${LABELS[key]}: ${url[key]}`;
+    chip.setAttribute("aria-label", `Remove the ${LABELS[key]} filter ${url[key]}`);
+    const x = document.createElement("span");
+    x.textContent = "✕";
+    x.setAttribute("aria-hidden", "true");
+    chip.append(x);
+    chip.addEventListener("click", () => navigate({ [key]: "" }));
+    return chip;
+  });
+  $("chips").replaceChildren(...chips);
+}
+
+// ------------------------------------------------------------------ search
+function searchBody(url) {
+  const body = { k: K };
+  for (const key of ["since", "until", "camera", "lens", "folder"]) if (url[key]) body[key] = url[key];
+  if (url.format) body.where = { format: url.format };  // no format filter in PhotoFilter yet
+  return body;
+}
+
+function readAsDataUrl(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(new Error("the file cannot be read"));
+    reader.readAsDataURL(file);
+  });
+}
+
+async function runSearch(url) {
+  state.generation += 1;
+  const generation = state.generation;
+  showOnly("grid");
+  showError("");
+  const body = searchBody(url);
+  let label;
+  let calibration;
+  if (url.like) {
+    body.like = url.like;
+    label = `like ${$("reference-text").dataset.name || "this photo"}`;
+    calibration = `/api/calibration?like=${encodeURIComponent(url.like)}`;
+    setReference({ id: url.like });
+    if (!$("reference-text").dataset.name) {  // a shared link: name the reference photo
+      api(`/api/items/${encodeURIComponent(url.like)}`).then((record) => {
+        if (state.url.like !== url.like) return;
+        setReference({ id: url.like, filename: record.metadata.filename || "" });
+      }).catch(() => {});
+    }
+  } else if (url.q) {
+    body.text = url.q;
+    label = `for “${url.q}”`;
+    calibration = `/api/calibration?q=${encodeURIComponent(url.q)}`;
+  } else {
+    label = `by image ${state.image.file.name || ""}`.trim();
+    calibration = "/api/calibration";
+  }
+  $("status").textContent = `searching ${label}…`;
+  const started = performance.now();
+  try {
+    if (state.image && !url.q && !url.like) body.image = await readAsDataUrl(state.image.file);
+    const [hits, calib] = await Promise.all([
+      api("/api/search", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }),
+      api(calibration).catch(() => ({ threshold: null })),
+    ]);
+    if (generation !== state.generation) return;
+    renderHits(hits, calib);
+    const ms = Math.round(performance.now() - started);
     $("status").textContent = `${hits.length} results ${label} (${ms} ms)`;
   } catch (error) {
+    if (generation !== state.generation) return;
     $("status").textContent = "";
+    $("grid").replaceChildren();
+    state.items = [];
+    if (state.image) setReference(null);  // a failed upload leaves nothing behind
     showError(error.message);
   }
 }
 
-function searchText(text) {
-  if (!text.trim()) return;
-  setQueryImage(null);
-  history.replaceState(null, "", `#q=${encodeURIComponent(text)}`);
-  run(`for “${text}”`, () => api(`/api/search?${params({ q: text })}`));
+function asItem(hit) {
+  const m = hit.metadata || {};
+  return { id: hit.id, filename: m.filename || hit.uri.split("/").pop(), width: m.width, height: m.height,
+    taken: m.taken, camera: m.camera, score: hit.score, rank: hit.rank, metadata: m };
+}
+
+function renderHits(hits, calibration) {
+  const items = hits.map(asItem);
+  const threshold = calibration && typeof calibration.threshold === "number" ? calibration.threshold : null;
+  const good = threshold === null ? items : items.filter((it) => it.score >= threshold);
+  const weak = threshold === null ? [] : items.filter((it) => it.score < threshold);
+  state.items = [...good, ...weak];
+  const parts = [];
+  if (good.length) {
+    const grid = newGrid("good matches");
+    grid.id = "good";
+    parts.push(grid);
+  } else if (weak.length) {
+    const note = document.createElement("p");
+    note.className = "no-good";
+    note.textContent = "No strong matches. These are the closest photos:";
+    parts.push(note);
+  }
+  let weakGrid = null;
+  if (weak.length) {
+    const details = document.createElement("details");
+    details.id = "weaker";
+    details.open = good.length === 0;
+    const summary = document.createElement("summary");
+    summary.textContent = `${weak.length} weaker matches`;
+    summary.title = `score below ${threshold}: not clearly better than what this query scores against a typical photo here`;
+    weakGrid = newGrid("weaker matches");
+    details.append(summary, weakGrid);
+    parts.push(details);
+  }
+  $("grid").replaceChildren(...parts);
+  if (good.length) fillGrid(parts[0], good, 0, handlers, { eager: true });
+  if (weakGrid) fillGrid(weakGrid, weak, good.length, handlers, { eager: true });
+}
+
+function setReference(ref) {
+  if (state.image && (!ref || ref.id)) {
+    URL.revokeObjectURL(state.image.url);
+    state.image = null;
+  }
+  const box = $("reference");
+  box.hidden = !ref;
+  if (!ref) {
+    $("reference-text").dataset.name = "";
+    return;
+  }
+  const img = $("reference-image");
+  if (ref.file) {
+    img.src = state.image.url;
+    $("reference-text").textContent = `Searching by this image: ${ref.file.name || "pasted image"}`;
+  } else {
+    img.src = thumbUrl(ref.id, 128);
+    const name = ref.filename || $("reference-text").dataset.name || "";
+    $("reference-text").dataset.name = name;
+    $("reference-text").textContent = `More like ${name || "this photo"}`;
+  }
 }
 
 function searchImage(file) {
@@ -81,101 +389,101 @@ function searchImage(file) {
     showError("that is not an image file");
     return;
   }
-  setQueryImage(file);
-  run(`by image ${file.name || ""}`.trim(), () =>
-    api(`/api/search/image?${params()}`, {
-      method: "POST",
-      headers: { "Content-Type": file.type || "application/octet-stream" },
-      body: file,
-    }));
+  leaveViewer();
+  if (state.image) URL.revokeObjectURL(state.image.url);
+  state.image = { file, url: URL.createObjectURL(file) };
+  setReference({ file });
+  const url = { ...state.url, q: "", like: "", photo: "", view: "" };
+  writeUrl(url, true);
+  state.url = url;
+  $("q").value = "";
+  runSearch(url).then(loadFacets);
 }
 
-function searchLike(hit) {
-  setQueryImage(null);
-  closeDetail();
-  run(`like ${hit.metadata.filename || hit.id}`, () =>
-    api(`/api/items/${encodeURIComponent(hit.id)}/similar?${params()}`));
+function searchLike(item) {
+  leaveViewer();
+  $("reference-text").dataset.name = item.filename;
+  setReference({ id: item.id, filename: item.filename });
+  $("q").value = "";
+  navigate({ like: item.id, q: "", view: "" });
 }
 
-function setQueryImage(file) {
-  if (state.queryUrl) URL.revokeObjectURL(state.queryUrl);
-  state.queryUrl = file ? URL.createObjectURL(file) : null;
-  $("query-image").hidden = !file;
-  if (file) $("query-preview").src = state.queryUrl;
+const handlers = {
+  open: (index) => {
+    openAt(index);
+  },
+  like: (item) => searchLike(item),
+};
+
+// ------------------------------------------------------------------ the viewer
+let pushNext = false;   // the next photo change adds a history entry (opened by a click)
+let pushedEntry = false;  // the open viewer has its own history entry: closing goes back
+
+function openAt(index) {
+  if (!state.items[index]) return;
+  pushNext = true;
+  openViewer(state.items, index, viewerHooks);
 }
 
-function render(hits) {
-  state.hits = hits;
-  const grid = $("grid");
-  const items = hits.map((hit, index) => {
-    const li = document.createElement("li");
-    li.className = "hit";
-    li.dataset.id = hit.id;
-    li.dataset.rank = String(hit.rank);
-    const open = document.createElement("button");
-    open.className = "open";
-    open.type = "button";
-    const name = hit.metadata.filename || hit.uri.split("/").pop();
-    open.setAttribute("aria-label", `#${hit.rank} ${name}, score ${hit.score.toFixed(3)}: open`);
-    const img = document.createElement("img");
-    img.src = `/api/items/${encodeURIComponent(hit.id)}/thumbnail?size=256`;
-    img.alt = name;
-    img.decoding = "async";
-    img.loading = index < 48 ? "eager" : "lazy";
-    open.append(img);
-    open.addEventListener("click", () => openDetail(index));
-    const caption = document.createElement("div");
-    caption.className = "caption";
-    const rank = document.createElement("span");
-    rank.className = "rank";
-    rank.textContent = `#${hit.rank}`;
-    const score = document.createElement("span");
-    score.className = "score";
-    score.textContent = hit.score.toFixed(3);
-    score.title = "cosine similarity (higher is better)";
-    const like = document.createElement("button");
-    like.className = "like";
-    like.type = "button";
-    like.textContent = "more like this";
-    like.addEventListener("click", () => searchLike(hit));
-    caption.append(rank, score, like);
-    const label = document.createElement("div");
-    label.className = "name";
-    label.textContent = name;
-    label.title = hit.uri;
-    li.append(open, caption, label);
-    return li;
-  });
-  grid.replaceChildren(...items);
+const viewerHooks = {
+  change: (item) => {
+    state.url = { ...state.url, photo: item.id };
+    writeUrl(state.url, pushNext);
+    if (pushNext) pushedEntry = true;
+    pushNext = false;
+  },
+  close: () => {
+    const id = state.url.photo;
+    state.url = { ...state.url, photo: "" };
+    if (pushedEntry) {
+      pushedEntry = false;
+      history.back();
+    } else {
+      writeUrl(state.url, false);
+    }
+    const tile = id && document.querySelector(`li.tile[data-id="${CSS.escape(id)}"] .open`);
+    if (tile) tile.focus({ preventScroll: true });
+  },
+  like: (item) => searchLike(item),
+};
+
+function leaveViewer() {
+  pushedEntry = false;
+  closeViewer();
 }
 
-function openDetail(index) {
-  const hit = state.hits[index];
-  if (!hit) return;
-  state.current = index;
-  $("detail-title").textContent = `#${hit.rank} · ${hit.uri}`;
-  $("detail-score").textContent = `score ${hit.score.toFixed(3)}`;
-  const img = $("detail-image");
-  img.src = `/api/items/${encodeURIComponent(hit.id)}/image?max_size=1600`;
-  img.alt = hit.metadata.filename || hit.id;
-  const rows = Object.entries(hit.metadata).map(([key, value]) => {
-    const tr = document.createElement("tr");
-    const th = document.createElement("th");
-    th.textContent = key;
-    const td = document.createElement("td");
-    td.textContent = String(value);
-    tr.append(th, td);
-    return tr;
-  });
-  $("detail-meta").replaceChildren(...rows);
-  const dialog = $("detail");
-  if (!dialog.open) dialog.showModal();
-  $("detail-like").focus();
+async function syncViewer(photo) {
+  if (!photo) {
+    if (viewerOpen()) leaveViewer();
+    return;
+  }
+  if (currentPhotoId() === photo) return;
+  const index = state.items.findIndex((it) => it.id === photo);
+  if (index >= 0) {
+    openViewer(state.items, index, viewerHooks);
+    return;
+  }
+  try {  // a shared link to a photo that is not on this page: show it alone
+    const record = await api(`/api/items/${encodeURIComponent(photo)}`);
+    openViewer([asItem({ ...record, score: undefined, rank: undefined })], 0, viewerHooks);
+  } catch (error) {
+    showError(`photo not found: ${error.message}`);
+  }
 }
 
-function closeDetail() {
-  const dialog = $("detail");
-  if (dialog.open) dialog.close();
+// ------------------------------------------------------------------ start
+async function loadInfo() {
+  try {
+    const info = await api("/api/info");
+    const encoder = info.encoder ? `${info.encoder.model} encoder` : "no encoder yet";
+    let text = `${info.count} photos · ${encoder} · collection ${info.collection}`;
+    if (info.indexing) text += info.indexing.busy ? " · indexing…" : " · watching";
+    $("info").textContent = text;
+    return info;
+  } catch (error) {
+    $("info").textContent = `info unavailable: ${error.message}`;
+    return null;
+  }
 }
 
 function firstImage(items) {
@@ -188,26 +496,36 @@ function firstImage(items) {
 function wire() {
   $("search").addEventListener("submit", (event) => {
     event.preventDefault();
-    searchText($("q").value);
+    const text = $("q").value.trim();
+    setReference(null);
+    navigate({ q: text, like: "", view: "" });
   });
   $("file").addEventListener("change", (event) => {
     searchImage(event.target.files[0]);
     event.target.value = "";
   });
-  $("folder").addEventListener("change", () => $("q").value.trim() && searchText($("q").value));
-  $("detail-like").addEventListener("click", () => searchLike(state.hits[state.current]));
-  $("detail").addEventListener("close", () => {
-    const card = document.querySelector(`#grid li[data-rank="${state.current + 1}"] .open`);
-    if (card) card.focus();
+  $("reference-clear").addEventListener("click", () => {
+    setReference(null);
+    navigate({ like: "", q: "" });
   });
-  document.addEventListener("keydown", (event) => {
-    const dialog = $("detail");
-    if (dialog.open && (event.key === "ArrowRight" || event.key === "ArrowLeft")) {
+  for (const key of FILTERS) {
+    $(`f-${key}`).addEventListener("change", (event) => navigate({ [key]: event.target.value }));
+  }
+  $("f-group").addEventListener("change", (event) => navigate({ group: event.target.value }));
+  for (const id of ["nav-library", "nav-folders"]) {
+    $(id).addEventListener("click", (event) => {
       event.preventDefault();
-      const step = event.key === "ArrowRight" ? 1 : -1;
-      const next = Math.min(state.hits.length - 1, Math.max(0, state.current + step));
-      openDetail(next);
-    } else if (event.key === "/" && document.activeElement !== $("q") && !dialog.open) {
+      setReference(null);
+      const folders = id === "nav-folders";
+      navigate(folders ? { view: "folders", q: "", like: "" } : { view: "", q: "", like: "", ...Object.fromEntries(FILTERS.map((k) => [k, ""])) });
+    });
+  }
+  window.addEventListener("popstate", () => apply(readUrl()));
+  new IntersectionObserver((entries) => {
+    if (entries.some((e) => e.isIntersecting) && !$("library").hidden) loadPage();
+  }, { rootMargin: "1200px 0px" }).observe($("more"));
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "/" && document.activeElement !== $("q") && !viewerOpen()) {
       event.preventDefault();
       $("q").focus();
       $("q").select();
@@ -243,13 +561,10 @@ function wire() {
 
 async function start() {
   wire();
-  const info = await loadInfo();
-  if (info && info.indexing) setInterval(loadInfo, 5000);
-  const match = location.hash.match(/^#q=(.+)$/);
-  if (match) {
-    $("q").value = decodeURIComponent(match[1]);
-    searchText($("q").value);
-  }
+  const url = readUrl();
+  if (location.hash) writeUrl(url, false);  // #q= links become ?q=
+  loadInfo().then((info) => { if (info && info.indexing) setInterval(loadInfo, 5000); });
+  await apply(url);
 }
 
 start();
