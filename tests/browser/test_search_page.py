@@ -261,3 +261,46 @@ def test_the_duplicates_page_marks_the_original_as_keeper(
     tab.wait_for_function(SHOWN, arg=".dupe-group img")
     tab.screenshot(path=str(screenshots / "8-dupes.png"))
     assert errors == []
+
+
+def test_the_duplicates_page_moves_a_copy_to_trash_only_after_confirming(
+    browser: Any, tmp_path: Path, screenshots: Path
+) -> None:
+    import imagevec
+    from imagevec.serve.app import create_app
+    from imagevec.serve.runner import BackgroundServer
+    from imagevec.service import QueryService
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (640, 480), (200, 30, 30)).save(photos / "original.png")
+    Image.new("RGB", (160, 120), (200, 30, 30)).save(photos / "small copy.png")
+    Image.new("RGB", (64, 48), (20, 20, 220)).save(photos / "blue.png")
+    with imagevec.ImageIndex(tmp_path / "db", encoder="test-color") as index:
+        index.add(photos)
+    service = QueryService.open(tmp_path / "db", roots=[photos], cache_dir=tmp_path / "c")
+    app = create_app(service, trash_dir=tmp_path / "trash")
+    context = browser.new_context(viewport={"width": 1000, "height": 700})
+    tab = context.new_page()
+    errors = _watch(tab)
+    answers = iter([False, True])  # the first confirmation is refused
+    tab.on("dialog", lambda d: d.accept() if next(answers) else d.dismiss())
+    with BackgroundServer(app) as url:
+        tab.goto(url + "/dupes?threshold=0.99")
+        tab.wait_for_selector(".member .trash")
+        assert "trash folder" in tab.inner_text("#mode")
+        tab.screenshot(path=str(screenshots / "9-dupes-trash.png"))
+        copy = tab.locator(".member:not(.keeper)")
+        copy.locator(".trash").click()
+        tab.wait_for_timeout(500)
+        assert (photos / "small copy.png").exists()  # refused: nothing moved
+        copy.locator(".trash").click()
+        tab.wait_for_function(
+            "() => document.getElementById('status').textContent.includes('Moved')"
+        )
+        assert not (photos / "small copy.png").exists()
+        assert (tmp_path / "trash" / "photos" / "small copy.png").exists()
+        assert tab.locator(".dupe-group").count() == 0
+    context.close()
+    service.close()
+    assert errors == []

@@ -77,6 +77,12 @@ def allowed_hosts(host: str, extra: tuple[str, ...]) -> list[str]:
     type=click.Path(file_okay=False, path_type=Path),
     help="Thumbnail cache folder. [default: ~/.cache/imagevec/thumbnails]",
 )
+@click.option(
+    "--trash",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Let the duplicates page move photos into this folder (outside --roots; asks "
+    "before each move; nothing is deleted). Default: the page is read-only.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Log requests and indexing to stderr.")
 def serve(
     db: Path,
@@ -94,6 +100,7 @@ def serve(
     allow_host: tuple[str, ...],
     max_upload_mb: int,
     cache_dir: Path | None,
+    trash: Path | None,
     verbose: bool,
 ) -> int:
     """Serve a search page and an HTTP API for an index (http://127.0.0.1:8700).
@@ -151,7 +158,12 @@ def serve(
         service.warm_up()
         if watch:
             service.watch(list(watch), interval=interval)
-        app = create_app(service, token=token, allowed_hosts=allowed_hosts(host, allow_host))
+        app = create_app(
+            service,
+            token=token,
+            allowed_hosts=allowed_hosts(host, allow_host),
+            trash_dir=trash,
+        )
         shown = f"[{host}]" if ":" in host else host
         query = f"/?token={token}" if token else "/"
         click.echo(f"imagevec: {service.info()['count']} images; open http://{shown}:{port}{query}")

@@ -85,6 +85,7 @@ def create_app(
     *,
     token: str | None = None,
     allowed_hosts: Iterable[str] = LOOPBACK_HOSTS,
+    trash_dir: str | os.PathLike[str] | None = None,
 ) -> Gate:
     """The ASGI app: FastAPI routes behind the :class:`~imagevec.serve.security.Gate`.
 
@@ -92,6 +93,8 @@ def create_app(
         service: what is served (its ``max_upload_bytes`` caps request bodies).
         token: require ``Authorization: Bearer <token>`` (or the page's cookie) everywhere.
         allowed_hosts: names accepted in the ``Host`` header (``"*"``: any).
+        trash_dir: let the duplicates page move photos into this folder (outside the
+            roots); None (default): the page is read-only.
     """
     api = FastAPI(
         title="imagevec",
@@ -103,7 +106,7 @@ def create_app(
     )
     for error, status in _ERRORS:
         api.add_exception_handler(error, _handler(status))
-    browsing = Browsing(service)
+    browsing = Browsing(service, trash_dir)
     browsing.prepare()  # the library view is read while the server starts
     _routes(api, service, browsing)
     add_browse_routes(api, browsing, ExactJSON)

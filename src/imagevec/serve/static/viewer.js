@@ -68,6 +68,7 @@ function exposure(m) {
 
 function bytes(n) {
   if (!n) return "";
+  if (n < 1e3) return `${n} B`;
   return n > 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.round(n / 1e3)} kB`;
 }
 
