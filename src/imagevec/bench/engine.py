@@ -93,7 +93,7 @@ def _graph(encoder: Any, precision: str) -> Path | None:
 
 def _encoder(location: str, precision: str, **options: Any) -> Any:
     """The encoder at ``precision``, or the reason it is refused (a string)."""
-    from imagevec.encoders.registry import create_encoder
+    from imagevec.encoders.factory import create_encoder
     from imagevec.errors import ConfigError
 
     try:
