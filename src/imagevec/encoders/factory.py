@@ -2,36 +2,24 @@
 
 The name is resolved by :mod:`imagevec.encoders.registry`; :func:`imagevec.engine.open_encoder`
 opens the cached ONNX graph (no torch), exports it from the torch module on first use, or
-keeps the torch module where that is the faster or the only path. Also the light query paths
-used for a collection whose encoder is not loaded yet.
+keeps the torch module where that is the faster or the only path. A cached encoder is light
+(no torch, sessions opened on first use), so queries need no separate light path.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from imagevec.encoders.registry import (
-    _DEFAULT_LOADERS,
-    FAMILIES,
-    TEXT_QUERY,
-    resolve,
-)
-from imagevec.errors import ModelLoadError
+from imagevec.encoders.registry import resolve
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from imagevec.encoders.base import Encoder
     from imagevec.encoders.embedding import Embedder
 
 __all__ = [
     "create_encoder",
     "create_encoder_from_config",
-    "image_query_embedder",
-    "text_query_embedder",
 ]
 
 
@@ -120,61 +108,3 @@ def create_encoder(
 def create_encoder_from_config(config: dict[str, Any]) -> Encoder:
     """Rebuild an encoder from its ``config`` (e.g. in a worker process)."""
     return create_encoder(**config)
-
-
-def _cached(config: dict[str, Any]) -> Embedder | None:
-    """The encoder of ``config`` from the graph cache (torch-free), or None on a miss."""
-    from imagevec.engine.load import cached_runtime
-
-    options = {k: v for k, v in config.items() if k not in ("device", "dtype", "precision")}
-    model = options.pop("model", None) or "default"
-    try:
-        ref = resolve(str(model), revision=options.pop("revision", None))
-    except ModelLoadError:
-        return None
-    if FAMILIES.get(ref.family) != _DEFAULT_LOADERS.get(ref.family):
-        return None  # a re-registered family may embed differently
-    return cached_runtime(ref, options, "cpu", "fp32")
-
-
-def text_query_embedder(config: dict[str, Any]) -> Callable[[list[str]], np.ndarray] | None:
-    """A light ``texts -> vectors`` for an encoder's config, or None when there is none.
-
-    Used by :meth:`imagevec.ImageIndex.search` for text queries on a collection whose
-    encoder is not loaded yet: the cached graph's text tower (or the default's numpy MiniLM),
-    without torch. The function has a ``dim`` attribute, checked against the stamp.
-    """
-    runtime = _cached(config)
-    if runtime is not None and "text" in runtime.modalities:
-
-        def embed(texts: list[str]) -> np.ndarray:
-            return runtime.embed_texts(list(texts))
-
-        embed.dim = runtime.dim  # type: ignore[attr-defined]
-        return embed
-    options = {k: v for k, v in config.items() if k not in ("device", "dtype", "precision")}
-    try:
-        ref = resolve(str(options.get("model") or "default"), revision=options.get("revision"))
-    except ModelLoadError:
-        return None
-    target = TEXT_QUERY.get(ref.family)
-    if target is None or FAMILIES.get(ref.family) != _DEFAULT_LOADERS.get(ref.family):
-        return None
-    module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)(ref, options)
-
-
-def image_query_embedder(
-    config: dict[str, Any], fingerprint: str
-) -> Callable[..., np.ndarray] | None:
-    """A light ``(sources, **load options) -> vectors`` for image queries on a collection
-    stamped with ``config`` and ``fingerprint``: the cached graph (no torch), or None."""
-    runtime = _cached(config)
-    if runtime is None or runtime.fingerprint != fingerprint:
-        return None
-
-    def embed(sources: list[Any], **load_options: Any) -> np.ndarray:
-        return runtime.embed_images(list(sources), **load_options)
-
-    embed.dim = runtime.dim  # type: ignore[attr-defined]
-    return embed

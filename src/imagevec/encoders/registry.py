@@ -42,13 +42,6 @@ FAMILIES: dict[str, str | Callable[..., Encoder]] = {
     "resnet": "imagevec.encoders.resnet:load",
 }
 
-#: family -> "module:function" returning a torch-free ``texts -> vectors`` for text queries
-#: (``function(ref, config)``) that needs no exported graph (the default's numpy MiniLM);
-#: other families answer text queries from their cached text graph.
-TEXT_QUERY: dict[str, str] = {
-    "default": "imagevec.encoders.default.text_query:text_embedder",
-}
-
 
 @dataclass(frozen=True)
 class ModelRef:
@@ -128,6 +121,3 @@ def _loader(family: str) -> Callable[..., Encoder]:
 def load_torch(ref: ModelRef, **options: Any) -> Encoder:
     """The torch module of ``ref`` (the family loader; ``create_encoder(engine="torch")``)."""
     return _loader(ref.family)(ref, **options)
-
-
-_DEFAULT_LOADERS = dict(FAMILIES)

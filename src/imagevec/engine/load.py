@@ -126,9 +126,15 @@ def ort_device(device: str) -> str | None:
 
 def _key_options(ref: ModelRef, options: dict[str, Any]) -> dict[str, Any]:
     """The options that name a model's graphs (None values dropped; device/precision out)."""
+    from imagevec.encoders.registry import FAMILIES
+
     skip = ("model", "revision", "device", "dtype", "precision", "engine")
     clean = {k: v for k, v in options.items() if v is not None and k not in skip}
-    return {"model": ref.model, "revision": ref.revision, **clean}
+    target = FAMILIES.get(ref.family)  # a re-registered family is another model
+    loader = target if isinstance(target, str) or target is None else target.__qualname__
+    if callable(target):
+        loader = f"{target.__module__}.{loader}"
+    return {"model": ref.model, "revision": ref.revision, "loader": loader, **clean}
 
 
 def cached_runtime(
