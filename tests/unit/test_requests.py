@@ -86,3 +86,21 @@ def test_every_filter_is_an_http_and_mcp_field() -> None:
         assert names <= set(model.model_fields), model.__name__
     body = SearchIn(text="x", since="2024-01-01", where={"a": 1})
     assert body.photo_filter == PhotoFilter(where={"a": 1}, since="2024-01-01")
+
+
+def test_orientation_filter_from_the_stored_size(tmp_path: Path) -> None:
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name, size in (("wide", (64, 32)), ("tall", (32, 64)), ("square", (40, 40))):
+        Image.new("RGB", size, (200, 20, 20)).save(photos / f"{name}.png")
+    with ImageIndex(tmp_path / "db", encoder="test-color") as index:
+        index.add(photos)
+        for shape in ("landscape", "portrait", "square"):
+            (hit,) = index.search("red", k=5, orientation=shape)
+            assert Path(hit.uri).stem == {"landscape": "wide", "portrait": "tall"}.get(shape, shape)
+    with pytest.raises(ConfigError, match="one of landscape, portrait, square"):
+        PhotoFilter(orientation="panorama")
+    result = CliRunner().invoke(cli, ["search", "red", "--orientation", "panorama"])
+    assert result.exit_code == 2 and "panorama" in result.output

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -156,3 +157,67 @@ def test_dupes_lists_groups_with_the_keeper_first_and_a_reason(tmp_path: Path) -
     assert keeper["metadata"]["filename"] == "original.png"
     assert other["metadata"]["filename"] == "small copy.png"
     assert "earliest" in groups[0]["reason"] and keeper["folder"] == "photos"
+
+
+def test_original_download_and_the_client_methods(tmp_path: Path) -> None:
+    from tests.support.served import serving
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(photos / "red.png")
+    Image.new("RGB", (64, 48), (20, 20, 220)).save(photos / "blue.png")
+    with imagevec.ImageIndex(tmp_path / "db", encoder="test-color") as index:
+        index.add(photos)
+    with serving(tmp_path / "db", tmp_path / "cache", roots=[photos]) as (url, _):
+        client = imagevec.connect(url)
+        page = client.browse(limit=1)
+        assert page["total"] == 2 and len(page["items"]) == 1 and page["next"]
+        rest = client.browse(limit=1, cursor=page["next"])
+        assert rest["next"] is None
+        names = {page["items"][0]["filename"], rest["items"][0]["filename"]}
+        assert names == {"red.png", "blue.png"}
+        assert client.facets(format="png")["total"] == 2
+        assert client.facets(folder="photos")["folders"] == [
+            {"value": "photos", "count": 2, "cover": page["items"][0]["id"]}
+        ]
+        assert client.calibration(text="red")["basis"] == "query"
+        assert client.duplicates(threshold=0.999) == []
+        with pytest.raises(imagevec.ConfigError):
+            client.browse(colour="red")
+        red = next(i for i in (page["items"] + rest["items"]) if i["filename"] == "red.png")
+        response = httpx.get(f"{url}/api/items/{red['id']}/original")
+        assert response.content == (photos / "red.png").read_bytes()
+        assert response.headers["content-disposition"] == "attachment; filename*=UTF-8''red.png"
+        assert response.headers["content-type"] == "image/png"
+        assert httpx.get(f"{url}/api/items/nope/original").status_code == 404
+        client.close()
+
+
+def test_trash_is_off_by_default_and_moves_without_deleting_when_on(tmp_path: Path) -> None:
+    from imagevec.errors import ConfigError
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (640, 480), (200, 30, 30)).save(photos / "original.png")
+    Image.new("RGB", (160, 120), (200, 30, 30)).save(photos / "small copy.png")
+    with imagevec.ImageIndex(tmp_path / "db", encoder="test-color") as index:
+        index.add(photos)
+    service = QueryService.open(tmp_path / "db", roots=[photos], cache_dir=tmp_path / "c")
+    with pytest.raises(ConfigError, match="outside the served roots"):
+        create_app(service, trash_dir=photos / "trash")
+    with TestClient(create_app(service), base_url="http://127.0.0.1") as http:
+        assert _get(http, "/api/dupes/trash") == {"enabled": False}
+        copy = _get(http, "/api/dupes", threshold=0.99)[0]["members"][1]
+        assert http.post("/api/dupes/trash", json={"id": copy["id"]}).status_code == 400
+    assert (photos / "small copy.png").exists()
+    trash = tmp_path / "trash"
+    with TestClient(create_app(service, trash_dir=trash), base_url="http://127.0.0.1") as http:
+        assert _get(http, "/api/dupes/trash") == {"enabled": True}
+        moved = http.post("/api/dupes/trash", json={"id": copy["id"]})
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["moved_to"] == "photos/small copy.png"
+        assert (trash / "photos" / "small copy.png").exists()
+        assert not (photos / "small copy.png").exists()
+        assert _get(http, "/api/dupes", threshold=0.99) == []  # the record left the index
+        assert http.post("/api/dupes/trash", json={"id": copy["id"]}).status_code == 404
+    service.close()

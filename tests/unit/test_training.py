@@ -574,6 +574,11 @@ def test_recommend_by_data(labelled: Path, tmp_path: Path, monkeypatch: pytest.M
     assert recommend(flat).path == "pretrained"
     monkeypatch.setattr("imagevec.training.auto.MIN_UNLABELLED", 3)
     assert recommend(flat).path == "simclr"
+    # A run that would take longer than the budget: the pretrained encoder, and why.
+    monkeypatch.setattr("imagevec.training.auto.SELFSUP_SECONDS_PER_IMAGE", 40.0)
+    rec = recommend(flat, budget_s=60)
+    assert rec.path == "pretrained" and "2 min" in rec.reason and "60 s budget" in rec.reason
+    assert recommend(flat, budget_s=600).path == "simclr"
     rows = "\n".join(f"{n}.png,caption {n}" for n in range(3))
     (flat / "pairs.csv").write_text(rows)
     assert recommend(flat / "pairs.csv").path == "pretrained"

@@ -17,12 +17,14 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from imagevec.errors import StoreDamagedError
+from imagevec.errors import ConfigError, StoreDamagedError
 from imagevec.store import integrity
 from imagevec.store.chroma import DEFAULT_COLLECTION, Store
 from imagevec.store.hnsw_files import check_hnsw_folder
@@ -90,16 +92,18 @@ def check_store(
     *,
     collection: str | None = None,
     repair: bool = False,
-    device: str = "auto",
+    encoder_for: Callable[..., Any] | None = None,
 ) -> CheckReport:
     """Check an embedded store in depth; with ``repair``, rebuild what is damaged.
 
     Args:
         path: the store folder.
         collection: only this collection (default: all).
-        repair: rebuild collections with problems (needs the image files; loads the encoder
-            named by the collection's stamp).
-        device: for the encoder, when re-embedding.
+        repair: rebuild collections with problems (needs the image files, and
+            ``encoder_for`` to re-embed them).
+        encoder_for: builds the encoder a collection's stamp names, called with the
+            stamp's config as keywords: :func:`imagevec.create_encoder` (or a
+            ``functools.partial`` of it with a ``device``). The store knows no model.
 
     Raises:
         StoreDamagedError: ``chroma.sqlite3`` itself is damaged (nothing to rebuild from).
@@ -139,7 +143,7 @@ def check_store(
             found, records = _check_collection(store)
             report.collections.append(found)
             if repair and (found.no_vector or found.not_found):
-                _rebuild(store, found, records, device)
+                _rebuild(store, found, records, encoder_for)
     return report
 
 
@@ -210,10 +214,13 @@ def _check_collection(store: Store) -> tuple[CollectionCheck, _Records]:
     return found, records
 
 
-def _rebuild(store: Store, found: CollectionCheck, records: _Records, device: str) -> None:
+def _rebuild(
+    store: Store,
+    found: CollectionCheck,
+    records: _Records,
+    encoder_for: Callable[..., Any] | None,
+) -> None:
     """Recreate the collection: sound vectors kept, the rest re-embedded from the files."""
-    from imagevec.encoders.registry import create_encoder
-
     ids, metas, vectors = records
     bad = set(found.no_vector) | set(found.not_found)
     keep = {i: v for i, v in vectors.items() if i not in bad}
@@ -234,8 +241,9 @@ def _rebuild(store: Store, found: CollectionCheck, records: _Records, device: st
     if todo:
         stamp = store.stamp or {}
         config = dict(stamp.get("config") or {"model": stamp.get("model")})
-        config.update(device=device)
-        encoder = create_encoder(**config)
+        if encoder_for is None:
+            raise ConfigError("repairing needs encoder_for= (e.g. imagevec.create_encoder)")
+        encoder = encoder_for(**config)
         result = encoder.encode_images([uri for _, _, uri in todo], on_error="skip")
         for row, index in enumerate(result.indices):
             fresh[todo[index][0]] = result.vectors[row]

@@ -11,7 +11,7 @@ tens of thousands of unlabelled images              ``simclr`` — self-supervis
 a few hundred unlabelled images (or few labelled)   ``pretrained`` — use the encoder as it is
 =================================================  =========================================
 
-The labelled threshold comes from ``imagevec bench finetune``: with the triplet recipe
+The labelled threshold comes from ``examples/benchmarks/run.py finetune``: with the recipe
 (:data:`~imagevec.training.triplet.TRIPLET_DEFAULTS`: top layer only, the epoch count chosen
 on new photos of the known labels, the base model kept when nothing beats it, then a refit
 on every image blended with the base) the smallest evidence set — 24 labels of 5 images,
@@ -42,6 +42,8 @@ __all__ = [
     "MIN_PAIRS",
     "MIN_PER_LABEL",
     "MIN_UNLABELLED",
+    "SELFSUP_CHOICE",
+    "SELFSUP_SECONDS_PER_IMAGE",
     "Recommendation",
     "recommend",
 ]
@@ -50,8 +52,17 @@ __all__ = [
 MIN_LABELLED = 60
 #: Fewest images in a label for it to count (2 held out to validate on, 2 to train).
 MIN_PER_LABEL = 4
-#: Fewest unlabelled images for self-supervised SimCLR to pay off.
-MIN_UNLABELLED = 10_000
+#: Fewest unlabelled images for a self-supervised run: 20% are held out for the label-free
+#: check, and under 20 held-out photos (60 queries) one query's worth of mAP is too coarse
+#: a step to see a gain (the run would keep the base anyway).
+MIN_UNLABELLED = 100
+#: The self-supervised method ``finetune auto`` runs on unlabelled photos (the evidence is
+#: in the module doc).
+SELFSUP_CHOICE = "simclr"
+#: Seconds per image of a default self-supervised run on 2 shared CPU cores, measured by
+#: ``examples/benchmarks/selfsup_evidence.py`` (decode, the 4 cached views, <= 10 epochs of
+#: the top layer, the check every epoch): what a time budget is compared with.
+SELFSUP_SECONDS_PER_IMAGE = 2.0
 #: Fewest image-caption pairs for CLIP fine-tuning.
 MIN_PAIRS = 100
 
@@ -75,8 +86,13 @@ class Recommendation:
     captions: bool = False
 
 
-def recommend(data: str | Path) -> Recommendation:
+def recommend(data: str | Path, *, budget_s: float | None = None) -> Recommendation:
     """Inspect ``data`` (a CSV of captions, a folder of label sub-folders or of images).
+
+    Args:
+        data: the folder or CSV.
+        budget_s: the most seconds a self-supervised run may take (``None``: no limit);
+            over it, the pretrained encoder is recommended.
 
     Raises:
         ConfigError: ``data`` does not exist or holds no images.
@@ -127,18 +143,34 @@ def recommend(data: str | Path) -> Recommendation:
             total,
             labels,
         )
-    if total >= MIN_UNLABELLED:
+    if total < MIN_UNLABELLED:
         return Recommendation(
-            "simclr",
-            f"{total:,} unlabelled images: enough for self-supervised SimCLR on random crops.",
+            "pretrained",
+            f"{total:,} unlabelled images: too few for self-supervised training (want "
+            f"{MIN_UNLABELLED:,}+: a fifth is held out to check each epoch) and no labels; "
+            "use the pretrained encoder as it is.",
+            total,
+        )
+    estimate = total * SELFSUP_SECONDS_PER_IMAGE
+    if budget_s is not None and estimate > budget_s:
+        return Recommendation(
+            "pretrained",
+            f"{total:,} unlabelled images: a {SELFSUP_CHOICE} run takes about "
+            f"{_minutes(estimate)} on 2 CPU cores, over the {_minutes(budget_s)} budget; use "
+            "the pretrained encoder as it is (or a GPU, or a larger budget).",
             total,
         )
     return Recommendation(
-        "pretrained",
-        f"{total:,} unlabelled images: too few for self-supervised training (want "
-        f"{MIN_UNLABELLED:,}+) and no labels; use the pretrained encoder as it is.",
+        SELFSUP_CHOICE,
+        f"{total:,} unlabelled images: self-supervised {SELFSUP_CHOICE} of the top layer "
+        f"(about {_minutes(estimate)} on 2 CPU cores); a fifth of the photos is held out and "
+        "the model must find their copies better than the base does, else the base is kept.",
         total,
     )
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 def _label_counts(root: Path) -> Counter[str]:
