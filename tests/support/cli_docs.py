@@ -33,7 +33,17 @@ def _commands(group: click.Group, prefix: str) -> Iterator[tuple[str, click.Comm
 
 
 def _help(command: click.Command, path: str) -> str:
-    ctx = click.Context(command, info_name=path, terminal_width=100, max_content_width=100)
+    from imagevec.cli import cli
+
+    # As the real CLI: the group's context settings (-h/--help) reach every subcommand.
+    names = cli.context_settings.get("help_option_names", ["--help"])
+    ctx = click.Context(
+        command,
+        info_name=path,
+        terminal_width=100,
+        max_content_width=100,
+        help_option_names=names,
+    )
     return command.get_help(ctx)
 
 
