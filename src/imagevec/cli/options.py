@@ -170,7 +170,7 @@ def filter_options(func: F) -> F:
             click.option(
                 "--" + field.name.replace("_", "-"),
                 field.name,
-                metavar=None if choices else field.metadata["metavar"],
+                metavar=field.metadata["metavar"],
                 type=click.Choice(choices) if choices else _TYPES.get(field.metadata["metavar"]),
                 help=field.metadata["help"],
             )
