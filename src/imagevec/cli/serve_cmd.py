@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from imagevec.cli.app import EXIT_OK
-from imagevec.cli.options import model_options, setup_logging, store_options
+from imagevec.cli.options import chosen_precision, model_options, setup_logging, store_options
 
 _TOKEN = re.compile(r"[A-Za-z0-9._~-]{12,256}")
 
@@ -116,17 +116,18 @@ def serve(
       IMAGEVEC_TOKEN=... imagevec serve --host 0.0.0.0 --allow-host photos.lan
     """
     try:
-        import uvicorn
-
         from imagevec.serve.app import create_app
+        from imagevec.serve.limits import bounded_server, raise_fd_limit, uvicorn_config
     except ImportError as exc:
         raise click.ClickException(
             f"serving needs the serve extra: pip install 'imagevec[serve]' ({exc})"
         ) from exc
     from imagevec.index import ImageIndex
+    from imagevec.io.budget import return_large_blocks
     from imagevec.service import QueryService
 
     setup_logging(verbose)
+    return_large_blocks()
     if token is not None and not _TOKEN.fullmatch(token):
         raise click.BadParameter(
             "use 12-256 characters of A-Z a-z 0-9 . _ ~ -", param_hint="--token"
@@ -146,6 +147,7 @@ def serve(
         encoder=model,
         device=device,
         dtype=dtype,
+        precision=chosen_precision(),
     )
     service = QueryService(
         index,
@@ -167,16 +169,9 @@ def serve(
         shown = f"[{host}]" if ":" in host else host
         query = f"/?token={token}" if token else "/"
         click.echo(f"imagevec: {service.info()['count']} images; open http://{shown}:{port}{query}")
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_level="info" if verbose else "warning",
-            access_log=verbose,
-            proxy_headers=False,
-            server_header=False,
-        )
-        uvicorn.Server(config).run()
+        raise_fd_limit()
+        config = uvicorn_config(app, host=host, port=port, verbose=verbose)
+        bounded_server(config).run()
     finally:
         service.close()
     return EXIT_OK

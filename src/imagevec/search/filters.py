@@ -31,9 +31,9 @@ from imagevec.errors import ConfigError
 from imagevec.store.chroma import Store
 from imagevec.store.record import CAMERA, HEIGHT, LENS, TAKEN_TS, URI, WIDTH, read
 from imagevec.store.records import file_uri
-from imagevec.types import PhotoFilter
+from imagevec.types import MAX_WHERE_DEPTH, MAX_WHERE_NODES, PhotoFilter, check_where
 
-__all__ = ["parse_when", "photo_filter"]
+__all__ = ["MAX_WHERE_DEPTH", "MAX_WHERE_NODES", "check_where", "parse_when", "photo_filter"]
 
 DateLike = str | dt.date | dt.datetime
 

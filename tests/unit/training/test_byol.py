@@ -3,6 +3,7 @@ continues exactly, and the label-free held-out check that keeps the base when no
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,7 @@ def test_byol_trains_drops_its_heads_and_the_check_guards_the_export(
     assert any("6 photos held out, each with 2 light copies" in line for line in lines)
     state = torch.load(tmp_path / "checkpoints/last.pt", weights_only=True)
     assert {"byol_projector", "byol_predictor"} <= set(state["modules"])
-    exported = imagevec.create_encoder(str(tmp_path), device="cpu")
+    exported = imagevec.create_encoder(str(tmp_path), device="cpu", engine="torch")
     assert set(exported.modules()) == {"backbone"}  # the heads are not exported
     if not result.improved:  # the check found no gain: the base, said plainly
         assert "NO IMPROVEMENT" in lines[-1]
@@ -119,3 +120,23 @@ def test_byol_trains_drops_its_heads_and_the_check_guards_the_export(
 def test_byol_rejects_a_bad_momentum(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="momentum"):
         BYOLObjective(tmp_path, momentum=1.5)
+
+
+@pytest.mark.slow  # two short training runs through the CLI
+def test_cli_moco_and_byol_train_and_say_what_they_exported(
+    photos: Path, model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from imagevec.cli import main
+
+    options = ["--model", str(model), "--views", "2", "--epochs", "1", "-b", "8",
+               "--device", "cpu", "--no-progress"]  # fmt: skip
+    assert main(["finetune", "moco", str(photos), "--out", str(tmp_path / "m"), "--queue", "8",
+                 *options]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "queue 8, momentum 0.99" in out and "light copies" in out
+    assert "exported (" in out  # the summary's last row is the model in OUT
+    assert main(["finetune", "byol", str(photos), "--out", str(tmp_path / "b"), "--json",
+                 *options]) == 0  # fmt: skip
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["before"]["queries"] == 18 and "epoch_metrics" in summary
+    assert imagevec.create_encoder(str(tmp_path / "b"), device="cpu", engine="torch").dim == 32
