@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tests.support.cli_docs import render
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_docs_cli_md_matches_every_commands_help() -> None:
