@@ -38,8 +38,8 @@ from imagevec.errors import (  # noqa: E402
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
-    "create_encoder": "imagevec.encoders.registry",
-    "Encoder": "imagevec.encoders.base",
+    "create_encoder": "imagevec.encoders.factory",
+    "Encoder": "imagevec.encoders.embedding",
     "EncodeReport": "imagevec.types",
     "Failure": "imagevec.types",
     "SkippedImageWarning": "imagevec.types",
@@ -59,13 +59,16 @@ _LAZY: dict[str, str] = {
     "file_record": "imagevec.store.records",
     "encoder_stamp": "imagevec.store.stamp",
     "SearchIndex": "imagevec.types",
+    "SearchRequest": "imagevec.types",
+    "PhotoFilter": "imagevec.types",
+    "AddOptions": "imagevec.types",
     "RemoteIndex": "imagevec.serve.client",
     "connect": "imagevec.serve.client",
 }
 
 if TYPE_CHECKING:
-    from imagevec.encoders.base import Encoder
-    from imagevec.encoders.registry import create_encoder
+    from imagevec.encoders.embedding import Encoder
+    from imagevec.encoders.factory import create_encoder
     from imagevec.index import ImageIndex
     from imagevec.io.decode import load_image
     from imagevec.io.files import is_image_file
@@ -77,12 +80,15 @@ if TYPE_CHECKING:
     from imagevec.store.stamp import encoder_stamp
     from imagevec.types import (
         TOOL_MAX_K,
+        AddOptions,
         AddReport,
         AllInputsFailedWarning,
         EncodeReport,
         Failure,
         Hit,
+        PhotoFilter,
         SearchIndex,
+        SearchRequest,
         SkippedImageWarning,
         VectorRecord,
         hits_to_json,
@@ -104,6 +110,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "TOOL_MAX_K",
+    "AddOptions",
     "AddReport",
     "AllInputsFailedWarning",
     "CollectionNotFoundError",
@@ -121,9 +128,11 @@ __all__ = [
     "NoServerError",
     "NotFoundError",
     "NotIndexedError",
+    "PhotoFilter",
     "Query",
     "RemoteIndex",
     "SearchIndex",
+    "SearchRequest",
     "SkippedImageWarning",
     "SourcePolicy",
     "StoreLockedError",

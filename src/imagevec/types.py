@@ -229,6 +229,48 @@ def _filter(help: str, metavar: str, choices: tuple[str, ...] = ()) -> Any:
     return field(default=None, metadata={"help": help, "metavar": metavar, "choices": choices})
 
 
+MAX_WHERE_DEPTH = 32
+"""Deepest nesting of a ``where`` filter (objects and lists; a real filter uses < 10)."""
+MAX_WHERE_NODES = 10_000
+"""Most values (objects, lists, scalars) in a ``where`` filter."""
+
+
+def check_where(where: Any) -> dict[str, Any] | None:
+    """``where`` if it is a plain JSON-like filter of bounded size, else a clear error.
+
+    Walks the filter without recursion, so a filter nested thousands of levels deep (sent
+    to the HTTP API or an MCP tool) is refused here, before Chroma or any recursive code
+    sees it. Every surface reaches it through :class:`PhotoFilter`, which checks its ``where``
+    with it (re-exported by :mod:`imagevec.search.filters`).
+
+    Raises:
+        ConfigError: not a dict, deeper than :data:`MAX_WHERE_DEPTH`, more than
+            :data:`MAX_WHERE_NODES` values, or holding something that is not JSON.
+    """
+    if where is None:
+        return None
+    if not isinstance(where, dict):
+        raise ConfigError("where must be a dict (a Chroma metadata filter)")
+    stack: list[tuple[Any, int]] = [(where, 1)]
+    nodes = 0
+    while stack:
+        value, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_WHERE_NODES:
+            raise ConfigError(f"where filter too large: more than {MAX_WHERE_NODES} values")
+        if depth > MAX_WHERE_DEPTH:
+            raise ConfigError(f"where filter nested too deeply: more than {MAX_WHERE_DEPTH} levels")
+        if isinstance(value, dict):
+            if not all(isinstance(key, str) for key in value):
+                raise ConfigError("where filter keys must be strings")
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+        elif value is not None and not isinstance(value, (str, int, float, bool)):
+            raise ConfigError(f"where filter holds a {type(value).__name__}, not a JSON value")
+    return where
+
+
 @dataclass(frozen=True)
 class PhotoFilter:
     """Which photos a search (or a duplicate scan) may return: every filter given must hold.
@@ -246,6 +288,8 @@ class PhotoFilter:
         until: only photos taken on or before this date (the whole day included).
         camera: only photos whose camera make/model contains this text (any case).
         lens: only photos whose lens contains this text (any case).
+        orientation: ``landscape``, ``portrait`` or ``square`` photos (width and height as
+            displayed, after EXIF rotation).
 
     Example:
         >>> PhotoFilter(since=dt.date(2024, 6, 1), camera="iphone").to_json()
@@ -260,10 +304,14 @@ class PhotoFilter:
     until: str | None = _filter("Only photos taken on or before DATE (inclusive).", "DATE")
     camera: str | None = _filter("Only photos whose camera make/model contains TEXT.", "TEXT")
     lens: str | None = _filter("Only photos whose lens contains TEXT (any case).", "TEXT")
+    orientation: str | None = _filter(
+        "Only landscape, portrait or square photos (as displayed).",
+        "SHAPE",
+        ("landscape", "portrait", "square"),
+    )
 
     def __post_init__(self) -> None:
-        if self.where is not None and not isinstance(self.where, dict):
-            raise ConfigError("where must be a dict (a Chroma metadata filter)")
+        check_where(self.where)
         for item in dataclasses.fields(self):
             value = getattr(self, item.name)
             if item.name == "where" or value is None:

@@ -125,6 +125,7 @@ def test_the_viewer_shows_date_camera_place_and_the_url_names_the_photo(
     download = tab.locator(".pswp a[download]")
     assert download.get_attribute("href").endswith(f"/api/items/{photo}/original")
     tab.wait_for_function(SHOWN, arg=".pswp__img")
+    tab.wait_for_selector("body[data-viewer=open]")  # keys are bound after the animation
     tab.screenshot(path=str(screenshots / "3-viewer.png"))
     shared = tab.url
     tab.keyboard.press("ArrowRight")
@@ -197,7 +198,7 @@ def test_phone_width_swipe_and_no_keyboard_hints(
     tab.wait_for_function("() => location.search.includes('photo=')")
     tab.wait_for_function(SHOWN, arg=".pswp__img")
     before = tab.evaluate("() => new URLSearchParams(location.search).get('photo')")
-    tab.wait_for_timeout(700)  # the opening animation ignores gestures
+    tab.wait_for_selector("body[data-viewer=open]")  # the opening animation ignores gestures
     _swipe(tab, 330, 40, 420)
     tab.wait_for_function(
         "(id) => new URLSearchParams(location.search).get('photo') !== id", arg=before
@@ -260,4 +261,47 @@ def test_the_duplicates_page_marks_the_original_as_keeper(
     assert "keep rocket.jpg" in group.locator("h2").inner_text()
     tab.wait_for_function(SHOWN, arg=".dupe-group img")
     tab.screenshot(path=str(screenshots / "8-dupes.png"))
+    assert errors == []
+
+
+def test_the_duplicates_page_moves_a_copy_to_trash_only_after_confirming(
+    browser: Any, tmp_path: Path, screenshots: Path
+) -> None:
+    import imagevec
+    from imagevec.serve.app import create_app
+    from imagevec.serve.runner import BackgroundServer
+    from imagevec.service import QueryService
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (640, 480), (200, 30, 30)).save(photos / "original.png")
+    Image.new("RGB", (160, 120), (200, 30, 30)).save(photos / "small copy.png")
+    Image.new("RGB", (64, 48), (20, 20, 220)).save(photos / "blue.png")
+    with imagevec.ImageIndex(tmp_path / "db", encoder="test-color") as index:
+        index.add(photos)
+    service = QueryService.open(tmp_path / "db", roots=[photos], cache_dir=tmp_path / "c")
+    app = create_app(service, trash_dir=tmp_path / "trash")
+    context = browser.new_context(viewport={"width": 1000, "height": 700})
+    tab = context.new_page()
+    errors = _watch(tab)
+    answers = iter([False, True])  # the first confirmation is refused
+    tab.on("dialog", lambda d: d.accept() if next(answers) else d.dismiss())
+    with BackgroundServer(app) as url:
+        tab.goto(url + "/dupes?threshold=0.99")
+        tab.wait_for_selector(".member .trash")
+        assert "trash folder" in tab.inner_text("#mode")
+        tab.screenshot(path=str(screenshots / "9-dupes-trash.png"))
+        copy = tab.locator(".member:not(.keeper)")
+        copy.locator(".trash").click()
+        tab.wait_for_timeout(500)
+        assert (photos / "small copy.png").exists()  # refused: nothing moved
+        copy.locator(".trash").click()
+        tab.wait_for_function(
+            "() => document.getElementById('status').textContent.includes('Moved')"
+        )
+        assert not (photos / "small copy.png").exists()
+        assert (tmp_path / "trash" / "photos" / "small copy.png").exists()
+        assert tab.locator(".dupe-group").count() == 0
+    context.close()
+    service.close()
     assert errors == []

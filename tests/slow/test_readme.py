@@ -58,6 +58,8 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name, stem in files.items():
         shutil.copy(by_stem[stem], work / name)
     monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))  # the index's home
+    monkeypatch.delenv("IMAGEVEC_DB", raising=False)
     monkeypatch.chdir(work)
     return work
 
@@ -83,7 +85,8 @@ def test_every_python_block_runs(sandbox: Path) -> None:
     assert namespace["vectors"].shape == (4, 1664)  # type: ignore[attr-defined]
     import imagevec
 
-    with imagevec.ImageIndex("imagevec-db") as index:  # what the CLI opens by default
+    with imagevec.ImageIndex() as index:  # what the CLI opens by default
+        assert index.path == sandbox.parent / "home" / ".local/share/imagevec/db"
         hits = index.search(text="a cat", k=1)
         assert Path(hits[0].uri).name in {"chelsea.jpg", "cat.jpg"}
     # Pasting the LlamaIndex block again replaces its entries: no duplicates.

@@ -118,3 +118,63 @@ def test_no_import_cycles() -> None:
 
 def test_evaluation_does_not_import_training() -> None:
     assert not any(n.startswith("imagevec.training") for n in import_graph()["imagevec.evaluation"])
+
+
+#: The rooms, bottom first. A module may import its own rank or a lower one, never a higher
+#: one ("arrows point one way"). ``imagevec.store.record`` is the metadata schema: a leaf
+#: every layer reads (``io.exif`` names the EXIF fields with it), like ``types``.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("errors", "process", "types", "store.record"),
+    ("io", "samples"),
+    ("preprocess", "batching", "encoders", "engine", "store"),
+    ("search", "index", "evaluation", "training", "scale", "service"),
+    ("serve", "mcp", "bench"),
+    ("cli", "", "__main__"),  # "": the package itself (its lazy public API)
+)
+ADAPTERS = ("langchain_imagevec", "llama_index")
+ENCODER_SIDE = ("encoders", "engine", "batching", "preprocess")
+
+
+def _room(module: str) -> str:
+    """``imagevec.store.chroma`` -> ``store``; ``imagevec.store.record`` stays itself."""
+    inner = module.removeprefix("imagevec").removeprefix(".")
+    if inner == "store.record" or inner.startswith("store.record."):
+        return "store.record"
+    return inner.split(".")[0]
+
+
+def _rank(module: str) -> int:
+    if module.startswith(ADAPTERS):
+        return len(LAYERS)
+    room = _room(module)
+    for rank, rooms in enumerate(LAYERS):
+        if room in rooms:
+            return rank
+    raise AssertionError(f"{module}: add its room {room!r} to LAYERS in {__file__}")
+
+
+def test_no_module_imports_upward() -> None:
+    upward = [
+        f"{a} -> {b}"
+        for a, imported in import_graph().items()
+        for b in imported
+        if _rank(b) > _rank(a)
+    ]
+    assert not upward, "\n".join(sorted(upward))
+
+
+def test_storage_imports_no_encoder_code_and_encoders_no_storage() -> None:
+    graph = import_graph()
+    crossing = [
+        f"{a} -> {b}"
+        for a, imported in graph.items()
+        for b in imported
+        if (_room(a) == "store" and _room(b) in ENCODER_SIDE)
+        or (_room(a) in ENCODER_SIDE and _room(b) == "store")
+    ]
+    assert not crossing, "\n".join(crossing)
+
+
+def test_the_layer_check_sees_an_upward_import() -> None:
+    assert _rank("imagevec.store.chroma") < _rank("imagevec.index") < _rank("imagevec.cli.app")
+    assert _rank("imagevec.store.record") == 0 and _rank("langchain_imagevec.tools") == 6

@@ -10,6 +10,7 @@ import pytest
 import imagevec
 
 PUBLIC = [
+    "AddOptions",
     "AddReport",
     "AllInputsFailedWarning",
     "CollectionNotFoundError",
@@ -27,9 +28,11 @@ PUBLIC = [
     "NoServerError",
     "NotFoundError",
     "NotIndexedError",
+    "PhotoFilter",
     "Query",
     "RemoteIndex",
     "SearchIndex",
+    "SearchRequest",
     "SkippedImageWarning",
     "SourcePolicy",
     "StoreLockedError",

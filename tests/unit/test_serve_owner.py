@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
-from tests.support.served import build_colour_index
 
 from imagevec.cli import EXIT_ERROR, main
 from imagevec.store.locking import LOCK_NAME, owner_of
+from tests.support.served import build_colour_index
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = (

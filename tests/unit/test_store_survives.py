@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.support.synthetic_store import DIM, build, search
 
 from imagevec.cli import EXIT_ERROR, main
 from imagevec.errors import StoreDamagedError
 from imagevec.store import integrity
 from imagevec.store.hnsw_files import _HEADER
+from tests.support.synthetic_store import DIM, build, search
 
 ROOT = Path(__file__).parents[2]
 
@@ -179,9 +179,8 @@ def test_a_store_without_a_complete_log_keeps_the_old_guard(small: Path, tmp_pat
 
 
 def test_vector_digest_is_kept_with_each_record(small: Path) -> None:
-    from tests.support.synthetic_store import vectors
-
     from imagevec.store.digest import DIGEST, digest_matches
+    from tests.support.synthetic_store import vectors
 
     with sqlite3.connect(f"{(small / 'chroma.sqlite3').as_uri()}?mode=ro", uri=True) as conn:
         rows = conn.execute(

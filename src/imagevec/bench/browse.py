@@ -62,8 +62,8 @@ def bench_browse(
     requests; see the module docstring for what each figure means."""
     import httpx
 
-    import imagevec
     from imagevec.bench.library import write_library
+    from imagevec.index import ImageIndex
     from imagevec.serve.app import create_app
     from imagevec.serve.runner import BackgroundServer
     from imagevec.service import QueryService
@@ -72,7 +72,7 @@ def bench_browse(
     base = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="imagevec-bench-browse-"))
     db, photos = base / "db", base / "Photos"
     started = time.perf_counter()
-    with imagevec.ImageIndex(db, encoder=model, device=device) as index:
+    with ImageIndex(db, encoder=model, device=device) as index:
         if index.count() != n:
             write_library(index, photos, n, stamp=encoder_stamp(index.encoder), files=True)
     build_s = time.perf_counter() - started

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
+from imagevec.encoders.factory import create_encoder
+from imagevec.samples import write_sample_photos
 from imagevec.search.dupes import BLOCK, duplicate_pairs, group_pairs
 
 EDITS: dict[str, Callable[[Image.Image], Image.Image]] = {
@@ -119,10 +121,7 @@ def threshold_evidence(
 ) -> dict[str, Any]:
     """Precision and recall of "same photo" pairs at each threshold, on the sample photos and
     their edited copies, with mirrors counted apart (a mirror is a new picture to some)."""
-    import imagevec
-    from imagevec.samples import write_sample_photos
-
-    encoder = imagevec.create_encoder(model, device=device)
+    encoder = create_encoder(model, device=device)
     with tempfile.TemporaryDirectory() as tmp:
         photos = write_sample_photos(Path(tmp) / "photos")
         paths, labels = edited_set(Path(tmp), sorted(photos))

@@ -21,14 +21,18 @@ from typing import Any
 
 import numpy as np
 
+from imagevec.bench.models import build_random_clip
+from imagevec.encoders.factory import create_encoder
+from imagevec.encoders.hub import infer_family
+from imagevec.encoders.runtime import dtype_name
+from imagevec.samples import sample_arrays
+
 RANDOM_CLIP = "clip-b32-random"
 
 
 def make_camera_jpegs(folder: Path, count: int, *, long_side: int = 4032) -> list[Path]:
     """Write ``count`` camera-sized JPEGs (sample photos upscaled to 4:3, with grain)."""
     from PIL import Image
-
-    from imagevec.samples import sample_arrays
 
     folder.mkdir(parents=True, exist_ok=True)
     photos = list(sample_arrays().values())
@@ -112,11 +116,6 @@ def run_benchmark(
     long_side: int = 4032,
 ) -> list[dict[str, Any]]:
     """Run the benchmark; returns one row per (model, dtype)."""
-    import imagevec
-    from imagevec.bench.models import build_random_clip
-    from imagevec.encoders.hub import infer_family
-    from imagevec.encoders.runtime import dtype_name
-
     work = Path(workdir or tempfile.mkdtemp(prefix="imagevec-bench-"))
     paths = make_camera_jpegs(work / f"jpegs-{long_side}", images, long_side=long_side)
     rows = []
@@ -128,7 +127,7 @@ def run_benchmark(
                 build_random_clip(location)
         stock = None
         for dtype in dtypes:
-            encoder = imagevec.create_encoder(location, device=device, dtype=dtype)
+            encoder = create_encoder(location, device=device, dtype=dtype, engine="torch")
             forward = bench_forward(encoder, batch_size, max(1, images // batch_size))
             end_to_end = bench_end_to_end(encoder, paths, batch_size)
             is_clip = Path(location).is_dir() and infer_family(location) == "clip"

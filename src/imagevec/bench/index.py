@@ -28,15 +28,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from imagevec.encoders.factory import create_encoder
+from imagevec.index import ImageIndex
+from imagevec.io.decode import load_image
+from imagevec.io.files import iter_image_files
+from imagevec.samples import write_sample_photos
+
 TEXT_QUERIES = ("a cat", "a cup of coffee", "a rocket", "a motorcycle", "a horse", "the moon")
 
 
 def sample_variants(folder: Path, copies: int) -> list[Path]:
     """``copies`` edited variants (crop, mirror, brightness) of each sample photo, as JPEGs."""
     from PIL import ImageEnhance, ImageOps
-
-    from imagevec.io.decode import load_image
-    from imagevec.samples import write_sample_photos
 
     originals = write_sample_photos(folder / "originals")
     out = []
@@ -85,10 +88,6 @@ def bench_index(
         repeats: queries timed per kind.
         rounds: timed passes of the encoder alone and of ``add`` (fresh store each), best kept.
     """
-    from imagevec.encoders.registry import create_encoder
-    from imagevec.index import ImageIndex
-    from imagevec.io.files import iter_image_files
-
     with tempfile.TemporaryDirectory(prefix="imagevec-bench-") as scratch:
         root = Path(scratch)
         files = (
@@ -128,7 +127,7 @@ def bench_index(
     n = len(files)
     return {
         "model": model,
-        "device": encoder.device.type,
+        "device": encoder.engine,
         "images": n,
         "indexed": report.indexed,
         "batch_size": batch_size,

@@ -25,6 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from imagevec.index import ImageIndex
+from imagevec.scale import index_with_ray
+from imagevec.store.chroma import Store, connect
 from imagevec.store.record import URI
 
 
@@ -37,9 +40,6 @@ def bench_engines(
     batch_size: int = 32,
 ) -> list[dict[str, Any]]:
     """Images/s of the local path and of Ray with each number of ``actors`` (fresh collections)."""
-    from imagevec.index import ImageIndex
-    from imagevec.scale import index_with_ray
-
     rows = []
     started = time.perf_counter()
     with ImageIndex(url=url, collection=f"bench-local-{uuid.uuid4().hex[:8]}", encoder=model) as ix:
@@ -78,8 +78,6 @@ def bench_chroma(
     ``on_row`` gets each size's row as soon as it is measured (a long run that is stopped
     still leaves its smaller sizes). The collection is deleted at the end, or on error.
     """
-    from imagevec.store.chroma import Store, connect
-
     store = Store(connect(url=url), f"bench-chroma-{uuid.uuid4().hex[:8]}", location=url)
     store.create({"imagevec:bench": 1})
     try:

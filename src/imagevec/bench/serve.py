@@ -32,6 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from imagevec.bench.index import TEXT_QUERIES, sample_variants
+from imagevec.index import ImageIndex
+from imagevec.io.files import iter_image_files
+from imagevec.serve.app import create_app
+from imagevec.serve.client import connect
+from imagevec.serve.runner import BackgroundServer
+from imagevec.service import QueryService
 
 ALL_SHOWN = (
     "(k) => { const imgs = [...document.querySelectorAll('#grid img')];"
@@ -77,13 +83,6 @@ def bench_serve(
     """
     import httpx
 
-    import imagevec
-    from imagevec.index import ImageIndex
-    from imagevec.io.files import iter_image_files
-    from imagevec.serve.app import create_app
-    from imagevec.serve.runner import BackgroundServer
-    from imagevec.service import QueryService
-
     with tempfile.TemporaryDirectory(prefix="imagevec-bench-serve-") as scratch:
         root = Path(scratch)
         files = list(iter_image_files(list(paths))) if paths else sample_variants(root, copies)
@@ -124,7 +123,7 @@ def bench_serve(
                     repeats,
                 ),
             }
-            with imagevec.connect(url) as remote:
+            with connect(url) as remote:
                 result["remote_text_ms"] = _percentiles(
                     lambda q: remote.search(q, k=k), TEXT_QUERIES, repeats
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -34,9 +35,11 @@ def check_cmd(db: Path, collection: str | None, repair: bool, device: str, as_js
       imagevec check --repair --db ~/photos-db
     """
     from imagevec.cli.output import printable
+    from imagevec.encoders.factory import create_encoder
     from imagevec.store.check import check_store
 
-    report = check_store(db, collection=collection, repair=repair, device=device)
+    encoder_for = functools.partial(create_encoder, device=device)
+    report = check_store(db, collection=collection, repair=repair, encoder_for=encoder_for)
     if as_json:
         click.echo(json.dumps({**asdict(report), "ok": report.ok}, indent=2))
     else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -9,7 +11,7 @@ from typing import Any
 import click
 
 from imagevec.cli.app import EXIT_OK
-from imagevec.cli.options import model_options, setup_logging, store_options
+from imagevec.cli.options import chosen_precision, model_options, setup_logging, store_options
 
 
 @click.command("mcp")
@@ -95,9 +97,11 @@ def mcp_cmd(
         ) from exc
     from imagevec.errors import StoreNotFoundError
     from imagevec.index import ImageIndex, is_store
+    from imagevec.io.budget import return_large_blocks
     from imagevec.service import QueryService
 
     setup_logging(verbose)
+    return_large_blocks()
     options = McpOptions(
         max_image_side=max_image_side, max_image_bytes=max_image_kb * 1000, allow_urls=allow_urls
     )
@@ -110,18 +114,25 @@ def mcp_cmd(
         encoder=model,
         device=device,
         dtype=dtype,
+        precision=chosen_precision(),
     )
-    with QueryService(index, roots=roots or None, cache_dir=cache_dir) as service:
+    service = QueryService(index, roots=roots or None, cache_dir=cache_dir)
+    # Load the model while the client connects: initialize is answered at once.
+    warm = threading.Thread(target=_warm_up, args=(service,), daemon=True)
+    try:
         server = build_server(service, options)
         if use_http:
             http_app(server, host=host, port=port)  # refuses a non-loopback host early
-        # Load the model while the client connects: initialize is answered at once.
-        threading.Thread(target=_warm_up, args=(service,), daemon=True).start()
+        warm.start()
         if use_http:
             click.echo(f"imagevec MCP server on http://{host}:{port}/mcp", err=True)
             anyio.run(lambda: run_http(server, host=host, port=port))
         else:
             anyio.run(run_stdio, server)
+    except BaseException:
+        service.close()
+        raise
+    _leave(service, warm)
     return EXIT_OK
 
 
@@ -130,6 +141,18 @@ def _warm_up(service: Any) -> None:
         service.warm_up()
     except Exception as exc:  # the tool calls report it too, as tool errors
         click.echo(f"imagevec mcp: could not load the model: {exc}", err=True)
+
+
+def _leave(service: Any, warm: threading.Thread) -> None:
+    """Close and return; but while the model is still loading (the client closed at once),
+    exit now: finalising the interpreter under a thread inside native model code can abort
+    the process (SIGABRT), and the server has written nothing that needs flushing."""
+    warm.join(0.2)
+    if warm.is_alive():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_OK)
+    service.close()
 
 
 COMMANDS = [mcp_cmd]

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from imagevec.cli.app import EXIT_OK
-from imagevec.cli.options import model_options, setup_logging, store_options
+from imagevec.cli.options import chosen_precision, model_options, setup_logging, store_options
 
 _TOKEN = re.compile(r"[A-Za-z0-9._~-]{12,256}")
 
@@ -78,6 +78,12 @@ def allowed_hosts(host: str, extra: tuple[str, ...]) -> list[str]:
     type=click.Path(file_okay=False, path_type=Path),
     help="Thumbnail cache folder. [default: ~/.cache/imagevec/thumbnails]",
 )
+@click.option(
+    "--trash",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Let the duplicates page move photos into this folder (outside --roots; asks "
+    "before each move; nothing is deleted). Default: the page is read-only.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Log requests and indexing to stderr.")
 def serve(
     db: Path,
@@ -95,6 +101,7 @@ def serve(
     allow_host: tuple[str, ...],
     max_upload_mb: int,
     cache_dir: Path | None,
+    trash: Path | None,
     verbose: bool,
 ) -> int:
     """Serve a search page and an HTTP API for an index (http://127.0.0.1:8700).
@@ -110,17 +117,18 @@ def serve(
       IMAGEVEC_TOKEN=... imagevec serve --host 0.0.0.0 --allow-host photos.lan
     """
     try:
-        import uvicorn
-
         from imagevec.serve.app import create_app
+        from imagevec.serve.limits import bounded_server, raise_fd_limit, uvicorn_config
     except ImportError as exc:
         raise click.ClickException(
             f"serving needs the serve extra: pip install 'imagevec[serve]' ({exc})"
         ) from exc
     from imagevec.index import ImageIndex
+    from imagevec.io.budget import return_large_blocks
     from imagevec.service import QueryService
 
     setup_logging(verbose)
+    return_large_blocks()
     if token is not None and not _TOKEN.fullmatch(token):
         raise click.BadParameter(
             "use 12-256 characters of A-Z a-z 0-9 . _ ~ -", param_hint="--token"
@@ -140,6 +148,7 @@ def serve(
         encoder=model,
         device=device,
         dtype=dtype,
+        precision=chosen_precision(),
     )
     service = QueryService(
         index,
@@ -159,20 +168,14 @@ def serve(
             token=token,
             allowed_hosts=allowed_hosts(host, allow_host),
             write_token=owner.write_token if owner else None,
+            trash_dir=trash,
         )
         shown = f"[{host}]" if ":" in host else host
         query = f"/?token={token}" if token else "/"
         click.echo(f"imagevec: {service.info()['count']} images; open http://{shown}:{port}{query}")
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_level="info" if verbose else "warning",
-            access_log=verbose,
-            proxy_headers=False,
-            server_header=False,
-        )
-        uvicorn.Server(config).run()
+        raise_fd_limit()
+        config = uvicorn_config(app, host=host, port=port, verbose=verbose)
+        bounded_server(config).run()
     finally:
         service.close()
         if owner is not None:

@@ -47,7 +47,7 @@ def eval_cmd(
       imagevec eval products/ --model runs/products --json
     """
     from imagevec.cli.options import want_progress
-    from imagevec.encoders.registry import create_encoder
+    from imagevec.encoders.factory import create_encoder
     from imagevec.evaluation import evaluate_folder
 
     encoder = create_encoder(model, device=device)
@@ -86,28 +86,29 @@ def _loop_options(func: F) -> F:
             type=click.IntRange(1),
             default=None,
             help="Most epochs (training stops early without progress). "
-            "[default: triplet 10, others 5]",
+            "[default: triplet/simclr/moco/byol 10, clip 5]",
         ),
         click.option(
             "--freeze",
             type=int,
             default=None,
             help="Lower layer groups kept frozen (negative: train only the top -N). "
-            "[default: triplet -1, others the lower half]",
+            "[default: triplet/simclr/moco/byol -1, clip the lower half]",
         ),
         click.option("--batch-size", "-b", default=32, show_default=True, type=click.IntRange(2)),
         click.option(
             "--lr",
             type=click.FloatRange(min=0, min_open=True),
             default=None,
-            help="Learning rate. [default: triplet 1e-3, others 1e-4]",
+            help="Learning rate. [default: triplet/simclr/moco/byol 1e-3, clip 1e-4]",
         ),
         click.option(
             "--interpolate",
             type=click.FloatRange(0, 1, min_open=True),
             default=None,
             help="Export base + T x (best epoch - base), a weight-space ensemble with the "
-            "base model (1: the best epoch as trained). [default: triplet 0.25, others 1]",
+            "base model (1: the best epoch as trained). "
+            "[default: triplet 0.25, simclr/moco/byol 0.5, clip 1]",
         ),
         click.option(
             "--refit/--no-refit",
@@ -149,9 +150,11 @@ def finetune_group() -> None:
 
     \b
     Which path? (`imagevec finetune auto DATA --dry-run` tells you)
-      a few hundred unlabelled photos           the pretrained encoder as it is
+      fewer than 100 unlabelled photos          the pretrained encoder as it is
       60+ photos with "same item" labels        triplet (4+ per label)
-      tens of thousands of unlabelled photos    simclr
+      100+ unlabelled photos                    simclr (or moco, byol), kept only if
+                                                light copies of held-out photos are
+                                                found better than with the base
       images with captions (a CSV)              clip
     """
 
@@ -339,6 +342,12 @@ def clip_cmd(pairs_csv: Path, **options: Any) -> int:
 )
 @click.option("--dry-run", is_flag=True, help="Only say which path fits the data, and why.")
 @click.option(
+    "--budget",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Most minutes a self-supervised run may take (over it: the pretrained encoder).",
+)
+@click.option(
     "--out",
     "-o",
     type=click.Path(file_okay=False, path_type=Path),
@@ -351,6 +360,7 @@ def auto_cmd(
     data: Path,
     model: str | None,
     dry_run: bool,
+    budget: float | None,
     out: Path | None,
     **options: Any,
 ) -> int:
@@ -363,7 +373,7 @@ def auto_cmd(
     """
     from imagevec.training.auto import recommend
 
-    rec = recommend(data)
+    rec = recommend(data, budget_s=None if budget is None else budget * 60)
     click.echo(f"path: {rec.path}\nwhy:  {rec.reason}")
     if dry_run or rec.path == "pretrained":
         if rec.path == "pretrained":
@@ -372,7 +382,8 @@ def auto_cmd(
         return EXIT_OK
     if out is None:
         raise click.UsageError("--out is required to run the chosen path (or use --dry-run)")
-    command = {"triplet": triplet_cmd, "simclr": simclr_cmd, "clip": clip_cmd}[rec.path]
+    commands = {"triplet": triplet_cmd, "simclr": simclr_cmd, "moco": moco_cmd, "byol": byol_cmd}
+    command = {**commands, "clip": clip_cmd}[rec.path]
     extra = {"model": model} if model else {}
     key = "pairs_csv" if rec.path == "clip" else "data_dir"
     return int(ctx.invoke(command, **{key: data, "out": out, **extra, **options}) or 0)

@@ -30,7 +30,7 @@ import io
 import logging
 import struct
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
@@ -41,6 +41,9 @@ from imagevec.io.pixels import BACKGROUND, array_to_rgb, image_to_rgb, not_an_im
 from imagevec.io.policy import SourcePolicy
 from imagevec.io.probe import grey_fill_rows, ico_frame_sizes
 from imagevec.io.sources import read_source
+
+if TYPE_CHECKING:
+    from imagevec.io.budget import Ticket
 
 __all__ = [
     "BACKGROUND",
@@ -76,6 +79,7 @@ def load_image(
     policy: SourcePolicy | None = None,
     draft_size: int | None = None,
     max_pixels: int = MAX_PIXELS,
+    budget: Ticket | None = None,
 ) -> Image.Image:
     """Load any accepted input as a fully decoded RGB image.
 
@@ -89,6 +93,9 @@ def load_image(
         max_pixels: refuse images with more pixels than this, checked from the header before
             any pixel is decoded. Pillow itself refuses more than ``2 * Image.MAX_IMAGE_PIXELS``
             at open time; that also surfaces as :class:`~imagevec.errors.ImageTooLargeError`.
+        budget: a ticket of a :class:`~imagevec.io.budget.PixelBudget` shared by concurrent
+            requests: the pixels about to be decoded are taken from it first (waiting while
+            other requests hold it); the caller gives them back when done with the image.
 
     Returns:
         A loaded ``RGB`` image, EXIF orientation applied, first frame of animations. A picture
@@ -120,6 +127,8 @@ def load_image(
         # a square (d, d) therefore keeps *both* sides >= d, i.e. the short side >= d, with the
         # most reduction any request could give (an aspect-ratio box never allows more).
         img.draft(None, (draft_size, draft_size))
+    if budget is not None:
+        budget.take(img.size[0] * img.size[1], source)
     return _finish(img, source, max_pixels)
 
 

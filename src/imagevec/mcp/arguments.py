@@ -44,6 +44,8 @@ def _json_object(value: Any) -> Any:
             return json.loads(value)
         except json.JSONDecodeError:
             return value  # reported as "not a valid dictionary"
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
     return value
 
 

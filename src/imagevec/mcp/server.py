@@ -226,10 +226,31 @@ def http_app(server: Server[Any, Any], *, host: str = "127.0.0.1", port: int = 8
     return Starlette(routes=[Route("/mcp", endpoint=_Endpoint())], lifespan=lifespan)
 
 
-async def run_http(server: Server[Any, Any], *, host: str = "127.0.0.1", port: int = 8701) -> None:
-    """Serve over streamable HTTP at ``http://host:port/mcp`` until interrupted."""
-    import uvicorn
+class ClientGone(logging.Filter):
+    """Drop the SDK's error records whose cause is a client that went away (a closed or
+    broken stream): a disconnect is routine, not an error with a traceback."""
 
+    GONE = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, self.GONE)
+
+
+def quiet_disconnects() -> None:
+    """Install :class:`ClientGone` on the MCP SDK's HTTP transport loggers (idempotent)."""
+    for name in ("mcp.server.streamable_http", "mcp.server.streamable_http_manager"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, ClientGone) for f in target.filters):
+            target.addFilter(ClientGone())
+
+
+async def run_http(server: Server[Any, Any], *, host: str = "127.0.0.1", port: int = 8701) -> None:
+    """Serve over streamable HTTP at ``http://host:port/mcp`` until interrupted (a client
+    that disconnects is not logged as an error)."""
+    from imagevec.serve.limits import bounded_server, uvicorn_config
+
+    quiet_disconnects()
     app = http_app(server, host=host, port=port)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    await uvicorn.Server(config).serve()
+    config = uvicorn_config(app, host=host, port=port, lifespan="on")
+    await bounded_server(config).serve()

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -33,22 +34,38 @@ from tqdm.auto import tqdm
 
 from imagevec.errors import ConfigError
 from imagevec.scale.plan import plan_rows
+from imagevec.scale.quiet import ray_output, verbose
 from imagevec.scale.resources import StagePlan, plan_resources
 from imagevec.scale.stages import Embed, write_chroma, write_parquet
+from imagevec.store.chroma import Store, check_collection_name, connect
 from imagevec.store.failed import FailedFiles
 from imagevec.store.ingest import walk_rules
 from imagevec.store.record import BYTES, MTIME_NS
 from imagevec.store.records import Metadatas, failure, walk
+from imagevec.store.stamp import check_name, encoder_stamp
+from imagevec.store.vectors import ensure_stamped
 from imagevec.types import AddOptions, AddReport
 
 
 def _start_ray(address: str | None, num_cpus: int | None) -> Any:
+    """Ray, started (or joined) quietly unless imagevec logs at INFO (``-v``): Ray's own
+    INFO/WARNING lines stay in Ray's log files (see :mod:`imagevec.scale.quiet`)."""
     try:
         import ray
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ConfigError('the Ray engine needs Ray: pip install "imagevec[ray]"') from exc
+    loud = verbose()
+    level = logging.INFO if loud else logging.ERROR
     if not ray.is_initialized():
-        ray.init(address=address, num_cpus=num_cpus, log_to_driver=False)
+        ray.init(
+            address=address,
+            num_cpus=num_cpus,
+            log_to_driver=loud,
+            logging_level=level,
+            include_dashboard=False,
+        )
+    for name in ("ray", "ray.data", "ray.data.context"):
+        logging.getLogger(name).setLevel(level)
     return ray
 
 
@@ -56,8 +73,7 @@ def _stamp(ray: Any, config: dict[str, Any]) -> dict[str, Any]:
     """The encoder stamp, computed on the cluster (the driver never loads the model)."""
 
     def stamp_of(config: dict[str, Any]) -> dict[str, Any]:
-        from imagevec.encoders.registry import create_encoder
-        from imagevec.store.stamp import encoder_stamp
+        from imagevec.encoders.factory import create_encoder
 
         return encoder_stamp(create_encoder(**config))
 
@@ -70,7 +86,6 @@ def _encoder_config(model: str | None, store: Any, device: str, dtype: str) -> d
         config = dict(stamp["config"])
         if model is not None:
             from imagevec.encoders.registry import resolve
-            from imagevec.store.stamp import check_name
 
             check_name(stamp, resolve(model).model, store.name, store.location)
     else:
@@ -137,8 +152,6 @@ def index_with_ray(
         load["max_pixels"] = options.max_pixels
     store = None
     if chroma_url is not None:
-        from imagevec.store.chroma import Store, check_collection_name, connect
-
         name = check_collection_name(collection)
         store = Store(connect(url=chroma_url), name, location=chroma_url)
     out = None
@@ -151,14 +164,17 @@ def index_with_ray(
     memory = FailedFiles.load(store) if store is not None else FailedFiles()
     skip = None if options.retry_failed or store is None else memory
     rows = list(plan_rows(files, store, metadatas, report, on_error, skip))
-    with tqdm(total=len(files), unit="img", desc="indexing (ray)", disable=not progress) as bar:
+    with (
+        ray_output() as terminal,
+        tqdm(
+            total=len(files), unit="img", desc="indexing (ray)", disable=not progress, file=terminal
+        ) as bar,
+    ):
         bar.update(len(files) - len(rows))
         if rows:
             ray = _start_ray(ray_address, num_cpus)
             stamp = _stamp(ray, config)
             if store is not None:
-                from imagevec.store.vectors import ensure_stamped
-
                 ensure_stamped(store, stamp)
             resources = ray.cluster_resources()
             plan = plan_resources(
@@ -195,6 +211,8 @@ def _run(
 
     context = DataContext.get_current()
     context.enable_progress_bars = False
+    context.print_on_execution_start = verbose()
+    context.enable_auto_log_stats = verbose()
     block = max(1, min(embed["batch_size"] * 4, -(-len(rows) // plan.actors)))
     dataset = ray.data.from_items(rows, override_num_blocks=-(-len(rows) // block))
     embedded = dataset.map_batches(

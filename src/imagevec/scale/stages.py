@@ -27,6 +27,9 @@ from typing import Any
 import numpy as np
 
 from imagevec.store.record import URI
+from imagevec.store.records import new_metadata, sha256_file
+from imagevec.store.uris import printable_text, unstorable, uri_from_metadata
+from imagevec.types import VectorRecord
 
 STATUS_COLUMNS = ("id", "status", "reason")
 
@@ -58,7 +61,7 @@ class Embed:
     ) -> None:
         import torch
 
-        from imagevec.encoders.registry import create_encoder
+        from imagevec.encoders.factory import create_encoder
 
         torch.set_num_threads(threads)
         self.encoder = create_encoder(**config)
@@ -66,9 +69,6 @@ class Embed:
         self.gps, self.max_pixels = gps, max_pixels
 
     def __call__(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from imagevec.store.records import new_metadata, sha256_file
-        from imagevec.store.uris import unstorable
-
         count = len(batch["id"])
         out: dict[str, list[Any]] = {key: [] for key in (*STATUS_COLUMNS, "uri", "metadata")}
         vectors = np.zeros((count, self.encoder.dim), dtype=np.float32)
@@ -108,15 +108,10 @@ class Embed:
 
     @staticmethod
     def _fail(out: dict[str, list[Any]], row: int, reason: str) -> None:
-        from imagevec.store.uris import printable_text
-
         out["status"][row], out["reason"][row] = "failed", printable_text(reason)
 
 
 def _records(batch: Mapping[str, np.ndarray]) -> tuple[list[int], list[Any]]:
-    from imagevec.store.uris import uri_from_metadata
-    from imagevec.types import VectorRecord
-
     keep = [i for i, status in enumerate(batch["status"]) if status != "failed"]
     metas = [json.loads(batch["metadata"][i]) for i in keep]
     records = [

@@ -6,6 +6,8 @@
 * ``camera``, ``lens``: photos whose camera (make and model) or lens contains this text,
   any case (``"iphone"``, ``"Canon EOS R5"``, ``"24-105"``).
 * ``folder``: photos stored under this folder (or in it).
+* ``orientation``: ``landscape`` (wider than high), ``portrait`` or ``square`` photos, from
+  the stored width and height (as displayed).
 
 The text and folder filters read the collection's metadata once to list the matching values
 and files (Chroma's metadata filters have no substring or prefix operator). A new filter is
@@ -22,15 +24,16 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from imagevec.errors import ConfigError
 from imagevec.store.chroma import Store
-from imagevec.store.record import CAMERA, LENS, TAKEN_TS, URI
+from imagevec.store.record import CAMERA, HEIGHT, LENS, TAKEN_TS, URI, WIDTH, read
 from imagevec.store.records import file_uri
-from imagevec.types import PhotoFilter
+from imagevec.types import MAX_WHERE_DEPTH, MAX_WHERE_NODES, PhotoFilter, check_where
 
-__all__ = ["parse_when", "photo_filter"]
+__all__ = ["MAX_WHERE_DEPTH", "MAX_WHERE_NODES", "check_where", "parse_when", "photo_filter"]
 
 DateLike = str | dt.date | dt.datetime
 
@@ -91,15 +94,27 @@ def photo_filter(store: Store, photos: PhotoFilter | None) -> dict[str, Any] | N
         for name, key in CONTAINS.items()
         if (text := getattr(photos, name)) is not None
     }
-    if texts or photos.folder is not None:
-        clauses += _scan_clauses(store, texts, photos.folder)
+    if texts or photos.folder is not None or photos.orientation is not None:
+        clauses += _scan_clauses(store, texts, photos.folder, photos.orientation)
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+def shape(meta: Mapping[str, Any]) -> str | None:
+    """``landscape``, ``portrait`` or ``square`` from a record's width and height; None
+    when they are not stored."""
+    width, height = read(WIDTH, meta), read(HEIGHT, meta)
+    if not width or not height:
+        return None
+    return "landscape" if width > height else "portrait" if height > width else "square"
+
+
 def _scan_clauses(
-    store: Store, texts: dict[str, str], folder: str | os.PathLike[str] | None
+    store: Store,
+    texts: dict[str, str],
+    folder: str | os.PathLike[str] | None,
+    orientation: str | None = None,
 ) -> list[dict[str, Any]]:
     for key, wanted in texts.items():
         if not wanted:
@@ -107,6 +122,7 @@ def _scan_clauses(
     root = file_uri(os.path.expanduser(os.fspath(folder))).rstrip(os.sep) if folder else None
     found: dict[str, set[str]] = {key: set() for key in texts}
     uris: list[str] = []
+    shaped: list[str] = []
     for _, meta in store.iter_metadata():
         for key, wanted in texts.items():
             value = meta.get(key)
@@ -115,10 +131,14 @@ def _scan_clauses(
         uri = str(meta.get(URI, ""))
         if root and (uri.startswith(root + os.sep) or uri == root):
             uris.append(uri)
+        if orientation and shape(meta) == orientation:
+            shaped.append(uri)
     nothing = "imagevec:no-match"  # no record has it: an empty result, not an error
     clauses: list[dict[str, Any]] = [
         {key: {"$in": sorted(values) or [nothing]}} for key, values in found.items()
     ]
     if root:
         clauses.append({URI: {"$in": uris or [nothing]}})
+    if orientation:
+        clauses.append({URI: {"$in": shaped or [nothing]}})
     return clauses

@@ -32,18 +32,23 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from imagevec.errors import ConfigError
+from imagevec.io.files import is_image_file
 
-__all__ = ["KINDS", "Part", "Query", "parse_query", "parse_term", "parse_terms"]
+__all__ = ["KINDS", "MAX_PARTS", "Part", "Query", "parse_query", "parse_term", "parse_terms"]
 
 Kind = Literal["text", "image", "like"]
 KINDS: tuple[str, ...] = ("text", "image", "like")
 _WEIGHT = re.compile(r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*:(?!//)")
 _SPLIT = re.compile(r"\s+([+-])\s+")
+MAX_PARTS = 16
+"""Most parts in one query: each text or image part is a forward pass, and a server runs
+one query at a time, so a query of hundreds of parts would stall every other search."""
+IsFile = Callable[[str], bool]
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,10 @@ class Query:
     def __post_init__(self) -> None:
         if not self.parts:
             raise ConfigError("a query needs at least one part")
+        if len(self.parts) > MAX_PARTS:
+            raise ConfigError(
+                f"a query has at most {MAX_PARTS} parts, this one has {len(self.parts)}"
+            )
         if all(part.weight == 0 for part in self.parts):
             raise ConfigError("every part of the query has weight 0")
 
@@ -145,17 +154,20 @@ class Query:
         return " ".join(out)
 
 
-def _looks_like_image(value: str) -> bool:
-    from imagevec.io.files import is_image_file
-
+def _looks_like_image(value: str, is_file: IsFile) -> bool:
     if value.startswith(("data:image/", "file://")):
         return True
     one_token = not any(ch.isspace() for ch in value)
-    return is_image_file(value) and (one_token or os.path.isfile(value))
+    return is_image_file(value) and (one_token or is_file(value))
 
 
-def parse_term(term: str, sign: float = 1.0) -> Part:
+def parse_term(term: str, sign: float = 1.0, *, is_file: IsFile = os.path.isfile) -> Part:
     """One ``[WEIGHT:][KIND:]VALUE`` term (see the module docstring) -> a :class:`Part`.
+
+    Args:
+        is_file: decides whether a name with spaces and an image extension is an existing
+            file (an image part) or text; a server passes one that looks only under the
+            folders it serves, so the answer never tells whether some other file exists.
 
     Raises:
         ConfigError: an empty term or an empty value.
@@ -170,7 +182,7 @@ def parse_term(term: str, sign: float = 1.0) -> Part:
     if colon and head.lower() in KINDS:
         kind, value = head.lower(), tail.strip()
     else:
-        kind, value = ("image" if _looks_like_image(rest) else "text"), rest
+        kind, value = ("image" if _looks_like_image(rest, is_file) else "text"), rest
     if not value:
         raise ConfigError(f"query term {term!r} has no value after its prefix")
     if kind == "image" and value.startswith("~"):
@@ -178,8 +190,9 @@ def parse_term(term: str, sign: float = 1.0) -> Part:
     return Part(kind, value, sign * weight)  # type: ignore[arg-type]
 
 
-def parse_query(text: str) -> Query:
-    """A whole query in one string: terms joined by `` + `` / `` - `` (spaces around).
+def parse_query(text: str, *, is_file: IsFile = os.path.isfile) -> Query:
+    """A whole query in one string: terms joined by `` + `` / `` - `` (spaces around);
+    ``is_file`` as in :func:`parse_term`.
 
     Example:
         >>> parse_query("beach - 0.5:people").describe()
@@ -189,9 +202,13 @@ def parse_query(text: str) -> Query:
         raise ConfigError(f"empty query {text!r}")
     pieces = _SPLIT.split(" " + text.strip())
     first = pieces[0].strip()
-    parts = [parse_term(first)] if first else []
+    if len(pieces) // 2 + 1 > MAX_PARTS:
+        raise ConfigError(
+            f"a query has at most {MAX_PARTS} parts, this one has {len(pieces) // 2 + 1}"
+        )
+    parts = [parse_term(first, is_file=is_file)] if first else []
     for sign, term in zip(pieces[1::2], pieces[2::2], strict=True):
-        parts.append(parse_term(term, -1.0 if sign == "-" else 1.0))
+        parts.append(parse_term(term, -1.0 if sign == "-" else 1.0, is_file=is_file))
     return Query(tuple(parts))
 
 

@@ -27,7 +27,9 @@ the same names in a JSON body and in a query string (search, image search, simil
 Uploads are raw request bodies read into memory under a cap (never spooled to disk, unlike
 multipart); ids are checked against the index, never used as paths. Errors are
 ``{"detail": "..."}`` with 400 (bad request), 401 (token), 403 (refused source),
-404 (unknown id), 413 (too large), 422 (not an image / invalid fields), 503 (store locked).
+404 (unknown id), 413 (too large), 422 (not an image / invalid fields), 503 (store locked,
+or busy: too many requests or images being decoded at once). Connection limits (header
+size and deadline, connection cap) are :mod:`imagevec.serve.limits`.
 
 Example:
     >>> app = create_app(QueryService.open("imagevec-db"))              # doctest: +SKIP
@@ -46,8 +48,10 @@ from importlib.resources import files
 from typing import Annotated, Any, TypeVar
 
 from fastapi import FastAPI, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from imagevec.errors import (
     ConfigError,
@@ -56,6 +60,7 @@ from imagevec.errors import (
     StoreLockedError,
     UnsafeSourceError,
 )
+from imagevec.io.budget import DecodeBusyError
 from imagevec.serve.browse_routes import add_browse_routes
 from imagevec.serve.schemas import FilterQuery, HitOut, InfoOut, RecordOut, SearchIn
 from imagevec.serve.security import LOOPBACK_HOSTS, Gate
@@ -72,6 +77,7 @@ K = Annotated[int, Query(ge=1, le=MAX_K, description="Number of results.")]
 Filters = Annotated[FilterQuery, Query()]  # where (JSON), folder, since, until, camera...
 _ERRORS: list[tuple[type[Exception], int]] = [
     (NotIndexedError, 404),
+    (DecodeBusyError, 503),
     (ImageTooLargeError, 413),
     (UnsafeSourceError, 403),
     (ImageLoadError, 422),
@@ -86,6 +92,7 @@ def create_app(
     token: str | None = None,
     allowed_hosts: Iterable[str] = LOOPBACK_HOSTS,
     write_token: str | None = None,
+    trash_dir: str | os.PathLike[str] | None = None,
 ) -> Gate:
     """The ASGI app: FastAPI routes behind the :class:`~imagevec.serve.security.Gate`.
 
@@ -95,6 +102,8 @@ def create_app(
         allowed_hosts: names accepted in the ``Host`` header (``"*"``: any).
         write_token: also serve ``POST /api/add`` to holders of this token (the owner's
             processes: :mod:`imagevec.serve.writes`).
+        trash_dir: let the duplicates page move photos into this folder (outside the
+            roots); None (default): the page is read-only.
     """
     api = FastAPI(
         title="imagevec",
@@ -106,7 +115,8 @@ def create_app(
     )
     for error, status in _ERRORS:
         api.add_exception_handler(error, _handler(status))
-    browsing = Browsing(service)
+    api.add_exception_handler(HTTPException, _too_deep)
+    browsing = Browsing(service, trash_dir)
     browsing.prepare()  # the library view is read while the server starts
     _routes(api, service, browsing)
     add_browse_routes(api, browsing, ExactJSON)
@@ -117,6 +127,14 @@ def create_app(
     api.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     body_cap = service.max_upload_bytes * 4 // 3 + 4096  # base64 in JSON is 4/3 larger
     return Gate(api, token=token, allowed_hosts=allowed_hosts, max_body=body_cap)
+
+
+async def _too_deep(request: Request, exc: Exception) -> Response:
+    """FastAPI's 400 for a JSON body it could not parse, with the reason when the body is
+    nested deeper than the JSON parser goes (a ``where`` thousands of levels deep)."""
+    if isinstance(exc.__cause__, RecursionError):
+        return ExactJSON({"detail": "request JSON is nested too deeply"}, status_code=400)
+    return await http_exception_handler(request, exc)  # type: ignore[arg-type]
 
 
 def _handler(status: int) -> Any:
@@ -155,6 +173,8 @@ def _where(text: str | None) -> dict[str, Any] | None:
         where = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"where is not JSON: {exc}") from exc
+    except RecursionError:
+        raise ConfigError("where is nested too deeply") from None
     if not isinstance(where, dict):
         raise ConfigError("where must be a JSON object")
     return where

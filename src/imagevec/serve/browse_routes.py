@@ -8,6 +8,9 @@
 ``GET  /api/calibration?q=|like=``        the score threshold of "good matches"
 ``GET  /api/dupes?threshold=``            ``imagevec dupes`` groups, keeper first
 ``GET  /api/items/{id}/original``         the file as stored (a download, EXIF kept)
+``GET  /api/dupes/trash``                 ``{enabled}``: may the page move photos to trash
+``POST /api/dupes/trash``                 ``{id}``: move that photo to the trash folder
+                                            (only with ``imagevec serve --trash DIR``)
 ========================================  ==============================================
 
 Every list route takes the photo filters ``since``, ``until`` (``YYYY-MM-DD``), ``camera``
@@ -23,6 +26,7 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Query
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from imagevec.service.browse import MAX_PAGE, PhotoQuery
 from imagevec.service.browsing import Browsing
@@ -30,6 +34,14 @@ from imagevec.service.browsing import Browsing
 __all__ = ["add_browse_routes"]
 
 Text = Annotated[str | None, Query(max_length=1000)]
+
+
+class TrashIn(BaseModel):
+    """Which photo to move to the trash folder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(max_length=200, description="The record id of the photo to move.")
 
 
 def add_browse_routes(api: FastAPI, browsing: Browsing, respond: type[Response]) -> None:
@@ -98,3 +110,14 @@ def add_browse_routes(api: FastAPI, browsing: Browsing, respond: type[Response])
         data, mime, name = browsing.original(item_id)
         disposition = f"attachment; filename*=UTF-8''{quote(name, safe='')}"
         return Response(data, media_type=mime, headers={"Content-Disposition": disposition})
+
+    @api.get("/api/dupes/trash", tags=["browse"])
+    def trash_state() -> Response:
+        """Whether this server lets the duplicates page move photos to a trash folder."""
+        return respond({"enabled": browsing.trash_dir is not None})
+
+    @api.post("/api/dupes/trash", tags=["browse"])
+    def trash(body: TrashIn) -> Response:
+        """Move a photo's file into the trash folder and drop its record (nothing is
+        deleted; off unless the server was started with ``--trash DIR``)."""
+        return respond(browsing.trash(body.id))

@@ -33,6 +33,7 @@ from imagevec.errors import (
     StoreLockedError,
     UnsafeSourceError,
 )
+from imagevec.search.query import Query, parse_query
 from imagevec.types import Hit, SearchIndex, SearchRequest
 
 __all__ = ["RemoteIndex", "connect"]
@@ -248,8 +249,6 @@ def _detail(response: Any) -> str:
 def _parts(query: Any, policy: Any) -> list[dict[str, Any]]:
     """A combined query as JSON parts; image parts become data URIs of the bytes read here."""
     import base64
-
-    from imagevec.search.query import Query, parse_query
 
     if isinstance(query, str):
         query = parse_query(query)

@@ -12,6 +12,8 @@ import threading
 import time
 from typing import Any
 
+from imagevec.serve.limits import Limits, uvicorn_config
+
 __all__ = ["BackgroundServer"]
 
 
@@ -22,16 +24,19 @@ class BackgroundServer:
         app: the ASGI app.
         host: the address to bind (loopback by default).
         port: 0 picks a free port.
+        limits: connection limits (:class:`~imagevec.serve.limits.Limits`; the defaults).
     """
 
-    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, app: Any, *, host: str = "127.0.0.1", port: int = 0, limits: Limits | None = None
+    ) -> None:
         import uvicorn
 
         self._socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.host, self.port = host, self._socket.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False)
+        config = uvicorn_config(app, host=host, port=self.port, limits=limits)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True

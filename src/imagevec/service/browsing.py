@@ -26,13 +26,17 @@ Example:
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from imagevec.errors import NotIndexedError
+from imagevec.errors import ConfigError, ImageLoadError, NotIndexedError, UnsafeSourceError
 from imagevec.service.browse import Library, PhotoQuery
+from imagevec.store.record import BYTES, FILENAME, HEIGHT, WIDTH
 
 if TYPE_CHECKING:
     from imagevec.service.core import QueryService
@@ -48,22 +52,31 @@ class Browsing:
 
     Args:
         service: the query service (its index, roots and encoder lock are used).
+        trash_dir: where :meth:`trash` may move photos (None: never; the default). It must
+            lie outside the served roots, and the service must have roots.
+
+    Raises:
+        ConfigError: ``trash_dir`` without roots, or inside them.
     """
 
-    def __init__(self, service: QueryService) -> None:
+    def __init__(self, service: QueryService, trash_dir: str | os.PathLike[str] | None = None):
         self.service = service
+        self.trash_dir = _check_trash(service, trash_dir)
         self._lock = threading.Lock()
         self._library: tuple[int, Library | None] = (-1, None)
         self._sampled: tuple[int, np.ndarray] = (-1, np.zeros((0, 1), dtype=np.float32))
         self._dupes: dict[tuple[int, float | None], list[dict[str, Any]]] = {}
 
     def prepare(self) -> threading.Thread:
-        """Build the library in a background thread (a server calls this at start, so the
-        first page does not wait for the whole metadata read)."""
+        """Build the library, its unfiltered facets and the calibration sample in a
+        background thread (a server calls this at start, so the first page does not wait for
+        the whole metadata read)."""
 
         def build() -> None:
             try:
                 self.library().facets(PhotoQuery())
+                self._sample()  # the calibration sample, read once
+                self.service.folders()  # /api/info's folder list: another full read
             except Exception:  # the first request builds it again and reports the error
                 return
 
@@ -155,9 +168,39 @@ class Browsing:
         record = self.service.record(id_)
         policy = dataclasses.replace(self.service._file_policy, max_bytes=2**30)
         data = read_source(record["uri"], policy)
-        name = str(record["metadata"].get("filename") or "photo")
+        name = str(record["metadata"].get(FILENAME) or "photo")
         mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
         return bytes(data), mime, name  # type: ignore[arg-type]  # a path reads as bytes
+
+    # ------------------------------------------------------------------ trash
+    def trash(self, id_: str) -> dict[str, Any]:
+        """Move an indexed photo's file into the trash folder (keeping its folder path under
+        the root's name; never overwriting) and remove its record. Nothing is deleted.
+
+        Raises:
+            ConfigError: no trash folder was given; NotIndexedError: no such record;
+            UnsafeSourceError: the file is outside the served roots; ImageLoadError: gone.
+        """
+        if self.trash_dir is None:
+            raise ConfigError("moving to a trash folder is off (imagevec serve --trash DIR)")
+        record = self.service.record(id_)
+        source = Path(record["uri"])
+        real = source.resolve()
+        root = next((r for r in self.service.roots or () if real.is_relative_to(r)), None)
+        if root is None:
+            raise UnsafeSourceError(str(source), "outside the served roots")
+        if not real.is_file():
+            raise ImageLoadError(str(source), "the file is gone")
+        relative = Path(root.name) / real.relative_to(root)
+        target = self.trash_dir / relative
+        number = 1
+        while target.exists():
+            number += 1
+            target = target.with_name(f"{real.stem} ({number}){real.suffix}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(real), str(target))
+        self.service.index.delete(ids=[id_])
+        return {"id": id_, "moved_to": str(target.relative_to(self.trash_dir))}
 
     # ------------------------------------------------------------------ duplicates
     def dupes(self, threshold: float | None = None) -> list[dict[str, Any]]:
@@ -181,13 +224,22 @@ class Browsing:
         return self._dupes[key]
 
 
+def _check_trash(service: QueryService, folder: str | os.PathLike[str] | None) -> Path | None:
+    if folder is None:
+        return None
+    trash = Path(folder).expanduser().resolve()
+    if not service.roots:
+        raise ConfigError("a trash folder needs served roots (--roots or --watch)")
+    if any(trash.is_relative_to(r) or r.is_relative_to(trash) for r in service.roots):
+        raise ConfigError(f"the trash folder {trash} must lie outside the served roots")
+    return trash
+
+
 def _unit(vector: np.ndarray) -> np.ndarray:
     return vector / max(float(np.linalg.norm(vector)), 1e-12)
 
 
 def _dirname(uri: str) -> str:
-    import os
-
     return os.path.dirname(uri)
 
 
@@ -195,8 +247,8 @@ def _reason(members: list[dict[str, Any]]) -> str:
     """Why the first member is the keeper, under the rule ``find_duplicates`` applied when
     it gives no reason itself (most pixels, then most bytes)."""
     keeper = members[0].get("metadata", {})
-    pixels = int(keeper.get("width") or 0) * int(keeper.get("height") or 0)
+    pixels = int(keeper.get(WIDTH) or 0) * int(keeper.get(HEIGHT) or 0)
     others = [m.get("metadata", {}) for m in members[1:]]
-    if all(int(o.get("width") or 0) * int(o.get("height") or 0) < pixels for o in others):
-        return f"most pixels ({keeper.get('width')}×{keeper.get('height')})"
-    return f"largest file ({keeper.get('bytes')} bytes) of the same size"
+    if all(int(o.get(WIDTH) or 0) * int(o.get(HEIGHT) or 0) < pixels for o in others):
+        return f"most pixels ({keeper.get(WIDTH)}×{keeper.get(HEIGHT)})"
+    return f"largest file ({keeper.get(BYTES)} bytes) of the same size"

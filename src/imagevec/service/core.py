@@ -11,26 +11,28 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from imagevec.encoders.advice import text_search_advice
 from imagevec.errors import ConfigError, NotIndexedError
+from imagevec.index import ImageIndex
+from imagevec.io.budget import PixelBudget, Ticket
 from imagevec.io.policy import SourcePolicy
+from imagevec.search.query import Part, Query, parse_query
 from imagevec.service.images import ImageData, ThumbnailCache, default_cache_dir, render_jpeg
+from imagevec.service.watch import FolderWatcher
+from imagevec.store.chroma import DEFAULT_COLLECTION
 from imagevec.store.record import SHA256
+from imagevec.store.records import file_uri, record_id
 from imagevec.store.uris import uri_from_metadata
 from imagevec.types import Hit, SearchRequest, hits_to_json
-
-if TYPE_CHECKING:
-    from imagevec.index import ImageIndex
-    from imagevec.search.query import Query
-    from imagevec.service.watch import FolderWatcher
 
 __all__ = ["MAX_K", "MAX_UPLOAD_BYTES", "NotIndexedError", "QueryService", "hits_to_json"]
 
 MAX_K = 200
 MAX_UPLOAD_BYTES = 20 * 2**20
 MAX_QUERY_PIXELS = 40_000_000
+DECODE_BUDGET_PIXELS = 64_000_000
 QUERY_DRAFT = 512
 THUMBNAIL_SIZES = (64, 128, 256, 384, 512)
 _FOLDER_LIST_MAX = 200
@@ -46,6 +48,9 @@ class QueryService:
         cache_dir: thumbnail cache folder (default :func:`default_cache_dir`).
         max_upload_bytes: cap on an image query's encoded bytes.
         max_query_pixels: cap on an image query's decoded pixels (bomb guard).
+        decode_budget_pixels: cap on the pixels decoded at once by all requests together
+            (image queries, thumbnails, images); a request waits its turn (see
+            :mod:`imagevec.io.budget`). At least ``max_query_pixels``.
     """
 
     def __init__(
@@ -56,12 +61,14 @@ class QueryService:
         cache_dir: str | os.PathLike[str] | None = None,
         max_upload_bytes: int = MAX_UPLOAD_BYTES,
         max_query_pixels: int = MAX_QUERY_PIXELS,
+        decode_budget_pixels: int = DECODE_BUDGET_PIXELS,
     ) -> None:
         self.index = index
         self.roots = tuple(Path(r).expanduser().resolve() for r in roots) if roots else None
         self.thumbnails = ThumbnailCache(cache_dir or default_cache_dir())
         self.max_upload_bytes = max_upload_bytes
         self.max_query_pixels = max_query_pixels
+        self.decode_budget = PixelBudget(max(decode_budget_pixels, max_query_pixels))
         self.watcher: FolderWatcher | None = None
         self._encode_lock = threading.Lock()  # one forward pass at a time: steady latency
         self._upload_policy = SourcePolicy(allow_paths=False, max_bytes=max_upload_bytes)
@@ -85,9 +92,6 @@ class QueryService:
         **options: Any,
     ) -> QueryService:
         """Open the index at ``db`` (or a Chroma ``url``) and serve it (see the class args)."""
-        from imagevec.index import ImageIndex
-        from imagevec.store.chroma import DEFAULT_COLLECTION
-
         index = ImageIndex(
             db, url=url, collection=collection or DEFAULT_COLLECTION, encoder=encoder, device=device
         )
@@ -168,27 +172,43 @@ class QueryService:
                 raise ConfigError("the text query is empty")
             with self._encode_lock:
                 return self.index.search(dataclasses.replace(request, text=text[:1000]))
-        if kind == "query":
-            safe = dataclasses.replace(request, query=self._safe_query(request.query))
+        with self.decode_budget.hold() as ticket:  # decoded pixels count until the search ends
+            if kind == "query":
+                query = self._safe_query(request.query, ticket)
+                safe = dataclasses.replace(request, query=query)
+                with self._encode_lock:
+                    return self.index.search(safe)
+            image = self.load_query_image(request.image, ticket)
+            picture = dataclasses.replace(request, image=image)
             with self._encode_lock:
-                return self.index.search(safe)
-        picture = dataclasses.replace(request, image=self.load_query_image(request.image))
-        with self._encode_lock:
-            return self.index.search(picture)
+                return self.index.search(picture)
 
-    def _safe_query(self, query: Query | str) -> Query:
+    def _safe_query(self, query: Query | str, ticket: Ticket | None = None) -> Query:
         """``query`` with every image part decoded here (caps, roots), never by the index."""
-        from imagevec.search.query import Part, Query, parse_query
-
         if isinstance(query, str):
-            query = parse_query(query[:4000])
+            query = parse_query(query[:4000], is_file=self._is_served_file)
         if not isinstance(query, Query):
             raise ConfigError(f"query must be a Query or a string, got {type(query).__name__}")
         parts = [
-            Part("image", self.load_query_image(p.value), p.weight) if p.kind == "image" else p
+            Part("image", self.load_query_image(p.value, ticket), p.weight)
+            if p.kind == "image"
+            else Part("text", p.value[:1000], p.weight)
+            if p.kind == "text"
+            else p
             for p in query.parts
         ]
         return Query(tuple(parts))
+
+    def _is_served_file(self, name: str) -> bool:
+        """Whether ``name`` is a file under the roots (never looks outside them, so a query
+        term's meaning tells nothing about files elsewhere)."""
+        if self.roots is None:
+            return False
+        try:
+            real = Path(name).expanduser().resolve()
+        except (OSError, RuntimeError, ValueError):
+            return False
+        return any(real.is_relative_to(root) for root in self.roots) and real.is_file()
 
     def search_json(
         self, request: SearchRequest | str | None = None, **kwargs: Any
@@ -196,7 +216,7 @@ class QueryService:
         """:meth:`search` as ``[{rank, id, uri, score, metadata}]`` (``imagevec search --json``)."""
         return hits_to_json(self.search(request, **kwargs))
 
-    def load_query_image(self, image: Any) -> Any:
+    def load_query_image(self, image: Any, ticket: Ticket | None = None) -> Any:
         """Decode an image query safely: bytes/base64 under the upload cap, paths only under
         the roots, never a URL; returns an RGB PIL image. A large JPEG is decoded at a
         reduced scale (short side still >= 512 px: more than any encoder's input), so a
@@ -206,7 +226,11 @@ class QueryService:
         is_path = isinstance(image, (str, os.PathLike)) and not str(image).startswith("data:")
         policy = self._query_policy if is_path else self._upload_policy
         return load_image(
-            image, policy=policy, max_pixels=self.max_query_pixels, draft_size=QUERY_DRAFT
+            image,
+            policy=policy,
+            max_pixels=self.max_query_pixels,
+            draft_size=QUERY_DRAFT,
+            budget=ticket,
         )
 
     def fetch_query_image(self, url: str) -> bytes:
@@ -252,8 +276,6 @@ class QueryService:
 
     def id_for_path(self, path: str | os.PathLike[str]) -> str | None:
         """The id of the record indexed under ``path`` (made absolute), or None. Reads no file."""
-        from imagevec.store.records import file_uri, record_id
-
         id_ = record_id(file_uri(path))
         return id_ if self.index.metadata([id_]) else None
 
@@ -269,7 +291,9 @@ class QueryService:
         size = next((s for s in THUMBNAIL_SIZES if s >= size), THUMBNAIL_SIZES[-1])
         record = self.record(id_)
         sha = str(record["metadata"].get(SHA256, ""))
-        return self.thumbnails.get(sha, record["uri"], size, self._file_policy)
+        return self.thumbnails.get(
+            sha, record["uri"], size, self._file_policy, budget=self.decode_budget
+        )
 
     def image(self, id_: str, max_size: int | None = 2048) -> ImageData:
         """The indexed image itself as JPEG, fit in ``max_size`` (None: full size).
@@ -280,14 +304,13 @@ class QueryService:
         """
         if max_size is not None and max_size < 1:
             raise ConfigError(f"max_size must be positive, got {max_size}")
-        return render_jpeg(self.record(id_)["uri"], max_size, self._file_policy)
+        uri = self.record(id_)["uri"]
+        return render_jpeg(uri, max_size, self._file_policy, budget=self.decode_budget)
 
     # ------------------------------------------------------------------ indexing
     def watch(self, folders: Sequence[str | os.PathLike[str]], interval: float = 10.0) -> None:
         """Index ``folders`` in a background thread now and every ``interval`` seconds;
         queries keep working and see new photos as each batch is written."""
-        from imagevec.service.watch import FolderWatcher
-
         if self.roots is not None:
             for folder in folders:
                 real = Path(folder).expanduser().resolve()

@@ -19,8 +19,12 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imagevec.io.policy import SourcePolicy
+
+if TYPE_CHECKING:
+    from imagevec.io.budget import PixelBudget
 
 __all__ = ["ImageData", "ThumbnailCache", "default_cache_dir", "render_jpeg"]
 
@@ -42,19 +46,26 @@ def default_cache_dir() -> Path:
     return Path(base) / "imagevec" / "thumbnails"
 
 
-def render_jpeg(uri: str, max_size: int | None, policy: SourcePolicy) -> ImageData:
-    """Load ``uri`` safely, fit it in ``max_size`` x ``max_size`` (None: keep), as JPEG bytes.
+def render_jpeg(
+    uri: str, max_size: int | None, policy: SourcePolicy, *, budget: PixelBudget | None = None
+) -> ImageData:
+    """Load ``uri`` safely, fit it in ``max_size`` x ``max_size`` (None: keep), as JPEG bytes;
+    with a ``budget``, its decoded pixels count against it until the JPEG is made.
 
     Raises:
         ImageLoadError: the file is gone, outside the roots, corrupt or too large.
     """
+    import contextlib
+
     from imagevec.io.decode import load_image
 
-    image = load_image(uri, policy=policy, draft_size=max_size)
-    if max_size is not None:
-        image.thumbnail((max_size, max_size))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=_QUALITY)
+    with budget.hold() if budget is not None else contextlib.nullcontext() as ticket:
+        image = load_image(uri, policy=policy, draft_size=max_size, budget=ticket)
+        if max_size is not None:
+            image.thumbnail((max_size, max_size))
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=_QUALITY)
+        del image
     return ImageData(buffer.getvalue(), "image/jpeg")
 
 
@@ -77,12 +88,20 @@ class ThumbnailCache:
             return None
         return self.folder / sha256[:2] / f"{sha256}-{size}.jpg"
 
-    def get(self, sha256: str, uri: str, size: int, policy: SourcePolicy) -> ImageData:
+    def get(
+        self,
+        sha256: str,
+        uri: str,
+        size: int,
+        policy: SourcePolicy,
+        *,
+        budget: PixelBudget | None = None,
+    ) -> ImageData:
         """The thumbnail of the indexed file ``uri`` (content ``sha256``), made on a miss."""
         target = self.path(sha256, size)
         if target is not None and target.is_file():
             return ImageData(target.read_bytes(), "image/jpeg")
-        image = render_jpeg(uri, size, policy)
+        image = render_jpeg(uri, size, policy, budget=budget)
         if target is not None:
             self._write(target, image.data)
         return image

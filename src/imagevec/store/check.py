@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from imagevec.errors import StoreDamagedError
+from imagevec.errors import ConfigError, StoreDamagedError
 from imagevec.store import integrity, recovery
 from imagevec.store.chroma import DEFAULT_COLLECTION, Store
 from imagevec.store.digest import DIGEST, digest_matches
@@ -107,7 +108,7 @@ def check_store(
     *,
     collection: str | None = None,
     repair: bool = False,
-    device: str = "auto",
+    encoder_for: Callable[..., Any] | None = None,
 ) -> CheckReport:
     """Check an embedded store in depth; with ``repair``, rebuild what is damaged.
 
@@ -115,8 +116,10 @@ def check_store(
         path: the store folder.
         collection: only this collection (default: all).
         repair: rebuild what is damaged (from the log; else re-embed from the image files,
-            loading the encoder named by the collection's stamp).
-        device: for the encoder, when re-embedding.
+            which needs ``encoder_for``).
+        encoder_for: builds the encoder a collection's stamp names, called with the
+            stamp's config as keywords: :func:`imagevec.create_encoder` (or a
+            ``functools.partial`` of it with a ``device``). The store knows no model.
 
     Raises:
         StoreNotFoundError: no store there.
@@ -144,7 +147,7 @@ def check_store(
             report.rebuilt_from_log = True
         elif repair and report.files_problem:
             report.removed = _remove_damaged(folder)
-        _check_collections(folder, report, collection, repair, complete, device)
+        _check_collections(folder, report, collection, repair, complete, encoder_for)
         if repair:
             _remove_orphans(folder)
     return report
@@ -156,7 +159,7 @@ def _check_collections(
     only: str | None,
     repair: bool,
     complete: bool,
-    device: str,
+    encoder_for: Callable[..., Any] | None,
 ) -> None:
     import chromadb
     from chromadb.config import Settings
@@ -190,7 +193,7 @@ def _check_collections(
                     found.lost = again.no_vector + again.wrong_vector
                     found.why = dict.fromkeys(found.lost, "still wrong after a rebuild")
             else:
-                _rebuild(store, found, records, device)
+                _rebuild(store, found, records, encoder_for)
         if repair:
             integrity.mark_clean(folder)
     finally:
@@ -276,10 +279,13 @@ def _check_collection(
     return found, records
 
 
-def _rebuild(store: Store, found: CollectionCheck, records: _Records, device: str) -> None:
+def _rebuild(
+    store: Store,
+    found: CollectionCheck,
+    records: _Records,
+    encoder_for: Callable[..., Any] | None,
+) -> None:
     """Recreate the collection: sound vectors kept, the rest re-embedded from the files."""
-    from imagevec.encoders.registry import create_encoder
-
     ids, metas, vectors = records
     bad = set(found.no_vector) | set(found.wrong_vector)
     keep = {i: v for i, v in vectors.items() if i not in bad}
@@ -305,8 +311,9 @@ def _rebuild(store: Store, found: CollectionCheck, records: _Records, device: st
     if todo:
         stamp = store.stamp or {}
         config = dict(stamp.get("config") or {"model": stamp.get("model")})
-        config.update(device=device)
-        encoder = create_encoder(**config)
+        if encoder_for is None:
+            raise ConfigError("repairing needs encoder_for= (e.g. imagevec.create_encoder)")
+        encoder = encoder_for(**config)
         result = encoder.encode_images([uri for _, _, uri in todo], on_error="skip")
         for row, index in enumerate(result.indices):
             fresh[todo[index][0]] = result.vectors[row]

@@ -3,9 +3,11 @@
 Keys: ``imagevec:name``, ``imagevec:fingerprint`` (hash of the weights and options),
 ``imagevec:dim``, ``imagevec:pooling``, ``imagevec:space``, ``imagevec:modalities``,
 ``imagevec:model`` (the name to load it again: ``default``, ``clip-vit-b32``, ``hf:<id>``,
-a folder), ``imagevec:config`` (JSON of the options that rebuild it; device and dtype left
-out) and ``imagevec:format``. The config only ever names a model for
-:func:`imagevec.create_encoder`; it never runs code from the store.
+a folder), ``imagevec:config`` (JSON of the options that rebuild it; device, dtype and
+precision left out), ``imagevec:precision`` (what the writer ran: ``fp32``, ``bf16``, ``int8``;
+recorded, never checked: vectors of every precision are comparable) and ``imagevec:format``.
+The config only ever names a model for :func:`imagevec.create_encoder`; it never runs code
+from the store.
 
 Example:
     >>> stamp = make_stamp(encoder.identity, encoder.config)           # doctest: +SKIP
@@ -16,24 +18,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from imagevec.errors import EncoderMismatchError, StoreDamagedError
-
-if TYPE_CHECKING:
-    from imagevec.encoders.base import Encoder
 
 PREFIX = "imagevec:"
 IDENTITY_KEYS = ("name", "fingerprint", "dim", "pooling", "space", "modalities")
 CHECKED = ("name", "fingerprint", "dim", "pooling", "space")
+#: config keys about how an encoder runs, not what its vectors mean (left out of the stamp)
+RUN_OPTIONS = ("device", "dtype", "precision", "engine")
+
+
+def run_precision(config: Mapping[str, Any]) -> str:
+    """The precision an encoder config runs in: ``fp32``, ``bf16`` or ``int8``."""
+    if config.get("precision"):
+        return str(config["precision"])
+    return "bf16" if config.get("dtype") in ("bfloat16", "bf16") else "fp32"
 
 
 def make_stamp(identity: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
     """Collection metadata for an encoder: its identity plus the config that rebuilds it."""
-    options = {k: v for k, v in config.items() if k not in ("device", "dtype")}
+    options = {k: v for k, v in config.items() if k not in RUN_OPTIONS}
     stamp = {f"{PREFIX}{k}": identity[k] for k in IDENTITY_KEYS}
     stamp[f"{PREFIX}model"] = str(options.get("model", identity["name"]))
     stamp[f"{PREFIX}config"] = json.dumps(options, sort_keys=True, default=str)
+    stamp[f"{PREFIX}precision"] = run_precision(config)
     stamp[f"{PREFIX}format"] = 1
     return stamp
 
@@ -90,34 +99,3 @@ def check_identity(
     encoder's identity plus ``model``) is the one that wrote ``stamp``."""
     if any(str(stamp.get(k)) != str(mine[k]) for k in CHECKED):
         raise EncoderMismatchError(collection, location, stamp, mine)
-
-
-def load_encoder(
-    config: Mapping[str, Any], *, named: bool, collection: str, location: str
-) -> Encoder:
-    """The encoder of ``config`` (a stamp's config, or the model the user named).
-
-    Args:
-        named: the user named the model (it may be downloaded); otherwise only the stored
-            stamp names it and it loads from folders and the local cache only.
-
-    Raises:
-        ModelLoadError: it cannot load; for a model only the stamp names, the message says
-            how to allow the download.
-    """
-    from imagevec.encoders.hub import local_only
-    from imagevec.encoders.registry import create_encoder
-    from imagevec.errors import ModelLoadError
-
-    if named:
-        return create_encoder(**config)
-    try:
-        with local_only():
-            return create_encoder(**config)
-    except ModelLoadError as exc:
-        raise ModelLoadError(
-            f"collection {collection!r} in {location} was written by model "
-            f"{config['model']!r}, which is not on this machine. It is not downloaded "
-            f"because only the stored stamp names it: open the index with "
-            f"encoder={config['model']!r} to allow the download ({exc})"
-        ) from exc

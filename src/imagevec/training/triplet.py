@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 __all__ = ["MIN_UNSEEN_LABELS", "TRIPLET_DEFAULTS", "TripletObjective"]
 
 #: The recipe ``finetune_triplet`` uses for options left unset, chosen on held-out photos
-#: of three labelled sets (``imagevec bench finetune``; the sweep is in the README): no
+#: of three labelled sets (``examples/benchmarks/run.py finetune``; sweep in the README): no
 #: alternative (lr 3e-3, margin 0.1, semi-hard mining, the top 2 groups with a 10x lower
 #: rate below the head) beat it on every set and seed tried; 20 epochs gave the same runs
 #: (early stopping ended every one by epoch 13). What is exported: of the best epoch as

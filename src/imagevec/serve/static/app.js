@@ -111,7 +111,7 @@ async function startBrowse() {
   await loadPage();
 }
 
-function groupTitle(key, count) {
+function groupTitle(key) {
   const text = key.length === 7
     ? new Date(`${key}-01T00:00:00Z`).toLocaleDateString(undefined, { year: "numeric", month: "long", timeZone: "UTC" })
     : formatDate(key);
@@ -475,8 +475,8 @@ async function syncViewer(photo) {
 async function loadInfo() {
   try {
     const info = await api("/api/info");
-    const encoder = info.encoder ? `${info.encoder.model}` : "no encoder yet";
-    let text = `${info.count} images · ${encoder} · ${info.collection}`;
+    const encoder = info.encoder ? `${info.encoder.model} encoder` : "no encoder yet";
+    let text = `${info.count} photos · ${encoder} · collection ${info.collection}`;
     if (info.indexing) text += info.indexing.busy ? " · indexing…" : " · watching";
     $("info").textContent = text;
     return info;

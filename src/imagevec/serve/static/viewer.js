@@ -68,6 +68,7 @@ function exposure(m) {
 
 function bytes(n) {
   if (!n) return "";
+  if (n < 1e3) return `${n} B`;
   return n > 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.round(n / 1e3)} kB`;
 }
 
@@ -150,7 +151,10 @@ export function openViewer(items, index, hooks) {
       },
     });
   });
+  // keys and gestures work once the opening animation is over: say so (tests wait on it)
+  viewer.on("openingAnimationEnd", () => { document.body.dataset.viewer = "open"; });
   viewer.on("close", () => {
+    delete document.body.dataset.viewer;
     pswp = null;
     hooks.close();
   });
