@@ -278,6 +278,9 @@ class _Reporting:
     def __init__(self, bar: Any, report: Callable[[int, int], object]) -> None:
         self.bar, self.report, self.n, self._told = bar, report, 0, -1
 
+    def __getattr__(self, name: str) -> Any:  # set_description_str, total... of the bar
+        return getattr(self.bar, name)
+
     def update(self, count: int = 1) -> None:
         self.bar.update(count)
         self.n += count
