@@ -14,6 +14,8 @@ from PIL import Image
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# exported graphs go to a cache of this test run (subprocesses inherit it), never ~/.cache
+os.environ.setdefault("IMAGEVEC_CACHE", tempfile.mkdtemp(prefix="imagevec-test-cache-"))
 # The default index lives in the user's data folder: never the real one in tests (subprocesses
 # inherit this). A test that needs its own sets XDG_DATA_HOME or IMAGEVEC_DB with monkeypatch.
 os.environ.pop("IMAGEVEC_DB", None)

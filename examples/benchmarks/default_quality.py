@@ -227,7 +227,7 @@ def run_default_quality(
     """
     import imagevec
 
-    enc = enc or imagevec.create_encoder("default")
+    enc = enc or imagevec.create_encoder("default", engine="torch")
     if not isinstance(enc, LiteEncoder):
         raise TypeError("default-quality measures the bundled default encoder")
     after = settings or Settings(enc.pooling or "avg", enc.top_k, enc.temperature)

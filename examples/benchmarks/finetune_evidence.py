@@ -91,7 +91,7 @@ def run_evidence(
             evidence that a recipe was not fitted to one cut).
         log: where progress lines go.
     """
-    from imagevec.encoders.registry import create_encoder
+    from imagevec.encoders.factory import create_encoder
     from imagevec.training.triplet import TRIPLET_DEFAULTS, TripletObjective
 
     root = Path(out)
@@ -100,7 +100,7 @@ def run_evidence(
         spec = SETS[name]
         sets_root = root / ("sets" if build_seed == 0 else f"sets-{build_seed}")
         folders = build_set(sets_root, spec, seed=build_seed)
-        encoder = create_encoder(model, device="cpu")
+        encoder = create_encoder(model, device="cpu", engine="torch")
         base_state = _state(encoder)
         known, unseen = _load(folders.known, encoder), _load(folders.unseen, encoder)
         base = {
@@ -230,14 +230,14 @@ def run_selfsup_evidence(
         views: cached augmented views per image (the frozen layers run once per view).
         log: where progress lines go.
     """
-    from imagevec.encoders.registry import create_encoder
+    from imagevec.encoders.factory import create_encoder
     from imagevec.training.loop import TrainConfig, fit
     from imagevec.training.moco import MoCoObjective
     from imagevec.training.simclr import SimCLRObjective
 
     root = Path(out)
     folders = build_set(root / "sets", SETS[set_name])
-    encoder = create_encoder(model, device="cpu")
+    encoder = create_encoder(model, device="cpu", engine="torch")
     base_state = _state(encoder)
     data = {k: _load(getattr(folders, k), encoder) for k in ("known", "unseen")}
     base = {k: _score_full(encoder, *v) for k, v in data.items()}

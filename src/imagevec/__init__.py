@@ -38,8 +38,8 @@ from imagevec.errors import (  # noqa: E402
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
-    "create_encoder": "imagevec.encoders.registry",
-    "Encoder": "imagevec.encoders.base",
+    "create_encoder": "imagevec.encoders.factory",
+    "Encoder": "imagevec.encoders.embedding",
     "EncodeReport": "imagevec.types",
     "Failure": "imagevec.types",
     "SkippedImageWarning": "imagevec.types",
@@ -67,8 +67,8 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
-    from imagevec.encoders.base import Encoder
-    from imagevec.encoders.registry import create_encoder
+    from imagevec.encoders.embedding import Encoder
+    from imagevec.encoders.factory import create_encoder
     from imagevec.index import ImageIndex
     from imagevec.io.decode import load_image
     from imagevec.io.files import is_image_file

@@ -1,10 +1,15 @@
 """THE batching loop: every image and text embedding in imagevec goes through here.
 
-Images: a thread pool decodes and preprocesses ahead of the model (PIL releases the GIL), at
-most ``prefetch`` batches in flight, so memory stays flat however many inputs stream in. The
-main thread stacks ``uint8`` arrays, normalises the batch on the device, runs the model under
-``torch.inference_mode``, L2-normalises in float32 and moves each batch to CPU at once.
-Order is kept; bad inputs are raised, skipped or warned about per ``on_error``.
+Images: a thread pool decodes, resizes and crops ahead of the model (PIL releases the GIL), at
+most ``prefetch`` batches in flight, so memory stays flat however many inputs stream in. Each
+worker hands back one ``uint8`` ``(H, W, 3)`` array; full batches go to ONE forward thread that
+calls the encoder's :meth:`~ImageModel.run_images` (the ONNX Runtime session, or the torch
+module where no graph is used), so decoding batch n+1 and the caller's work on batch n-1
+(hashing, store writes) overlap the forward of batch n and the engine never waits for the
+loop. Batches are yielded in input order; bad inputs are raised, skipped or warned about per
+``on_error``.
+
+Torch-free: the loop knows numpy arrays and the two engine hooks, never a framework.
 """
 
 from __future__ import annotations
@@ -18,8 +23,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 import numpy as np
-import torch
-import torch.nn.functional as F  # noqa: N812
 
 from imagevec.errors import ConfigError, ImageLoadError, ImagevecError, describe_source
 from imagevec.io.decode import WARNING, load_image
@@ -29,20 +32,20 @@ from imagevec.types import EncodedBatch, EncodeReport, Failure, SkippedImageWarn
 
 
 class ImageModel(Protocol):
-    """What the loop needs of an encoder to embed images (every :class:`~imagevec.Encoder`).
+    """What the loop needs of an encoder to embed images (every encoder).
 
-    Typing the loop against this, not the ``Encoder`` class, keeps the arrow one way:
-    encoders call the loop; the loop knows nothing of encoders.
+    Typing the loop against this, not an encoder class, keeps the arrow one way: encoders
+    call the loop; the loop knows nothing of encoders.
     """
 
     name: str
     dim: int
-    device: torch.device
-    dtype: torch.dtype
     preprocess: Preprocess
 
-    def forward_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, H, W)`` normalised pixels -> ``(B, dim)`` features."""
+    def run_images(self, pixels: np.ndarray) -> np.ndarray:
+        """``uint8 (B, H, W, 3)`` prepared pixels -> ``float32 (B, dim)`` unit rows.
+
+        Called from the loop's forward thread (one call at a time)."""
         ...
 
 
@@ -51,8 +54,8 @@ class TextModel(Protocol):
 
     dim: int
 
-    def forward_texts(self, texts: list[str]) -> torch.Tensor:
-        """Texts -> ``(B, dim)`` features."""
+    def run_texts(self, texts: list[str]) -> np.ndarray:
+        """Texts -> ``float32 (B, dim)`` unit rows."""
         ...
 
 
@@ -61,23 +64,31 @@ _log = logging.getLogger(__name__)
 
 
 def _prepare(
-    source: Any, encoder: ImageModel, policy: SourcePolicy | None, max_pixels: int | None = None
+    source: Any, preprocess: Preprocess, policy: SourcePolicy | None, max_pixels: int | None
 ) -> tuple[np.ndarray, str | None]:
     limit: dict[str, Any] = {} if max_pixels is None else {"max_pixels": max_pixels}
-    image = load_image(source, policy=policy, draft_size=encoder.preprocess.draft_size, **limit)
-    return encoder.preprocess.to_array(image), image.info.get(WARNING)
+    image = load_image(source, policy=policy, draft_size=preprocess.draft_size, **limit)
+    return preprocess.to_array(image), image.info.get(WARNING)
 
 
-def _forward(encoder: ImageModel, arrays: list[np.ndarray]) -> np.ndarray:
-    batch = torch.from_numpy(np.stack(arrays))
-    if encoder.device.type == "cuda":
-        batch = batch.pin_memory().to(encoder.device, non_blocking=True)
-    else:
-        batch = batch.to(encoder.device)
-    with torch.inference_mode():
-        pixels = encoder.preprocess.normalize(batch, encoder.dtype)
-        features = encoder.forward_images(pixels)
-        return F.normalize(features.float(), dim=-1).cpu().numpy()
+def _embed(encoder: ImageModel, arrays: list[np.ndarray]) -> np.ndarray:
+    return np.asarray(encoder.run_images(np.stack(arrays)), dtype=np.float32)
+
+
+class _Batch:
+    """A batch on its way through the forward thread (its rows' bookkeeping beside it)."""
+
+    def __init__(self) -> None:
+        self.arrays: list[np.ndarray] = []
+        self.indices: list[int] = []
+        self.kept: list[Any] = []
+        self.failures: list[Failure] = []
+        self.notes: list[Failure] = []
+        self.vectors: Future[np.ndarray] | None = None
+
+    def result(self, dim: int) -> EncodedBatch:
+        vectors = self.vectors.result() if self.vectors is not None else _empty(dim)
+        return EncodedBatch(self.indices, vectors, self.kept, self.failures, self.notes)
 
 
 def iter_encoded_batches(
@@ -96,7 +107,7 @@ def iter_encoded_batches(
     """Stream embedded batches of images, in input order.
 
     Args:
-        encoder: the model.
+        encoder: the model (its ``preprocess``, ``dim``, ``name`` and ``run_images``).
         sources: any iterable of image inputs (consumed lazily).
         batch_size: images per forward pass.
         on_error: ``raise``, ``skip`` or ``warn`` for inputs that fail to load. Anything one
@@ -117,40 +128,39 @@ def iter_encoded_batches(
     if total is None and isinstance(sources, Sequence):
         total = len(sources)
     workers = num_workers or min(8, os.cpu_count() or 1)
+    preprocess = encoder.preprocess
     from tqdm.auto import tqdm  # imported on use: ~0.1 s of a cold search
 
     bar = tqdm(total=total, unit="img", desc=f"embedding ({encoder.name})", disable=not progress)
     pending: deque[tuple[int, Any, Future[tuple[np.ndarray, str | None]]]] = deque()
     window = batch_size * max(1, prefetch)
-    arrays: list[np.ndarray] = []
-    indices: list[int] = []
-    kept: list[Any] = []
-    failures: list[Failure] = []
-    notes: list[Failure] = []
+    batch = _Batch()
+    running: deque[_Batch] = deque()  # sent to the forward thread, not yet yielded
     iterator = enumerate(sources)
     exhausted = False
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imagevec-load") as pool:
-        try:
-            while True:
-                while not exhausted and len(pending) < window:
-                    try:
-                        index, source = next(iterator)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    pending.append(
-                        (index, source, pool.submit(_prepare, source, encoder, policy, max_pixels))
-                    )
-                if not pending:
+    loaders = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imagevec-load")
+    engine = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imagevec-forward")
+    try:
+        while True:
+            while not exhausted and len(pending) < window:
+                try:
+                    index, source = next(iterator)
+                except StopIteration:
+                    exhausted = True
                     break
+                job = loaders.submit(_prepare, source, preprocess, policy, max_pixels)
+                pending.append((index, source, job))
+            if not pending and not batch.indices and not batch.failures:
+                break
+            if pending:
                 index, source, future = pending.popleft()
                 try:
                     array, note = future.result()
-                    arrays.append(array)
-                    indices.append(index)
-                    kept.append(source)
+                    batch.arrays.append(array)
+                    batch.indices.append(index)
+                    batch.kept.append(source)
                     if note:
-                        notes.append(Failure(index, describe_source(source), note))
+                        batch.notes.append(Failure(index, describe_source(source), note))
                 except Exception as exc:  # one input must not sink the others (MemoryError too)
                     if on_error == "raise" or _is_setup_error(exc):
                         raise
@@ -158,16 +168,28 @@ def iter_encoded_batches(
                     if on_error == "warn":
                         message = f"cannot load image {failure.source}: {failure.reason}"
                         warnings.warn(message, SkippedImageWarning, stacklevel=2)
-                    failures.append(failure)
+                    batch.failures.append(failure)
                 bar.update(1)
-                if len(arrays) >= batch_size or (exhausted and not pending):
-                    vectors = _forward(encoder, arrays) if arrays else _empty(encoder.dim)
-                    yield EncodedBatch(indices, vectors, kept, failures, notes)
-                    arrays, indices, kept, failures, notes = [], [], [], [], []
-        finally:
-            for _, _, future in pending:
-                future.cancel()
-            bar.close()
+            if len(batch.arrays) >= batch_size or (exhausted and not pending):
+                if batch.arrays:
+                    batch.vectors = engine.submit(_embed, encoder, batch.arrays)
+                    batch.arrays = []
+                running.append(batch)
+                batch = _Batch()
+                # One batch in the engine, one waiting: yield the older once it is done.
+                while len(running) > 1 or (running and exhausted and not pending):
+                    yield running.popleft().result(encoder.dim)
+        while running:
+            yield running.popleft().result(encoder.dim)
+    finally:
+        for _, _, future in pending:
+            future.cancel()
+        for waiting in running:
+            if waiting.vectors is not None:
+                waiting.vectors.cancel()
+        loaders.shutdown(wait=True, cancel_futures=True)
+        engine.shutdown(wait=True, cancel_futures=True)
+        bar.close()
 
 
 def _is_setup_error(exc: Exception) -> bool:
@@ -209,12 +231,13 @@ def encode_texts(
             raise ConfigError(f"text #{position} is not a string: {describe_source(text)}")
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+    if not texts:
+        return out
     from tqdm.auto import tqdm  # imported on use: ~0.1 s of a cold search
 
-    with tqdm(total=len(texts), unit="text", disable=not progress) as bar, torch.inference_mode():
+    with tqdm(total=len(texts), unit="text", disable=not progress) as bar:
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            features = encoder.forward_texts([texts[i] for i in chunk])
-            out[chunk] = F.normalize(features.float(), dim=-1).cpu().numpy()
+            out[chunk] = encoder.run_texts([texts[i] for i in chunk])
             bar.update(len(chunk))
     return out

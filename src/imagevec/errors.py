@@ -304,3 +304,23 @@ __all__ = [
     "UnsupportedModalityError",
     "describe_source",
 ]
+
+
+class PrecisionError(ConfigError):
+    """A precision that is unknown, or not offered for this model family on this hardware.
+
+    Attributes:
+        precision: the precision asked for.
+        family: the encoder family it was refused for (``""`` when not about a family).
+    """
+
+    def __init__(self, message: str, *, precision: str = "", family: str = "") -> None:
+        super().__init__(message)
+        self.precision, self.family = precision, family
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_precision_error, (str(self), self.precision, self.family))
+
+
+def _precision_error(message: str, precision: str, family: str) -> PrecisionError:
+    return PrecisionError(message, precision=precision, family=family)

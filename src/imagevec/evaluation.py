@@ -30,7 +30,7 @@ from imagevec.errors import ConfigError
 from imagevec.io.files import scan_labelled_folder
 
 if TYPE_CHECKING:
-    from imagevec.encoders.base import Encoder
+    from imagevec.encoders.embedding import Embedder as Encoder
 
 __all__ = ["evaluate_folder", "evaluate_images", "format_metrics", "retrieval_metrics"]
 
@@ -108,10 +108,8 @@ def evaluate_images(
         batch_size: images per forward pass.
         progress: show a progress bar while embedding.
     """
-    from imagevec.encoders.base import eval_mode
-
     enc = _as_encoder(encoder)
-    with eval_mode(enc):
+    with enc.evaluating():
         vectors = enc.embed_images(list(images), batch_size=batch_size, progress=progress)
     return retrieval_metrics(vectors, labels, ks)
 
@@ -160,7 +158,7 @@ def _is_score(key: str) -> bool:
 
 def _as_encoder(encoder: Encoder | str) -> Encoder:
     if isinstance(encoder, (str, Path)):
-        from imagevec.encoders.registry import create_encoder
+        from imagevec.encoders.factory import create_encoder
 
         return create_encoder(str(encoder))
     return encoder

@@ -26,8 +26,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from imagevec.errors import ConfigError, ModelLoadError, StoreNotFoundError
 from imagevec.store.chroma import (
     DEFAULT_COLLECTION,
@@ -50,7 +48,7 @@ from imagevec.types import (
 )
 
 if TYPE_CHECKING:
-    from imagevec.encoders.base import Encoder
+    from imagevec.encoders.embedding import Embedder as Encoder
     from imagevec.search.dupes import DupeGroup
     from imagevec.store.locking import LockHandle
 
@@ -98,6 +96,7 @@ class ImageIndex(SearchIndex):
         encoder: Encoder | str | None = None,
         device: str = "auto",
         dtype: str = "float32",
+        precision: str = "fp32",
     ) -> None:
         if path is not None and url is not None:
             raise ConfigError("give either a store folder (path) or a server url, not both")
@@ -105,7 +104,7 @@ class ImageIndex(SearchIndex):
         self.url = url
         self.location = url or str(self.path)
         self.collection = check_collection_name(collection)
-        self._device, self._dtype = device, dtype
+        self._device, self._dtype, self._precision = device, dtype, precision
         self._lock: LockHandle | None = None
         self._store: Store | None = None
         self._encoder: Encoder | None = None
@@ -163,7 +162,9 @@ class ImageIndex(SearchIndex):
                 stamp = self.stamp
                 config = dict(stamp["config"]) if stamp else {"model": self._encoder_name}
                 model = config["model"] or "default"
-                config.update(model=model, device=self._device, dtype=self._dtype)
+                config.update(
+                    model=model, device=self._device, dtype=self._dtype, precision=self._precision
+                )
                 self._encoder = load_encoder(
                     config,
                     named=stamp is None or bool(self._encoder_name),
@@ -362,31 +363,11 @@ class ImageIndex(SearchIndex):
             store,
             asked,
             encoder=lambda: self.encoder,
-            light_text=self._light_text_vector,
-            light_image=self._light_image_vector,
             k=request.k,
             where=photo_filter(store, request.filter),
             include_self=request.include_self,
             **load_options,
         )
-
-    def _light_text_vector(self, text: str) -> np.ndarray | None:
-        """A one-text query by the collection's light text path while its encoder is not
-        loaded (:func:`imagevec.search.run.light_text_vector`); None otherwise."""
-        if self._encoder is not None:
-            return None
-        from imagevec.search.run import light_text_vector
-
-        return light_text_vector(self.stamp, text, named=bool(self._encoder_name))
-
-    def _light_image_vector(self, image: Any, **load_options: Any) -> np.ndarray | None:
-        """A one-image query by the collection's light image path while its encoder is not
-        loaded (:func:`imagevec.search.run.light_image_vector`); None otherwise."""
-        if self._encoder is not None or self._encoder_name:
-            return None
-        from imagevec.search.run import light_image_vector
-
-        return light_image_vector(self.stamp, image, **load_options)
 
     def duplicates(self, *, threshold: float | None = None, **filters: Any) -> list[DupeGroup]:
         """Groups of near-identical photos (re-saves, resizes, crops, bursts) from the stored
@@ -491,8 +472,8 @@ def load_encoder(
         ModelLoadError: it cannot load; for a model only the stamp names, the message says
             how to allow the download.
     """
+    from imagevec.encoders.factory import create_encoder
     from imagevec.encoders.hub import local_only
-    from imagevec.encoders.registry import create_encoder
 
     if named:
         return create_encoder(**config)

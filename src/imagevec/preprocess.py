@@ -1,16 +1,19 @@
 """The encoder's own eval preprocessing: resize, centre crop, normalise (the fast path).
 
-Worker threads turn a PIL image into a small ``uint8`` HxWx3 array (:meth:`Preprocess.to_array`);
-the batching loop stacks those and normalises the whole batch on the model's device
-(:meth:`Preprocess.normalize`), so only bytes cross to the GPU and the float work is vectorised.
-The numbers come from the model's own image-processor config (:meth:`Preprocess.from_hf`), the
-way timm resolves its data config; training augmentation lives apart, in ``imagevec.training``.
+Numpy and PIL only (no torch): the batching loop's worker threads turn a PIL image into a
+normalised ``float32`` ``(3, H, W)`` array (:meth:`Preprocess.to_pixels`: the ``uint8`` resize
+and crop of :meth:`~Preprocess.to_array`, then :meth:`~Preprocess.normalize_array`, a lookup table
+whose values equal the reference ``(x / 255 - mean) / std`` in float32 bit for bit). The numbers
+come from the model's own image-processor config (:meth:`Preprocess.from_hf`), the way timm
+resolves its data config; training augmentation lives apart, in ``imagevec.training``, and
+normalises its own tensors with :meth:`Preprocess.normalize` (the one method that needs torch).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -130,10 +133,42 @@ class Preprocess:
             region = _pad_to(region, crop_w, crop_h)
         return np.asarray(region, dtype=np.uint8)
 
+    @cached_property
+    def _table(self) -> np.ndarray:
+        """``(3, 256)`` float32: channel ``c``'s normalised value of each byte, computed as
+        ``(byte / 255 - mean[c]) / std[c]`` in float32 (the reference arithmetic)."""
+        levels = np.arange(256, dtype=np.float32)[None, :] / np.float32(255.0)
+        mean = np.asarray(self.mean, dtype=np.float32)[:, None]
+        std = np.asarray(self.std, dtype=np.float32)[:, None]
+        return np.ascontiguousarray((levels - mean) / std, dtype=np.float32)
+
+    def normalize_array(self, array: np.ndarray) -> np.ndarray:
+        """``uint8`` ``(..., H, W, 3)`` -> normalised ``float32`` ``(..., 3, H, W)`` (numpy).
+
+        Equal bit for bit to :meth:`normalize` (and to ``(x / 255 - mean) / std`` in float32).
+
+        Example:
+            >>> pre = Preprocess(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+            >>> pre.normalize_array(np.full((2, 2, 3), 255, np.uint8))[:, 0, 0].tolist()
+            [1.0, 1.0, 1.0]
+        """
+        if array.dtype != np.uint8 or array.shape[-1] != 3:
+            raise ConfigError(
+                f"expected uint8 (..., H, W, 3) pixels, got {array.dtype} {array.shape}"
+            )
+        table = self._table
+        channels = [table[c].take(array[..., c]) for c in range(3)]
+        return np.stack(channels, axis=-3)
+
+    def to_pixels(self, image: Image.Image) -> np.ndarray:
+        """Resize, crop and normalise one image: ``float32`` ``(3, h, w)``, the model's input."""
+        return self.normalize_array(self.to_array(image))
+
     def normalize(self, batch: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
-        """Turn a ``uint8`` ``(B, H, W, 3)`` batch into a normalised ``(B, 3, H, W)`` tensor
-        (float32 unless ``dtype`` says otherwise)."""
-        import torch  # here: resizing and cropping need no torch (the numpy query paths)
+        """Torch twin of :meth:`normalize_array` for training, on the tensor's device: a
+        ``uint8`` ``(B, H, W, 3)`` tensor -> normalised ``(B, 3, H, W)`` (float32 unless
+        ``dtype`` says otherwise). Inference never calls it (it imports torch)."""
+        import torch  # training only: the eval path above needs no torch
 
         x = batch.permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
         mean = torch.tensor(self.mean, device=x.device, dtype=torch.float32).view(1, 3, 1, 1)

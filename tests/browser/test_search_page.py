@@ -125,6 +125,7 @@ def test_the_viewer_shows_date_camera_place_and_the_url_names_the_photo(
     download = tab.locator(".pswp a[download]")
     assert download.get_attribute("href").endswith(f"/api/items/{photo}/original")
     tab.wait_for_function(SHOWN, arg=".pswp__img")
+    tab.wait_for_selector("body[data-viewer=open]")  # keys are bound after the animation
     tab.screenshot(path=str(screenshots / "3-viewer.png"))
     shared = tab.url
     tab.keyboard.press("ArrowRight")
@@ -197,7 +198,7 @@ def test_phone_width_swipe_and_no_keyboard_hints(
     tab.wait_for_function("() => location.search.includes('photo=')")
     tab.wait_for_function(SHOWN, arg=".pswp__img")
     before = tab.evaluate("() => new URLSearchParams(location.search).get('photo')")
-    tab.wait_for_timeout(700)  # the opening animation ignores gestures
+    tab.wait_for_selector("body[data-viewer=open]")  # the opening animation ignores gestures
     _swipe(tab, 330, 40, 420)
     tab.wait_for_function(
         "(id) => new URLSearchParams(location.search).get('photo') !== id", arg=before

@@ -1,6 +1,6 @@
 """docs/cli.md: every ``imagevec`` command's ``--help``, generated so it cannot go stale.
 
-Regenerate after changing a command or option (tests/unit/test_cli_docs.py checks it):
+Regenerate after changing a command or option (tests/unit/cli/test_docs.py checks it):
 
     PYTHONPATH=src python -m tests.support.cli_docs > docs/cli.md
 """
@@ -33,7 +33,13 @@ def _commands(group: click.Group, prefix: str) -> Iterator[tuple[str, click.Comm
 
 
 def _help(command: click.Command, path: str) -> str:
-    ctx = click.Context(command, info_name=path, terminal_width=100, max_content_width=100)
+    ctx = click.Context(
+        command,
+        info_name=path,
+        terminal_width=100,
+        max_content_width=100,
+        help_option_names=["-h", "--help"],  # the group's context_settings, as users see it
+    )
     return command.get_help(ctx)
 
 

@@ -11,3 +11,9 @@ import imagevec
 def default_encoder() -> imagevec.Encoder:
     """The bundled default encoder on CPU in float32; never change its weights or attributes."""
     return imagevec.create_encoder("default", device="cpu")
+
+
+@functools.cache
+def default_torch_encoder() -> imagevec.Encoder:
+    """The bundled default's torch module (``engine="torch"``); never change it."""
+    return imagevec.create_encoder("default", device="cpu", engine="torch")

@@ -92,7 +92,7 @@ def test_hue_shift_by_half_a_turn_turns_red_to_cyan() -> None:
 
 
 def test_to_pixels_uses_the_encoder_normalisation_and_is_contiguous() -> None:
-    enc = imagevec.create_encoder("test-color", device="cpu")
+    enc = imagevec.create_encoder("test-color", device="cpu", engine="torch")
     views = [np.full((32, 32, 3), 255, np.uint8), np.zeros((32, 32, 3), np.uint8)]
     pixels = to_pixels(views, enc)
     assert pixels.shape == (2, 3, 32, 32) and pixels.is_contiguous()

@@ -110,7 +110,7 @@ def test_byol_trains_drops_its_heads_and_the_check_guards_the_export(
     assert any("6 photos held out, each with 2 light copies" in line for line in lines)
     state = torch.load(tmp_path / "checkpoints/last.pt", weights_only=True)
     assert {"byol_projector", "byol_predictor"} <= set(state["modules"])
-    exported = imagevec.create_encoder(str(tmp_path), device="cpu")
+    exported = imagevec.create_encoder(str(tmp_path), device="cpu", engine="torch")
     assert set(exported.modules()) == {"backbone"}  # the heads are not exported
     if not result.improved:  # the check found no gain: the base, said plainly
         assert "NO IMPROVEMENT" in lines[-1]
@@ -139,4 +139,4 @@ def test_cli_moco_and_byol_train_and_say_what_they_exported(
                  *options]) == 0  # fmt: skip
     summary = json.loads(capsys.readouterr().out)
     assert summary["before"]["queries"] == 18 and "epoch_metrics" in summary
-    assert imagevec.create_encoder(str(tmp_path / "b"), device="cpu").dim == 32
+    assert imagevec.create_encoder(str(tmp_path / "b"), device="cpu", engine="torch").dim == 32

@@ -18,7 +18,7 @@ import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 from PIL import Image
-from tests.support.shared import default_encoder as shared
+from tests.support.shared import default_torch_encoder as shared
 
 import imagevec
 from imagevec.encoders.default import conse as bridge
@@ -31,7 +31,11 @@ DIM = 1280 + 384
 @functools.cache
 def encoder(**options: Any) -> LiteEncoder:
     """One encoder per option set (the plain one shared with the whole run); never change it."""
-    enc = imagevec.create_encoder("default", device="cpu", **options) if options else shared()
+    enc = (
+        imagevec.create_encoder("default", device="cpu", engine="torch", **options)
+        if options
+        else shared()
+    )
     assert isinstance(enc, LiteEncoder)
     return enc
 
@@ -117,7 +121,7 @@ def test_config_round_trip_rebuilds_equal_vectors(images: list[Image.Image]) -> 
     config = enc.config
     assert json.loads(json.dumps(config)) == config
     assert config == {"model": "default", **options, "device": "cpu", "dtype": "float32"}
-    again = imagevec.create_encoder(**config)
+    again = imagevec.create_encoder(**config, engine="torch")
     np.testing.assert_array_equal(again.embed_images(images), enc.embed_images(images))
     assert again.fingerprint == enc.fingerprint != encoder().fingerprint
 
@@ -148,7 +152,9 @@ def test_pickle_round_trip(images: list[Image.Image]) -> None:
 
 @pytest.mark.slow  # builds another default encoder
 def test_save_and_load_a_fine_tuned_tower(tmp_path: Path, images: list[Image.Image]) -> None:
-    enc = imagevec.create_encoder("default", device="cpu", projection_dim=16, top_k=7)
+    enc = imagevec.create_encoder(
+        "default", device="cpu", engine="torch", projection_dim=16, top_k=7
+    )
     untouched = enc.embed_images(images)
     with torch.no_grad():  # stand-in for fine-tuning: change the tower and the head
         for param in enc.layer_groups()[-2].parameters():
@@ -173,11 +179,11 @@ def test_save_and_load_a_fine_tuned_tower(tmp_path: Path, images: list[Image.Ima
         "image_tower.safetensors",
         "projection.safetensors",
     }
-    loaded = imagevec.create_encoder(str(folder), device="cpu")
+    loaded = imagevec.create_encoder(str(folder), device="cpu", engine="torch")
     np.testing.assert_allclose(loaded.embed_images(images), before, atol=1e-6)
     assert loaded.config["model"] == str(folder.resolve()) and loaded.dim == 16 + 384
     with pytest.raises(ConfigError, match="projection"):
-        imagevec.create_encoder(str(folder), device="cpu", projection_dim=8)
+        imagevec.create_encoder(str(folder), device="cpu", engine="torch", projection_dim=8)
 
 
 def test_layer_groups_cover_the_tower_in_order() -> None:
@@ -211,7 +217,7 @@ def test_layer_groups_cover_the_tower_in_order() -> None:
 )
 def test_bad_options_are_config_errors(options: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
-        imagevec.create_encoder("default", device="cpu", **options)
+        imagevec.create_encoder("default", device="cpu", engine="torch", **options)
 
 
 # ---------------------------------------------------------------------------- the bridge
@@ -235,7 +241,10 @@ def test_a_folder_saved_before_temperature_existed_loads_with_temperature_one(
     saved = json.loads((folder / "imagevec.json").read_text())
     del saved["temperature"]
     (folder / "imagevec.json").write_text(json.dumps(saved))
-    assert imagevec.create_encoder(str(folder), device="cpu").config["temperature"] == 1.0
+    assert (
+        imagevec.create_encoder(str(folder), device="cpu", engine="torch").config["temperature"]
+        == 1.0
+    )
 
 
 def test_a_higher_temperature_spreads_the_weights() -> None:

@@ -112,7 +112,7 @@ def test_encoder_rebuilds_from_config_and_pickle(enc: imagevec.Encoder) -> None:
 def test_text_on_image_only_encoder_is_a_clear_error() -> None:
     from imagevec.encoders.base import IMAGE
 
-    class ImageOnly(type(imagevec.create_encoder("test-color"))):  # type: ignore[misc]
+    class ImageOnly(type(imagevec.create_encoder("test-color", engine="torch"))):  # type: ignore[misc]
         modalities = frozenset({IMAGE})
 
     with pytest.raises(imagevec.UnsupportedModalityError, match="images only"):

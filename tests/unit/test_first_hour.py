@@ -77,7 +77,7 @@ def test_failures_are_remembered_until_the_file_changes(
     def no_model(*args: object, **kwargs: object) -> None:
         raise AssertionError("the encoder was loaded for an unchanged folder")
 
-    monkeypatch.setattr("imagevec.encoders.registry.create_encoder", no_model)
+    monkeypatch.setattr("imagevec.encoders.factory.create_encoder", no_model)
     with ImageIndex(db) as index:
         again = index.add(messy_dir)
     assert again.unchanged == 2 and again.failed == [] and again.ok

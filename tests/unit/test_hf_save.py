@@ -23,7 +23,7 @@ from imagevec.errors import ConfigError
 @functools.cache
 def encoder(kind: str) -> imagevec.Encoder:
     """One plain encoder per kind for the module; tests must not change it."""
-    return imagevec.create_encoder(str(tiny_model(kind)), device="cpu")
+    return imagevec.create_encoder(str(tiny_model(kind)), device="cpu", engine="torch")
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +41,10 @@ def test_fresh_projection_head_is_deterministic(photos: dict[str, Image.Image]) 
     folder = str(tiny_model("resnet"))
     torch.manual_seed(1)
     state = torch.random.get_rng_state()
-    one = imagevec.create_encoder(folder, device="cpu", projection_dim=8)
+    one = imagevec.create_encoder(folder, device="cpu", engine="torch", projection_dim=8)
     assert torch.equal(torch.random.get_rng_state(), state)  # the global RNG is untouched
     torch.manual_seed(2)
-    two = imagevec.create_encoder(**one.config)
+    two = imagevec.create_encoder(**one.config, engine="torch")
     assert one.dim == two.dim == 8 and one.config["projection_dim"] == 8
     assert one.fingerprint == two.fingerprint
     image = photos["coffee"]
@@ -55,7 +55,9 @@ def test_fresh_projection_head_is_deterministic(photos: dict[str, Image.Image]) 
 def test_projection_head_is_identical_in_another_process(
     photo_files: list[Path], tmp_path: Path
 ) -> None:
-    enc = imagevec.create_encoder(str(tiny_model("clip")), device="cpu", projection_dim=8)
+    enc = imagevec.create_encoder(
+        str(tiny_model("clip")), device="cpu", engine="torch", projection_dim=8
+    )
     out = tmp_path / "vectors.npy"
     script = (
         "import pickle, sys, numpy as np; enc = pickle.loads(sys.stdin.buffer.read()); "
@@ -75,7 +77,7 @@ def test_save_and_load_round_trip_with_projection(
     kind: str, pooling: str | None, photos: dict[str, Image.Image], tmp_path: Path
 ) -> None:
     enc = imagevec.create_encoder(
-        str(tiny_model(kind)), device="cpu", pooling=pooling, projection_dim=8
+        str(tiny_model(kind)), device="cpu", pooling=pooling, projection_dim=8, engine="torch"
     )
     with torch.no_grad():  # as if trained: the saved head must be loaded, not re-seeded
         for param in enc.modules()["projection"].parameters():
@@ -101,7 +103,7 @@ def test_save_and_load_round_trip_with_projection(
     ):
         assert (folder / name).is_file(), name
     assert not list(folder.glob("*.bin"))
-    loaded = imagevec.create_encoder(str(folder), device="cpu")
+    loaded = imagevec.create_encoder(str(folder), device="cpu", engine="torch")
     assert (loaded.dim, loaded.pooling, loaded.name) == (8, enc.pooling, "exported")
     images = list(photos.values())
     np.testing.assert_allclose(loaded.embed_images(images), enc.embed_images(images), atol=1e-6)
@@ -109,10 +111,12 @@ def test_save_and_load_round_trip_with_projection(
         np.testing.assert_allclose(
             loaded.embed_texts(["a cat"]), enc.embed_texts(["a cat"]), atol=1e-6
         )
-    again = imagevec.create_encoder(**loaded.config)  # config of a saved folder round-trips
+    again = imagevec.create_encoder(
+        **loaded.config, engine="torch"
+    )  # config of a saved folder round-trips
     np.testing.assert_array_equal(again.embed_images(images), loaded.embed_images(images))
     with pytest.raises(ConfigError, match="projection"):
-        imagevec.create_encoder(str(folder), device="cpu", projection_dim=4)
+        imagevec.create_encoder(str(folder), device="cpu", engine="torch", projection_dim=4)
     resaved = loaded.save(tmp_path / "second")  # the base model is carried over
     assert json.loads((resaved / "imagevec.json").read_text())["base_model"] == str(
         tiny_model(kind)
@@ -123,7 +127,7 @@ def test_save_without_projection(photos: dict[str, Image.Image], tmp_path: Path)
     folder = encoder("dinov2").save(tmp_path / "plain")
     assert json.loads((folder / "imagevec.json").read_text())["projection"] is None
     assert not (folder / "projection.safetensors").exists()
-    loaded = imagevec.create_encoder(str(folder), device="cpu")
+    loaded = imagevec.create_encoder(str(folder), device="cpu", engine="torch")
     image = photos["portrait"]
     np.testing.assert_allclose(
         loaded.embed_image(image), encoder("dinov2").embed_image(image), atol=1e-6
@@ -136,7 +140,9 @@ def test_save_without_projection(photos: dict[str, Image.Image], tmp_path: Path)
     [("clip", 2), ("vit", 2), ("dinov2", 2), pytest.param("resnet", 4, marks=pytest.mark.slow)],
 )
 def test_layer_groups_order_and_freezing(kind: str, blocks: int) -> None:
-    enc = imagevec.create_encoder(str(tiny_model(kind)), device="cpu", projection_dim=4)
+    enc = imagevec.create_encoder(
+        str(tiny_model(kind)), device="cpu", engine="torch", projection_dim=4
+    )
     groups = enc.layer_groups()
     assert len(groups) == 1 + blocks + 1
     first_conv = next(m for m in groups[0].modules() if isinstance(m, torch.nn.Conv2d))

@@ -50,7 +50,7 @@ def test_moco_trains_keys_follow_slowly_and_the_queue_is_capped(tmp_path: Path) 
         array = rng.integers(0, 256, (48, 64, 3)).astype(np.uint8)
         Image.fromarray(array).save(photos / f"{n}.png")
     model = build_tiny_resnet(tmp_path / "resnet")
-    encoder = imagevec.create_encoder(str(model), device="cpu")
+    encoder = imagevec.create_encoder(str(model), device="cpu", engine="torch")
     objective = MoCoObjective(photos, queue=12, momentum=0.9, holdout=0.0, views=3)
     config = TrainConfig(out=tmp_path / "out", epochs=2, batch_size=8, lr=3e-3, freeze=-1,
                          progress=False, patience=None)  # fmt: skip
@@ -62,10 +62,10 @@ def test_moco_trains_keys_follow_slowly_and_the_queue_is_capped(tmp_path: Path) 
     keys = objective._keys
     assert keys is not None
     # The key weights trail the trained ones: different, but not the base weights either.
-    base = imagevec.create_encoder(str(model), device="cpu")
+    base = imagevec.create_encoder(str(model), device="cpu", engine="torch")
     base_top = [p.detach() for p in base.layer_groups()[-1].parameters()]
     assert any(not torch.equal(k, t) for k, t in zip(keys, trained, strict=False))
     assert any(not torch.equal(k, b) for k, b in zip(keys, base_top, strict=False))
     # The exported model is the trained encoder (the projection head and key copy are not).
-    exported = imagevec.create_encoder(str(tmp_path / "out"), device="cpu")
+    exported = imagevec.create_encoder(str(tmp_path / "out"), device="cpu", engine="torch")
     assert set(exported.modules()) == set(base.modules())

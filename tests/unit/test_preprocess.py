@@ -84,10 +84,29 @@ def test_pixels_equal_the_transformers_processor(
 ) -> None:
     raw, pre = CONFIGS[name]
     expected = _processor(raw, tmp_path)(images=images, return_tensors="np")["pixel_values"]
-    batch = torch.from_numpy(np.stack([pre.to_array(image) for image in images]))
-    actual = pre.normalize(batch).numpy()
+    actual = np.stack([pre.to_pixels(image) for image in images])  # the numpy eval path
     assert actual.shape == expected.shape == (len(images), 3, *pre.output_size)
     assert np.abs(actual - expected).max() < 1e-5
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_numpy_normalise_equals_the_torch_one_bit_for_bit(name: str) -> None:
+    pre = CONFIGS[name][1]
+    batch = np.random.default_rng(0).integers(0, 256, (3, 17, 23, 3), dtype=np.uint8)
+    batch[0, 0, :3] = [[0, 0, 0], [255, 255, 255], [127, 128, 1]]
+    expected = pre.normalize(torch.from_numpy(batch)).numpy()
+    actual = pre.normalize_array(batch)
+    assert actual.dtype == np.float32 and actual.shape == (3, 3, 17, 23)
+    assert np.array_equal(actual, expected)
+    assert np.array_equal(pre.normalize_array(batch[1]), expected[1])
+
+
+def test_numpy_normalise_refuses_what_is_not_rgb_bytes() -> None:
+    pre = CONFIGS["vit"][1]
+    with pytest.raises(ConfigError):
+        pre.normalize_array(np.zeros((4, 4, 3), dtype=np.float32))
+    with pytest.raises(ConfigError):
+        pre.normalize_array(np.zeros((4, 4, 4), dtype=np.uint8))
 
 
 def test_int_size_convention_follows_the_processor_type() -> None:

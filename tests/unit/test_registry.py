@@ -71,7 +71,9 @@ def test_save_pretrained_folder_resolves_by_model_type(kind: str) -> None:
 
 
 def test_exported_folder_resolves_by_imagevec_json(tmp_path: Path) -> None:
-    folder = imagevec.create_encoder(str(tiny_model("vit")), device="cpu").save(tmp_path / "x")
+    folder = imagevec.create_encoder(str(tiny_model("vit")), device="cpu", engine="torch").save(
+        tmp_path / "x"
+    )
     ref = resolve(str(folder))
     assert ref.family == "vit" and ref.saved["format"] == 1
 
@@ -146,7 +148,9 @@ def test_folder_without_weights_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_export_missing_its_projection_file_is_a_clear_error(tmp_path: Path) -> None:
-    enc = imagevec.create_encoder(str(tiny_model("resnet")), device="cpu", projection_dim=4)
+    enc = imagevec.create_encoder(
+        str(tiny_model("resnet")), device="cpu", projection_dim=4, engine="torch"
+    )
     folder = enc.save(tmp_path / "export")
     (folder / "projection.safetensors").unlink()
     with pytest.raises(ModelLoadError, match="projection"):

@@ -65,7 +65,7 @@ def labelled(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _changed_in_checkpoint(base: Path, out: Path) -> list[str]:
     """Weights of the last checkpoint in ``out`` that differ from the base model's."""
     state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)["modules"]
-    enc = imagevec.create_encoder(str(base), device="cpu")
+    enc = imagevec.create_encoder(str(base), device="cpu", engine="torch")
     return [
         f"{name}.{key}"
         for name, module in enc.modules().items()
@@ -136,7 +136,7 @@ def test_split_groups_default_half_negative_and_too_many() -> None:
 def test_forward_is_differentiable_and_freezing_stops_gradients(
     tiny: dict[str, Path], family: str
 ) -> None:
-    enc = imagevec.create_encoder(str(tiny[family]), device="cpu")
+    enc = imagevec.create_encoder(str(tiny[family]), device="cpu", engine="torch")
     groups = enc.layer_groups()
     frozen, trainable = split_groups(groups, 1)
     params = make_trainable(enc, trainable)
@@ -304,7 +304,7 @@ def test_bf16_autocast_only_where_the_device_has_it_natively(
 ) -> None:
     from imagevec.encoders import runtime
 
-    enc = imagevec.create_encoder(str(tiny["resnet"]), device="cpu")
+    enc = imagevec.create_encoder(str(tiny["resnet"]), device="cpu", engine="torch")
     for native, expected in ((False, None), (True, torch.bfloat16)):
         monkeypatch.setattr(runtime, "cpu_supports_bfloat16", lambda n=native: n)
         assert autocast_dtype(enc, "auto") is expected
@@ -317,7 +317,7 @@ def test_bf16_autocast_only_where_the_device_has_it_natively(
 def test_activation_cache_gives_the_full_forward_and_trains_the_top(
     tiny: dict[str, Path],
 ) -> None:
-    enc = imagevec.create_encoder(str(tiny["resnet"]), device="cpu")
+    enc = imagevec.create_encoder(str(tiny["resnet"]), device="cpu", engine="torch")
     frozen, trainable = split_groups(enc.layer_groups(), -1)
     params = make_trainable(enc, trainable)
     pixels = torch.randn(3, 3, 224, 224)
@@ -346,8 +346,8 @@ def test_no_epoch_beats_the_base_so_the_base_is_exported_and_said(
     )  # fmt: skip
     assert result.best_epoch == 0 and not result.improved
     assert any("NO IMPROVEMENT" in line and "base weights" in line for line in lines)
-    base = imagevec.create_encoder(str(tiny["resnet"]), device="cpu")
-    exported = imagevec.create_encoder(str(tmp_path), device="cpu")
+    base = imagevec.create_encoder(str(tiny["resnet"]), device="cpu", engine="torch")
+    exported = imagevec.create_encoder(str(tmp_path), device="cpu", engine="torch")
     for key, value in base.modules()["backbone"].state_dict().items():
         assert torch.equal(value, exported.modules()["backbone"].state_dict()[key]), key
     # Validation on new photos of known labels, plus whole unseen labels (8 labels here).
@@ -358,14 +358,14 @@ def test_no_epoch_beats_the_base_so_the_base_is_exported_and_said(
 def test_the_encoder_ends_with_the_exported_best_weights(
     tiny: dict[str, Path], labelled: Path, tmp_path: Path
 ) -> None:
-    enc = imagevec.create_encoder(str(tiny["resnet"]), device="cpu")
+    enc = imagevec.create_encoder(str(tiny["resnet"]), device="cpu", engine="torch")
     objective = TripletObjective(labelled, k=2)
     from imagevec.training.loop import fit
 
     config = TrainConfig(out=tmp_path, epochs=3, batch_size=8, lr=3e-3, progress=False)
     result = fit(enc, objective, config, log=lambda _line: None)
     assert objective.cache is not None  # the frozen layers ran once per view
-    exported = imagevec.create_encoder(str(tmp_path), device="cpu")
+    exported = imagevec.create_encoder(str(tmp_path), device="cpu", engine="torch")
     for key, value in exported.modules()["backbone"].state_dict().items():
         torch.testing.assert_close(enc.modules()["backbone"].state_dict()[key], value)
     assert result.history[result.best_epoch]["metrics"] == result.best
@@ -379,7 +379,7 @@ def test_triplet_lowers_the_loss_and_exports_a_loadable_model(
     tiny: dict[str, Path], labelled: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
-    base = imagevec.create_encoder(str(tiny["resnet"]), device="cpu")
+    base = imagevec.create_encoder(str(tiny["resnet"]), device="cpu", engine="torch")
     objective = TripletObjective(labelled, k=2, holdout=0.25, cache=False)  # same views for both
     objective.setup(base, TrainConfig(out=out, batch_size=8))
 
@@ -393,12 +393,12 @@ def test_triplet_lowers_the_loss_and_exports_a_loadable_model(
     before = fixed_batch_loss(base)
     result = finetune_triplet(labelled, model=str(tiny["resnet"]), out=out, epochs=3, k=2, **FAST)
     # The last epoch's weights (the checkpoint; the export is the best validated epoch).
-    last = imagevec.create_encoder(str(tiny["resnet"]), device="cpu")
+    last = imagevec.create_encoder(str(tiny["resnet"]), device="cpu", engine="torch")
     state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)["modules"]
     for name, module in last.modules().items():
         module.load_state_dict(state[name])
     assert fixed_batch_loss(last) < before
-    trained = imagevec.create_encoder(str(out), device="cpu")
+    trained = imagevec.create_encoder(str(out), device="cpu", engine="torch")
     assert [r["epoch"] for r in result.history] == [0, 1, 2, 3]
     assert "recall@1" in result.before and (out / "training.json").is_file()
     vectors = trained.embed_images(sorted(labelled.glob("*/*.png"))[:3])
@@ -418,7 +418,9 @@ def test_triplet_exports_the_blend_of_the_base_and_the_best_epoch(
     assert result.interpolated == {"interpolate": t, "metrics": {}, "exported": True}
     assert any("weight-space ensemble" in line for line in lines)
     states = [
-        imagevec.create_encoder(str(path), device="cpu").modules()["backbone"].state_dict()
+        imagevec.create_encoder(str(path), device="cpu", engine="torch")
+        .modules()["backbone"]
+        .state_dict()
         for path in (tiny["resnet"], tmp_path / "trained", tmp_path / "blend")
     ]
     base, trained, blend = states
@@ -493,9 +495,11 @@ def test_projection_head_is_trained_and_exported(
     finetune_triplet(
         labelled, model=str(tiny["vit"]), out=tmp_path, projection_dim=8, epochs=1, k=2, **FAST
     )
-    enc = imagevec.create_encoder(str(tmp_path), device="cpu")
+    enc = imagevec.create_encoder(str(tmp_path), device="cpu", engine="torch")
     assert enc.dim == 8  # the head is exported (epoch 0 included: it is part of the model)
-    fresh = imagevec.create_encoder(str(tiny["vit"]), projection_dim=8, device="cpu")
+    fresh = imagevec.create_encoder(
+        str(tiny["vit"]), projection_dim=8, device="cpu", engine="torch"
+    )
     state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["modules"]
     assert any(
         not torch.equal(value, state["projection"][key])
@@ -512,7 +516,7 @@ def test_simclr_drops_its_head_at_export(
 ) -> None:
     result = finetune_simclr(labelled, model=str(tiny["resnet"]), out=tmp_path, epochs=1, **FAST)
     assert result.history[1]["loss"] > 0 and "recall@1" in result.history[1]["metrics"]
-    enc = imagevec.create_encoder(str(tmp_path), device="cpu")
+    enc = imagevec.create_encoder(str(tmp_path), device="cpu", engine="torch")
     assert enc.dim == 32 and set(enc.modules()) == {"backbone"}
     state = torch.load(tmp_path / "checkpoints/last.pt", weights_only=True)
     assert "simclr_head" in state["modules"]  # trained (and checkpointed), never exported
@@ -529,7 +533,7 @@ def test_cli_simclr_caches_views_of_the_frozen_layers(
     options = ["--views", "2", "--freeze", "-1", "--epochs", "1", "-b", "8", "--device", "cpu"]
     assert main([*args, "--out", str(tmp_path), *options, "--no-progress"]) == 0
     assert "frozen layers cached (2 views per image)" in capsys.readouterr().out
-    assert imagevec.create_encoder(str(tmp_path), device="cpu").dim == 32
+    assert imagevec.create_encoder(str(tmp_path), device="cpu", engine="torch").dim == 32
     assert main([*args, "--out", str(tmp_path / "x"), "--views", "1"]) == 2  # needs 0 or 2+
 
 
@@ -546,7 +550,7 @@ def test_clip_pairs_train_both_towers_and_export(
         holdout=0.2, **FAST,
     )  # fmt: skip
     assert "text->image recall@1" in result.best
-    enc = imagevec.create_encoder(str(tmp_path / "out"), device="cpu")
+    enc = imagevec.create_encoder(str(tmp_path / "out"), device="cpu", engine="torch")
     assert enc.embed_texts(["a picture"]).shape == (1, 16)
     changed = _changed_in_checkpoint(tiny["clip"], tmp_path / "out")
     assert any("text_model.encoder" in key for key in changed)  # text tower trained too
@@ -618,7 +622,7 @@ def test_cli_finetune_triplet_and_auto(
     out = tmp_path / "cli-run"
     args = ["finetune", "triplet", str(labelled), "--model", str(tiny["resnet"]), "--out", str(out)]
     assert main([*args, "--epochs", "1", "-b", "8", "--device", "cpu", "--no-progress"]) == 0
-    assert imagevec.create_encoder(str(out), device="cpu").dim == 32
+    assert imagevec.create_encoder(str(out), device="cpu", engine="torch").dim == 32
     assert main(["finetune", "auto", str(labelled), "--dry-run"]) == 0
     assert main(["finetune", "auto", str(labelled)]) == 0  # too few images: nothing to train
     assert main(["eval", str(tmp_path / "missing"), "--model", "test-color"]) == 2

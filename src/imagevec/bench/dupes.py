@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
-from imagevec.encoders.registry import create_encoder
+from imagevec.encoders.factory import create_encoder
 from imagevec.samples import write_sample_photos
 from imagevec.search.dupes import BLOCK, duplicate_pairs, group_pairs
 

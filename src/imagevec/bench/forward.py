@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from imagevec.bench.models import build_random_clip
+from imagevec.encoders.factory import create_encoder
 from imagevec.encoders.hub import infer_family
-from imagevec.encoders.registry import create_encoder
 from imagevec.encoders.runtime import dtype_name
 from imagevec.samples import sample_arrays
 
@@ -127,7 +127,7 @@ def run_benchmark(
                 build_random_clip(location)
         stock = None
         for dtype in dtypes:
-            encoder = create_encoder(location, device=device, dtype=dtype)
+            encoder = create_encoder(location, device=device, dtype=dtype, engine="torch")
             forward = bench_forward(encoder, batch_size, max(1, images // batch_size))
             end_to_end = bench_end_to_end(encoder, paths, batch_size)
             is_clip = Path(location).is_dir() and infer_family(location) == "clip"

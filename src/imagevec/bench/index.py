@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from imagevec.encoders.registry import create_encoder
+from imagevec.encoders.factory import create_encoder
 from imagevec.index import ImageIndex
 from imagevec.io.decode import load_image
 from imagevec.io.files import iter_image_files
@@ -127,7 +127,7 @@ def bench_index(
     n = len(files)
     return {
         "model": model,
-        "device": encoder.device.type,
+        "device": encoder.engine,
         "images": n,
         "indexed": report.indexed,
         "batch_size": batch_size,

@@ -16,6 +16,20 @@ from typing import Any
 
 import numpy as np
 
+from imagevec.store.record import (
+    BYTES,
+    CAMERA,
+    FILENAME,
+    FORMAT,
+    HEIGHT,
+    LENS,
+    MTIME_NS,
+    SHA256,
+    TAKEN,
+    TAKEN_TS,
+    URI,
+    WIDTH,
+)
 from imagevec.types import VectorRecord
 
 __all__ = ["CAMERAS", "LENSES", "synthetic_metadata", "write_library"]
@@ -38,28 +52,28 @@ def synthetic_metadata(root: str, n: int, seed: int = 0) -> list[dict[str, Any]]
         name = f"IMG_{i:06d}.{'heic' if fmt == 'HEIF' else fmt.lower().replace('jpeg', 'jpg')}"
         portrait = rng.random() < 0.3
         meta: dict[str, Any] = {
-            "uri": os.path.join(folder, name),
-            "filename": name,
-            "sha256": f"{i:064x}",
-            "bytes": 100_000 + rng.randrange(4_000_000),
-            "mtime_ns": (ts + 86_400) * 1_000_000_000,
-            "width": 4000 if not portrait else 3000,
-            "height": 3000 if not portrait else 4000,
-            "format": fmt,
+            URI: os.path.join(folder, name),
+            FILENAME: name,
+            SHA256: f"{i:064x}",
+            BYTES: 100_000 + rng.randrange(4_000_000),
+            MTIME_NS: (ts + 86_400) * 1_000_000_000,
+            WIDTH: 4000 if not portrait else 3000,
+            HEIGHT: 3000 if not portrait else 4000,
+            FORMAT: fmt,
         }
         if rng.random() < 0.85:
             import datetime as dt
 
-            meta["taken_ts"] = ts
-            meta["taken"] = dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime(
+            meta[TAKEN_TS] = ts
+            meta[TAKEN] = dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime(
                 "%Y-%m-%dT%H:%M:%S"
             )
             camera = rng.choice(CAMERAS)
-            meta["camera"] = camera
+            meta[CAMERA] = camera
             if "iPhone" in camera:
-                meta["lens"] = LENSES[0]
+                meta[LENS] = LENSES[0]
             elif rng.random() < 0.8:
-                meta["lens"] = rng.choice(LENSES[1:])
+                meta[LENS] = rng.choice(LENSES[1:])
         out.append(meta)
     return out
 
@@ -85,7 +99,7 @@ def write_library(
     for start in range(0, n, 2000):
         chunk = metas[start : start + 2000]
         vectors = rng.standard_normal((len(chunk), dim)).astype(np.float32)
-        records = [VectorRecord(m["uri"], v, m) for m, v in zip(chunk, vectors, strict=True)]
+        records = [VectorRecord(m[URI], v, m) for m, v in zip(chunk, vectors, strict=True)]
         written += index.upsert_vectors(records, stamp=stamp)
     return written
 
@@ -95,7 +109,7 @@ def _write_files(metas: list[dict[str, Any]]) -> None:
 
     colours = [(200, 80, 60), (60, 140, 200), (90, 170, 90), (220, 200, 80), (120, 90, 160)]
     for i, meta in enumerate(metas):
-        path = Path(meta["uri"])
+        path = Path(meta[URI])
         path.parent.mkdir(parents=True, exist_ok=True)
-        size = (48, 36) if meta["width"] > meta["height"] else (36, 48)
+        size = (48, 36) if meta[WIDTH] > meta[HEIGHT] else (36, 48)
         Image.new("RGB", size, colours[i % len(colours)]).save(path, format="JPEG")

@@ -91,6 +91,52 @@ def forward_cmd(
     return EXIT_OK
 
 
+@bench.command("engine")
+@click.option(
+    "--models",
+    default="clip-b32-random,default",
+    show_default=True,
+    help="Comma-separated encoders; clip-b32-random is a random-weight CLIP ViT-B/32 "
+    "(real speed, no download). Peer paths run for CLIP folders and the default.",
+)
+@click.option("--images", default=96, show_default=True, type=click.IntRange(1), help="JPEGs.")
+@click.option(
+    "--rounds",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Timed passes of every path, interleaved; the best of each is kept.",
+)
+@click.option("--batch-size", "-b", default=32, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the photos, the random CLIP and the peer export here. "
+    "[default: bench-engine beside the graph cache]",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def engine_cmd(
+    models: str, images: int, rounds: int, batch_size: int, workdir: Path | None, as_json: bool
+) -> int:
+    """imagevec at fp32 / bf16 / int8 against the peer paths, in one process, same files.
+
+    Peers: the stock processor with torch, and with ONNX Runtime, one image at a time; the
+    engine's graphs alone on ready batches; imagevec end to end with torch and with the
+    engine. Prints images/s, mean cosine to imagevec fp32 and the ratios of the targets.
+
+    \b
+    Example:
+      imagevec bench engine --models default --images 32 --rounds 1
+    """
+    from imagevec.bench.engine import format_engine, run_engine_bench
+
+    result = run_engine_bench(
+        _names(models), images=images, rounds=rounds, batch_size=batch_size, workdir=workdir
+    )
+    click.echo(json.dumps(result, indent=2) if as_json else format_engine(result))
+    return EXIT_OK
+
+
 @bench.command("index")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--model", "-m", default="default", show_default=True, metavar="MODEL")
@@ -159,6 +205,13 @@ def index_cmd(
     help="The image query (needed with --db).",
 )
 @click.option("--rounds", default=3, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--models",
+    default="default,clip-b32-random",
+    show_default=True,
+    help="Comma-separated encoders to index the sample photos with (without --db); "
+    "clip-b32-random is a random-weight CLIP ViT-B/32 folder (real size, no download).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def cold_cmd(
     db: Path | None,
@@ -166,9 +219,11 @@ def cold_cmd(
     text: str,
     image: Path | None,
     rounds: int,
+    models: str,
     as_json: bool,
 ) -> int:
-    """Seconds from command to result for `imagevec search` in a fresh process: text, image.
+    """Seconds from command to answer, each run a fresh process: `imagevec search` (text,
+    image), a re-index with nothing new, and `imagevec mcp` on stdio (ready, first answer).
 
     Wall and CPU time of each run (imports, model and store loading included).
     """
@@ -186,7 +241,14 @@ def cold_cmd(
         names = [c["name"] for c in list_collections(db)]
         if collection not in names:
             raise CollectionNotFoundError(collection, str(db), names)
-    result = bench_cold(db, collection=collection or "demo", text=text, image=image, rounds=rounds)
+    result = bench_cold(
+        db,
+        collection=collection or "demo",
+        text=text,
+        image=image,
+        rounds=rounds,
+        models=_names(models),
+    )
     click.echo(json.dumps(result, indent=2) if as_json else format_cold(result))
     return EXIT_OK
 

@@ -35,7 +35,7 @@ def check_cmd(db: Path, collection: str | None, repair: bool, device: str, as_js
       imagevec check --repair --db ~/photos-db
     """
     from imagevec.cli.output import printable
-    from imagevec.encoders.registry import create_encoder
+    from imagevec.encoders.factory import create_encoder
     from imagevec.store.check import check_store
 
     encoder_for = functools.partial(create_encoder, device=device)

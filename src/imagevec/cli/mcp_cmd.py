@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from imagevec.cli.app import EXIT_OK
-from imagevec.cli.options import model_options, setup_logging, store_options
+from imagevec.cli.options import chosen_precision, model_options, setup_logging, store_options
 
 
 @click.command("mcp")
@@ -114,6 +114,7 @@ def mcp_cmd(
         encoder=model,
         device=device,
         dtype=dtype,
+        precision=chosen_precision(),
     )
     service = QueryService(index, roots=roots or None, cache_dir=cache_dir)
     # Load the model while the client connects: initialize is answered at once.

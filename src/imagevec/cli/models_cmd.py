@@ -61,6 +61,8 @@ def models(as_json: bool) -> int:
                 "description": spec.description,
             }
         )
+    from imagevec.engine.sessions import engine_summary
+
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return EXIT_OK
@@ -73,6 +75,7 @@ def models(as_json: bool) -> int:
         )
         click.echo(f"{'':<{width}}         from: {row['loads_from']}")
     click.echo("\nAlso: --model hf:<hub id> (CLIP / ViT / ResNet checkpoints) or a local folder.")
+    click.echo(f"Inference: {engine_summary()} (--precision fp32 | bf16 | int8)")
     return EXIT_OK
 
 

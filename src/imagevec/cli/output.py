@@ -102,7 +102,7 @@ def stamp_to_text(stamp: dict[str, Any] | None) -> str:
         return "no imagevec encoder stamp"
     return (
         f"encoder {stamp.get('model')} (dim {stamp.get('dim')}, {stamp.get('modalities')}, "
-        f"fingerprint {stamp.get('fingerprint')})"
+        f"fingerprint {stamp.get('fingerprint')}, written in {stamp.get('precision') or 'fp32'})"
     )
 
 

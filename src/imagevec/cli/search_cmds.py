@@ -194,10 +194,15 @@ def info_cmd(db: Path, chroma_url: str | None, collection: str, as_json: bool) -
     for entry in found:
         entry["text_search"] = text_search_advice(entry.get("stamp") or None)
     location = chroma_url or str(db)
+    from imagevec.engine.sessions import engine_summary
+
+    engine = engine_summary()
     if as_json:
-        click.echo(json.dumps({"location": location, "collections": found}, indent=2))
+        click.echo(
+            json.dumps({"location": location, "engine": engine, "collections": found}, indent=2)
+        )
         return EXIT_OK
-    click.echo(f"{location} ({'server' if chroma_url else 'embedded'})")
+    click.echo(f"{location} ({'server' if chroma_url else 'embedded'}); inference: {engine}")
     for entry in found or [{"name": "(no collections)", "count": 0, "stamp": {}}]:
         click.echo(f"  {entry['name']}: {entry['count']} images, {stamp_to_text(entry['stamp'])}")
         if entry.get("stamp"):

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from imagevec.cli.app import EXIT_OK
-from imagevec.cli.options import model_options, setup_logging, store_options
+from imagevec.cli.options import chosen_precision, model_options, setup_logging, store_options
 
 _TOKEN = re.compile(r"[A-Za-z0-9._~-]{12,256}")
 
@@ -147,6 +147,7 @@ def serve(
         encoder=model,
         device=device,
         dtype=dtype,
+        precision=chosen_precision(),
     )
     service = QueryService(
         index,

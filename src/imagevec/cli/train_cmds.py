@@ -47,7 +47,7 @@ def eval_cmd(
       imagevec eval products/ --model runs/products --json
     """
     from imagevec.cli.options import want_progress
-    from imagevec.encoders.registry import create_encoder
+    from imagevec.encoders.factory import create_encoder
     from imagevec.evaluation import evaluate_folder
 
     encoder = create_encoder(model, device=device)

@@ -8,26 +8,26 @@ of the single batching loop in :mod:`imagevec.batching`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from abc import abstractmethod
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
+from imagevec.encoders.embedding import IMAGE, TEXT, Embedder, OnError
 from imagevec.encoders.runtime import dtype_name, resolve_device, resolve_dtype
-from imagevec.errors import ConfigError, UnsupportedModalityError
-from imagevec.preprocess import Preprocess
-from imagevec.types import EncodedBatch, EncodeReport
+from imagevec.errors import UnsupportedModalityError
 
-OnError = Literal["raise", "skip", "warn"]
-IMAGE, TEXT = "image", "text"
+__all__ = ["IMAGE", "TEXT", "Encoder", "OnError", "eval_mode", "weights_digest"]
 
 
 def weights_digest(modules: Mapping[str, nn.Module]) -> str:
@@ -57,7 +57,7 @@ def eval_mode(encoder: Encoder) -> Iterator[Encoder]:
             sub.training = flag
 
 
-class Encoder(ABC):
+class Encoder(Embedder):
     """Turns images (and, for some models, texts) into L2-normalised float32 vectors.
 
     Subclasses set ``name``, ``dim``, ``modalities``, ``preprocess`` and ``pooling`` and
@@ -68,13 +68,6 @@ class Encoder(ABC):
         >>> enc.embed_images(["cat.jpg", pil_image]).shape          # doctest: +SKIP
         (2, 1664)
     """
-
-    name: str
-    dim: int
-    modalities: frozenset[str] = frozenset({IMAGE})
-    pooling: str | None = None
-    space: str = "cosine"
-    preprocess: Preprocess
 
     def __init__(self, *, device: str | torch.device = "auto", dtype: str = "float32") -> None:
         self.device = resolve_device(device)
@@ -162,84 +155,48 @@ class Encoder(ABC):
             "modalities": ",".join(sorted(self.modalities)),
         }
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        from imagevec.encoders.registry import create_encoder_from_config
+    def evaluating(self) -> contextlib.AbstractContextManager[Any]:
+        """:func:`eval_mode` of this encoder."""
+        return eval_mode(self)
 
-        return (create_encoder_from_config, (self.config,))
+    @property
+    def engine(self) -> str:
+        """What runs inference: ``"torch (cpu)"``, ``"torch (cuda, bfloat16)"``..."""
+        dtype = "" if self.dtype == torch.float32 else f", {dtype_name(self.dtype)}"
+        return f"torch ({self.device.type}{dtype})"
 
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(name={self.name!r}, dim={self.dim}, device={self.device.type})"
-        )
+    # ------------------------------------------------------------------ engine hooks
+    def run_images(self, pixels: np.ndarray) -> np.ndarray:
+        """``uint8 (B, H, W, 3)`` -> unit rows, by the torch module (the fallback engine)."""
+        batch = torch.from_numpy(np.ascontiguousarray(pixels))
+        if self.device.type == "cuda":
+            batch = batch.pin_memory().to(self.device, non_blocking=True)
+        else:
+            batch = batch.to(self.device)
+        with torch.inference_mode():
+            features = self.forward_images(self.preprocess.normalize(batch, self.dtype))
+            return F.normalize(features.float(), dim=-1).cpu().numpy()
 
-    # ------------------------------------------------------------------ user API
-    def embed_images(
-        self,
-        sources: Iterable[Any],
-        *,
-        batch_size: int = 32,
-        on_error: OnError = "raise",
-        progress: bool = False,
-        **load_options: Any,
-    ) -> np.ndarray:
-        """Embed images: one L2-normalised float32 row per input, in order.
+    def run_texts(self, texts: list[str]) -> np.ndarray:
+        """Texts -> unit rows, by the torch module."""
+        with torch.inference_mode():
+            features = self.forward_texts(list(texts))
+            return F.normalize(features.float(), dim=-1).cpu().numpy()
 
-        With ``on_error="skip"`` or ``"warn"`` the rows of bad inputs are left out; use
-        :meth:`encode_images` to learn which inputs they were.
+    def runtime_text(self) -> dict[str, Any]:
+        """How the exported runtime embeds texts (written into the graph's manifest).
 
-        Args:
-            sources: paths, URLs (with ``policy=SourcePolicy(allow_urls=True)``), bytes, file
-                objects, base64 / data URIs, PIL images or numpy arrays.
-            batch_size: images per forward pass.
-            on_error: ``raise`` the first :class:`~imagevec.ImageLoadError`, ``skip`` bad
-                inputs, or ``warn`` and skip.
-            progress: show a progress bar.
-            **load_options: passed to the loader (``policy``, ``num_workers``).
+        ``{"kind": "graph", ...}``: :meth:`text_graph` is exported and a tokenizer saved
+        (:meth:`save_tokenizer`); a family with a torch-free text tower names it (the
+        default: ``{"kind": "minilm", ...}``); ``{"kind": "torch"}`` loads this module for
+        texts; ``{"kind": "none"}`` for image-only encoders.
         """
-        return self.encode_images(
-            sources, batch_size=batch_size, on_error=on_error, progress=progress, **load_options
-        ).vectors
+        return {"kind": "torch"} if TEXT in self.modalities else {"kind": "none"}
 
-    def encode_images(self, sources: Iterable[Any], **options: Any) -> EncodeReport:
-        """Like :meth:`embed_images` but returns an :class:`~imagevec.batching.EncodeReport`
-        with the vectors, the input index of each row and the failures."""
-        from imagevec.batching import collect
+    def text_graph(self) -> nn.Module | None:
+        """A module ``(input_ids, attention_mask) -> (B, dim)`` features, for export."""
+        return None
 
-        return collect(self.iter_batches(sources, **options), self.dim)
-
-    def iter_batches(self, sources: Iterable[Any], **options: Any) -> Iterator[EncodedBatch]:
-        """Stream :class:`~imagevec.batching.EncodedBatch` objects; memory stays flat."""
-        from imagevec.batching import iter_encoded_batches
-
-        return iter_encoded_batches(self, sources, **options)
-
-    def embed_image(self, source: Any, **load_options: Any) -> np.ndarray:
-        """Embed one image; returns a 1-D vector."""
-        return self.embed_images([source], **load_options)[0]
-
-    def embed_texts(
-        self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False
-    ) -> np.ndarray:
-        """Embed texts into the image space; one L2-normalised row per text, in order."""
-        if TEXT not in self.modalities:
-            raise UnsupportedModalityError(
-                f"encoder {self.name!r} embeds images only; use a CLIP model or 'default' for text"
-            )
-        from imagevec.batching import encode_texts
-
-        return encode_texts(self, list(texts), batch_size=batch_size, progress=progress)
-
-    def embed_text(self, text: str) -> np.ndarray:
-        """Embed one text; returns a 1-D vector."""
-        return self.embed_texts([text])[0]
-
-    def query_reach(self, kind: str) -> float:
-        """The largest cosine a unit query of ``kind`` (``"text"`` or ``"image"``) can reach
-        against a stored image vector; combined queries divide each part's score by it.
-
-        1.0 when texts and images share the whole space (CLIP); an encoder that keeps texts in
-        a part of the vector returns that part's share (the default: ``sqrt(semantic_weight)``).
-        """
-        if kind not in (IMAGE, TEXT):
-            raise ConfigError(f"query kind must be {IMAGE!r} or {TEXT!r}, got {kind!r}")
-        return 1.0
+    def save_tokenizer(self, path: Path) -> None:
+        """Write the ``tokenizers`` JSON (truncation and padding set) for the text graph."""
+        raise NotImplementedError

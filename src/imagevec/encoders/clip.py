@@ -80,6 +80,25 @@ class CLIPEncoder(HFEncoder):
         )
         return self.project(pooled_output(output))
 
+    def runtime_text(self) -> dict[str, Any]:
+        """The text tower is exported as a graph; the tokenizer is saved beside it."""
+        return {"kind": "graph", "max_length": self.context_length}
+
+    def text_graph(self) -> nn.Module:
+        """``(input_ids, attention_mask) -> (B, dim)``: the projected text features."""
+        return _TextGraph(self)
+
+    def save_tokenizer(self, path: Path) -> None:
+        """Write the fast tokenizer as ``tokenizers`` JSON, truncating to the context length
+        and padding to the longest text, as :meth:`forward_texts` calls it."""
+        backend = self.tokenizer.backend_tokenizer
+        backend = type(backend).from_str(backend.to_str())  # a copy: leave ours untouched
+        backend.enable_truncation(max_length=self.context_length)
+        pad_id = self.tokenizer.pad_token_id
+        pad_id = pad_id if pad_id is not None else 0
+        backend.enable_padding(pad_id=pad_id, pad_token=str(self.tokenizer.pad_token or ""))
+        backend.save(str(path))
+
     def layer_groups(self) -> list[nn.Module]:
         """Image tower from input to output (see the class docstring)."""
         vision = self.backbone.vision_model
@@ -92,6 +111,22 @@ class CLIPEncoder(HFEncoder):
     def save_extra(self, folder: Path) -> None:
         """Save the tokenizer next to the model."""
         self.tokenizer.save_pretrained(str(folder))
+
+
+class _TextGraph(nn.Module):
+    """The text tower as a module of token tensors (what the exporter traces)."""
+
+    def __init__(self, encoder: CLIPEncoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.parts = nn.ModuleDict(encoder.modules())
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Projected text features, not normalised."""
+        output = self.encoder.backbone.get_text_features(
+            input_ids=input_ids, attention_mask=attention_mask
+        )
+        return self.encoder.project(pooled_output(output)).float()
 
 
 def load(ref: ModelRef, **options: Any) -> CLIPEncoder:

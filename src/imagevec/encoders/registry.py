@@ -1,4 +1,7 @@
-"""``create_encoder``: a model name, hub id or folder -> a ready :class:`Encoder`.
+"""Model names -> where they load from, and the family loaders of the torch modules.
+
+:func:`imagevec.create_encoder` (:mod:`imagevec.encoders.factory`) resolves a name here, then
+opens the engine; :func:`load_torch` builds the torch module (the one definition of a model).
 
 Accepted names:
     * ``"default"`` — the bundled offline model;
@@ -22,8 +25,6 @@ from imagevec.encoders.hub import MODEL_TYPE_TO_FAMILY, infer_family, json_file
 from imagevec.errors import ModelLoadError
 
 if TYPE_CHECKING:  # importing the registry must not import torch (text queries don't need it)
-    import numpy as np
-
     from imagevec.encoders.base import Encoder
 
 #: Files of a folder that imagevec saved (fine-tuned or exported): its settings, and the
@@ -39,19 +40,6 @@ FAMILIES: dict[str, str | Callable[..., Encoder]] = {
     "clip": "imagevec.encoders.clip:load",
     "vit": "imagevec.encoders.vit:load",
     "resnet": "imagevec.encoders.resnet:load",
-}
-
-#: family -> "module:function" returning a torch-free ``texts -> vectors`` for text queries
-#: (``function(ref, config)``); families not listed load the whole encoder for a text.
-TEXT_QUERY: dict[str, str] = {
-    "default": "imagevec.encoders.default.text_query:text_embedder",
-}
-
-#: family -> "module:function" returning a torch-free ``(sources, **load options) -> vectors``
-#: for image queries (``function(ref, config, fingerprint)``; None when it cannot embed for
-#: that fingerprint); families not listed load the whole encoder for an image query.
-IMAGE_QUERY: dict[str, str] = {
-    "default": "imagevec.encoders.default.image_query:image_embedder",
 }
 
 
@@ -130,84 +118,6 @@ def _loader(family: str) -> Callable[..., Encoder]:
     return target
 
 
-def create_encoder(
-    model: str | Path = "default",
-    *,
-    device: str = "auto",
-    dtype: str = "float32",
-    pooling: str | None = None,
-    projection_dim: int | None = None,
-    revision: str | None = None,
-    **options: Any,
-) -> Encoder:
-    """Load an encoder.
-
-    Args:
-        model: ``"default"``, a short name, ``"hf:<hub id>"`` or a local folder.
-        device: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:1``, ``mps``.
-        dtype: ``float32``, ``bfloat16`` or ``float16``.
-        pooling: the family's pooling option (ResNet: avg/max/gem/attention; ViT: cls/mean).
-        projection_dim: add a (randomly initialised) projection head of this size.
-        revision: a hub revision (branch, tag or commit).
-        **options: family-specific options.
-
-    Example:
-        >>> enc = create_encoder("default")                          # doctest: +SKIP
-        >>> vit = create_encoder("hf:google/vit-base-patch16-224-in21k")  # doctest: +SKIP
-    """
-    ref = resolve(str(model), revision=revision)
-    return _loader(ref.family)(
-        ref, device=device, dtype=dtype, pooling=pooling, projection_dim=projection_dim, **options
-    )
-
-
-def create_encoder_from_config(config: dict[str, Any]) -> Encoder:
-    """Rebuild an encoder from :attr:`Encoder.config` (e.g. in a worker process)."""
-    return create_encoder(**config)
-
-
-def _light_factory(
-    config: dict[str, Any], table: dict[str, str]
-) -> tuple[Callable[..., Any], ModelRef, dict[str, Any]] | None:
-    """The light-path factory ``table`` lists for the config's family, with the resolved
-    model and the config without device/dtype; None when there is none."""
-    options = {k: v for k, v in config.items() if k not in ("device", "dtype")}
-    model = options.get("model") or "default"
-    try:
-        ref = resolve(str(model), revision=options.get("revision"))
-    except ModelLoadError:
-        return None
-    target = table.get(ref.family)
-    if target is None or FAMILIES.get(ref.family) != _DEFAULT_LOADERS.get(ref.family):
-        return None  # a re-registered family may embed differently
-    module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr), ref, options
-
-
-def text_query_embedder(config: dict[str, Any]) -> Callable[[list[str]], np.ndarray] | None:
-    """A light ``texts -> vectors`` for an encoder's config, or None when the family has none.
-
-    Used by :meth:`imagevec.ImageIndex.search` for text queries on a collection whose
-    encoder is not loaded yet: the default's text tower runs without torch. The function
-    has a ``dim`` attribute, checked against the stamp by the caller.
-    """
-    found = _light_factory(config, TEXT_QUERY)
-    if found is None:
-        return None
-    factory, ref, options = found
-    return factory(ref, options)
-
-
-def image_query_embedder(
-    config: dict[str, Any], fingerprint: str
-) -> Callable[..., np.ndarray] | None:
-    """A light ``(sources, **load options) -> vectors`` for image queries on a collection
-    stamped with ``config`` and ``fingerprint``, or None (see :func:`text_query_embedder`)."""
-    found = _light_factory(config, IMAGE_QUERY)
-    if found is None:
-        return None
-    factory, ref, options = found
-    return factory(ref, options, fingerprint)
-
-
-_DEFAULT_LOADERS = dict(FAMILIES)
+def load_torch(ref: ModelRef, **options: Any) -> Encoder:
+    """The torch module of ``ref`` (the family loader; ``create_encoder(engine="torch")``)."""
+    return _loader(ref.family)(ref, **options)

@@ -73,7 +73,7 @@ def _stamp(ray: Any, config: dict[str, Any]) -> dict[str, Any]:
     """The encoder stamp, computed on the cluster (the driver never loads the model)."""
 
     def stamp_of(config: dict[str, Any]) -> dict[str, Any]:
-        from imagevec.encoders.registry import create_encoder
+        from imagevec.encoders.factory import create_encoder
 
         return encoder_stamp(create_encoder(**config))
 

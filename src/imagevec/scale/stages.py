@@ -61,7 +61,7 @@ class Embed:
     ) -> None:
         import torch
 
-        from imagevec.encoders.registry import create_encoder
+        from imagevec.encoders.factory import create_encoder
 
         torch.set_num_threads(threads)
         self.encoder = create_encoder(**config)

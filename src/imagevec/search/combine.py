@@ -32,7 +32,7 @@ from imagevec.search.query import Query
 from imagevec.store.chroma import Store
 
 if TYPE_CHECKING:
-    from imagevec.encoders.base import Encoder
+    from imagevec.encoders.embedding import Embedder as Encoder
 
 __all__ = ["query_vector"]
 

@@ -1,11 +1,11 @@
 """Run one search on a collection: what was asked -> a :class:`Query` -> hits.
 
 :meth:`imagevec.ImageIndex.search` is the facade (arguments, the store, the encoder); this
-module holds the steps: exactly one kind of query (:func:`as_query`), a single text by the
-collection's light text path when it has one (:func:`light_text_vector`: the default's numpy
-MiniLM, no torch, no image tower), every other query through
+module holds the steps: exactly one kind of query (:func:`as_query`), its vector through
 :func:`~imagevec.search.combine.query_vector`, and the items named by ``like`` left out of
-their own results unless asked.
+their own results unless asked. The encoder is loaded only when a text or an image needs it;
+from the graph cache that is an ONNX Runtime session per tower, opened on first use (a text
+query never opens the image graph), and never torch.
 
 Example:
     >>> query = as_query(text=None, image=None, vector=None, like="cat.jpg", query=None)
@@ -15,9 +15,8 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,9 +28,9 @@ from imagevec.store.chroma import Store
 from imagevec.types import Hit
 
 if TYPE_CHECKING:
-    from imagevec.encoders.base import Encoder
+    from imagevec.encoders.embedding import Embedder as Encoder
 
-__all__ = ["as_query", "light_image_vector", "light_text_vector", "run_query"]
+__all__ = ["as_query", "run_query"]
 
 
 def as_query(
@@ -69,9 +68,7 @@ def run_query(
     query: Query | np.ndarray,
     *,
     encoder: Callable[[], Encoder],
-    light_text: Callable[[str], np.ndarray | None],
     k: int,
-    light_image: Callable[..., np.ndarray | None] = lambda image, **options: None,
     where: dict[str, Any] | None,
     include_self: bool = False,
     **load_options: Any,
@@ -80,76 +77,12 @@ def run_query(
 
     Args:
         encoder: returns the collection's encoder (called only if a text or image needs it).
-        light_text: a one-text query's vector by a light path, or None to use the encoder.
-        light_image: the same for a one-image query (given the load options).
         include_self: keep the items named by ``like`` parts in the results.
         **load_options: for image parts (``policy``...).
     """
     if isinstance(query, np.ndarray):
         return store.query(query, k=k, where=where)
-    only = query.parts[0] if len(query.parts) == 1 else None
-    if only is not None and only.kind == "text" and only.weight > 0:
-        light = light_text(str(only.value))
-        if light is not None:
-            return store.query(light, k=k, where=where)
-    if only is not None and only.kind == "image" and only.weight > 0:
-        light = light_image(only.value, **load_options)
-        if light is not None:
-            return store.query(light, k=k, where=where)
     vec, items = query_vector(query, encoder=encoder, store=store, **load_options)
     skip = set() if include_self else set(items)
     hits = store.query(vec, k=k + len(skip), where=where)
     return [hit for hit in hits if hit.id not in skip][:k]
-
-
-def light_text_vector(
-    stamp: Mapping[str, Any] | None, text: str, *, named: bool
-) -> np.ndarray | None:
-    """``text``'s query vector by the light text path of the encoder ``stamp`` names, or None
-    when there is none (or it cannot load, or its size differs from the stamp's).
-
-    Args:
-        named: the user named the model; otherwise it loads from local files only (a model
-            only a stored stamp names is never downloaded).
-    """
-    if stamp is None or not isinstance(text, str):
-        return None
-    from imagevec.encoders.hub import local_only
-    from imagevec.encoders.registry import text_query_embedder
-    from imagevec.errors import ModelLoadError
-
-    guard = contextlib.nullcontext() if named else local_only()
-    try:
-        with guard:
-            embed = text_query_embedder(dict(stamp.get("config") or {}))
-    except ModelLoadError:
-        return None
-    if embed is None or str(getattr(embed, "dim", "")) != str(stamp.get("dim")):
-        return None
-    return embed([text])[0]
-
-
-_LIGHT_IMAGE_OPTIONS = frozenset({"policy", "max_pixels"})
-
-
-def light_image_vector(
-    stamp: Mapping[str, Any] | None, image: Any, **load_options: Any
-) -> np.ndarray | None:
-    """``image``'s query vector by the light image path of the encoder ``stamp`` names (the
-    default's numpy tower), or None when there is none or the fingerprints differ.
-
-    Raises:
-        ImageLoadError: the image cannot be read (as the encoder's path would).
-    """
-    if stamp is None or set(load_options) - _LIGHT_IMAGE_OPTIONS:
-        return None
-    from imagevec.encoders.registry import image_query_embedder
-    from imagevec.errors import ModelLoadError
-
-    try:
-        embed = image_query_embedder(dict(stamp.get("config") or {}), str(stamp.get("fingerprint")))
-    except (ModelLoadError, OSError, ValueError):
-        return None
-    if embed is None or str(getattr(embed, "dim", "")) != str(stamp.get("dim")):
-        return None
-    return embed([image], **load_options)[0]

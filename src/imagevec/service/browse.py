@@ -31,6 +31,7 @@ from typing import Any
 
 from imagevec.errors import ConfigError
 from imagevec.search.filters import parse_when
+from imagevec.store.record import CAMERA, FILENAME, FORMAT, HEIGHT, LENS, MTIME_NS, TAKEN_TS, WIDTH
 from imagevec.store.uris import uri_from_metadata
 
 __all__ = ["MAX_PAGE", "Library", "Photo", "PhotoQuery"]
@@ -270,18 +271,18 @@ def _int(value: Any) -> int:
 
 def _photo(id_: str, meta: dict[str, Any]) -> Photo:
     uri = uri_from_metadata(meta)
-    taken = meta.get("taken_ts")
+    taken = meta.get(TAKEN_TS)
     exif = isinstance(taken, (int, float)) and not isinstance(taken, bool)
-    ts = _int(taken) if exif else _int(meta.get("mtime_ns")) // 1_000_000_000
+    ts = _int(taken) if exif else _int(meta.get(MTIME_NS)) // 1_000_000_000
     return Photo(
         id=id_,
         ts=ts,
         exif_date=exif,
-        filename=str(meta.get("filename") or os.path.basename(uri)),
+        filename=str(meta.get(FILENAME) or os.path.basename(uri)),
         folder=os.path.dirname(uri),
-        width=_int(meta.get("width")),
-        height=_int(meta.get("height")),
-        camera=str(meta.get("camera") or ""),
-        lens=str(meta.get("lens") or ""),
-        format=str(meta.get("format") or ""),
+        width=_int(meta.get(WIDTH)),
+        height=_int(meta.get(HEIGHT)),
+        camera=str(meta.get(CAMERA) or ""),
+        lens=str(meta.get(LENS) or ""),
+        format=str(meta.get(FORMAT) or ""),
     )

@@ -36,6 +36,7 @@ import numpy as np
 
 from imagevec.errors import ConfigError, ImageLoadError, NotIndexedError, UnsafeSourceError
 from imagevec.service.browse import Library, PhotoQuery
+from imagevec.store.record import BYTES, FILENAME, HEIGHT, WIDTH
 
 if TYPE_CHECKING:
     from imagevec.service.core import QueryService
@@ -167,7 +168,7 @@ class Browsing:
         record = self.service.record(id_)
         policy = dataclasses.replace(self.service._file_policy, max_bytes=2**30)
         data = read_source(record["uri"], policy)
-        name = str(record["metadata"].get("filename") or "photo")
+        name = str(record["metadata"].get(FILENAME) or "photo")
         mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
         return bytes(data), mime, name  # type: ignore[arg-type]  # a path reads as bytes
 
@@ -246,8 +247,8 @@ def _reason(members: list[dict[str, Any]]) -> str:
     """Why the first member is the keeper, under the rule ``find_duplicates`` applied when
     it gives no reason itself (most pixels, then most bytes)."""
     keeper = members[0].get("metadata", {})
-    pixels = int(keeper.get("width") or 0) * int(keeper.get("height") or 0)
+    pixels = int(keeper.get(WIDTH) or 0) * int(keeper.get(HEIGHT) or 0)
     others = [m.get("metadata", {}) for m in members[1:]]
-    if all(int(o.get("width") or 0) * int(o.get("height") or 0) < pixels for o in others):
-        return f"most pixels ({keeper.get('width')}×{keeper.get('height')})"
-    return f"largest file ({keeper.get('bytes')} bytes) of the same size"
+    if all(int(o.get(WIDTH) or 0) * int(o.get(HEIGHT) or 0) < pixels for o in others):
+        return f"most pixels ({keeper.get(WIDTH)}×{keeper.get(HEIGHT)})"
+    return f"largest file ({keeper.get(BYTES)} bytes) of the same size"

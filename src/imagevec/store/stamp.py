@@ -3,9 +3,11 @@
 Keys: ``imagevec:name``, ``imagevec:fingerprint`` (hash of the weights and options),
 ``imagevec:dim``, ``imagevec:pooling``, ``imagevec:space``, ``imagevec:modalities``,
 ``imagevec:model`` (the name to load it again: ``default``, ``clip-vit-b32``, ``hf:<id>``,
-a folder), ``imagevec:config`` (JSON of the options that rebuild it; device and dtype left
-out) and ``imagevec:format``. The config only ever names a model for
-:func:`imagevec.create_encoder`; it never runs code from the store.
+a folder), ``imagevec:config`` (JSON of the options that rebuild it; device, dtype and
+precision left out), ``imagevec:precision`` (what the writer ran: ``fp32``, ``bf16``, ``int8``;
+recorded, never checked: vectors of every precision are comparable) and ``imagevec:format``.
+The config only ever names a model for :func:`imagevec.create_encoder`; it never runs code
+from the store.
 
 Example:
     >>> stamp = make_stamp(encoder.identity, encoder.config)           # doctest: +SKIP
@@ -23,14 +25,24 @@ from imagevec.errors import EncoderMismatchError, StoreDamagedError
 PREFIX = "imagevec:"
 IDENTITY_KEYS = ("name", "fingerprint", "dim", "pooling", "space", "modalities")
 CHECKED = ("name", "fingerprint", "dim", "pooling", "space")
+#: config keys about how an encoder runs, not what its vectors mean (left out of the stamp)
+RUN_OPTIONS = ("device", "dtype", "precision", "engine")
+
+
+def run_precision(config: Mapping[str, Any]) -> str:
+    """The precision an encoder config runs in: ``fp32``, ``bf16`` or ``int8``."""
+    if config.get("precision"):
+        return str(config["precision"])
+    return "bf16" if config.get("dtype") in ("bfloat16", "bf16") else "fp32"
 
 
 def make_stamp(identity: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
     """Collection metadata for an encoder: its identity plus the config that rebuilds it."""
-    options = {k: v for k, v in config.items() if k not in ("device", "dtype")}
+    options = {k: v for k, v in config.items() if k not in RUN_OPTIONS}
     stamp = {f"{PREFIX}{k}": identity[k] for k in IDENTITY_KEYS}
     stamp[f"{PREFIX}model"] = str(options.get("model", identity["name"]))
     stamp[f"{PREFIX}config"] = json.dumps(options, sort_keys=True, default=str)
+    stamp[f"{PREFIX}precision"] = run_precision(config)
     stamp[f"{PREFIX}format"] = 1
     return stamp
 

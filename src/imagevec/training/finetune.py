@@ -57,13 +57,13 @@ def finetune(
         **loop_options: :class:`~imagevec.training.loop.TrainConfig` fields (``epochs``,
             ``batch_size``, ``lr``, ``freeze``, ``seed``, ``resume``, ``progress``...).
     """
-    from imagevec.encoders.registry import create_encoder
+    from imagevec.encoders.factory import create_encoder
 
     out_dir = Path(out).expanduser().resolve()
     model_dir = Path(str(model)).expanduser()
     if model_dir.is_dir() and model_dir.resolve() == out_dir:
         raise ConfigError(f"out={str(out)!r} must differ from the model folder being fine-tuned")
-    encoder = create_encoder(model, device=device, projection_dim=projection_dim)
+    encoder = create_encoder(model, device=device, projection_dim=projection_dim, engine="torch")
     meta = {"model": str(model), "projection_dim": projection_dim}
     config = TrainConfig(out=out_dir, meta=meta, **loop_options)
     return fit(encoder, objective, config, log=log, on_epoch_end=on_epoch_end)

@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 from chromadb.config import Settings
 from langchain_chroma import Chroma
+from tests.support.neighbours import search_by_image
 
 from langchain_imagevec import ImagevecEmbeddings, unit_relevance
 
@@ -67,7 +68,7 @@ def test_add_images_and_search_by_image_and_text(
     ids = store.add_images(uris=colour_paths, metadatas=metadatas)
     assert len(ids) == 3
 
-    by_image = store.similarity_search_by_image(uri=colour_paths[2], k=2)
+    by_image = search_by_image(store, colour_paths[2], k=2)
     assert by_image[0].metadata["colour"] == "blue"
     # What upstream stores: the whole file as base64 in page_content.
     assert by_image[0].page_content == base64.b64encode(Path(colour_paths[2]).read_bytes()).decode()
@@ -146,7 +147,7 @@ def test_add_images_takes_file_paths_only(
         store.add_images(uris=[data_uri])
     # Searching only calls embed_image, so any image input works there.
     store.add_images(uris=colour_paths, metadatas=[{"i": i} for i in range(3)])
-    assert store.similarity_search_by_image(uri=data_uri, k=1)[0].metadata == {"i": 0}
+    assert search_by_image(store, data_uri, k=1)[0].metadata == {"i": 0}
 
 
 async def test_async_search_through_the_store(

@@ -111,7 +111,7 @@ async function startBrowse() {
   await loadPage();
 }
 
-function groupTitle(key, count) {
+function groupTitle(key) {
   const text = key.length === 7
     ? new Date(`${key}-01T00:00:00Z`).toLocaleDateString(undefined, { year: "numeric", month: "long", timeZone: "UTC" })
     : formatDate(key);

@@ -151,7 +151,10 @@ export function openViewer(items, index, hooks) {
       },
     });
   });
+  // keys and gestures work once the opening animation is over: say so (tests wait on it)
+  viewer.on("openingAnimationEnd", () => { document.body.dataset.viewer = "open"; });
   viewer.on("close", () => {
+    delete document.body.dataset.viewer;
     pswp = null;
     hooks.close();
   });
