@@ -125,7 +125,7 @@ def run_selfsup(
             :class:`~imagevec.training.loop.TrainConfig`.
         log: where progress lines go.
     """
-    from imagevec.encoders.registry import create_encoder
+    from imagevec.encoders.factory import create_encoder
     from imagevec.training.finetune import SELFSUP_DEFAULTS
     from imagevec.training.loop import TrainConfig
 
@@ -136,7 +136,7 @@ def run_selfsup(
     rows: list[dict[str, Any]] = []
     for name in sets:
         folders = build_set(root / "sets", SETS[name])
-        encoder = create_encoder(model, device="cpu")
+        encoder = create_encoder(model, device="cpu", engine="torch")
         data = {k: _load(getattr(folders, k), encoder) for k in ("known", "unseen")}
         objectives = _objectives(folders.train, views)
         first = None
