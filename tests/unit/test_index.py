@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from tests.support.color_encoder import ColorEncoder
 
 import imagevec
 from imagevec.errors import (
@@ -24,6 +23,7 @@ from imagevec.errors import (
     StoreNotFoundError,
 )
 from imagevec.index import ImageIndex, list_collections
+from tests.support.color_encoder import ColorEncoder
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tests.tiny_models import CLIP_PROCESSOR, DINOV2_PROCESSOR, RESNET_PROCESSOR, VIT_PROCESSOR
 
 from imagevec.errors import ConfigError
 from imagevec.preprocess import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from tests.tiny_models import CLIP_PROCESSOR, DINOV2_PROCESSOR, RESNET_PROCESSOR, VIT_PROCESSOR
 
 HALF = (0.5, 0.5, 0.5)
 CONFIGS = {

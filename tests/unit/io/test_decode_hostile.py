@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import skimage.data
 from PIL import Image
-from tests.support.color_encoder import ColorEncoder
 
 import imagevec.batching
 import imagevec.store.ingest
@@ -25,6 +24,7 @@ from imagevec.errors import ImageTooLargeError
 from imagevec.index import ImageIndex
 from imagevec.io.decode import load_image
 from imagevec.preprocess import Preprocess
+from tests.support.color_encoder import ColorEncoder
 
 
 class CropColour(ColorEncoder):

@@ -15,13 +15,13 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
-from tests.support.served import build_colour_index
 
 from imagevec.errors import ConfigError
 from imagevec.search.query import parse_query
 from imagevec.serve.app import create_app
 from imagevec.serve.security import Gate
 from imagevec.service import QueryService
+from tests.support.served import build_colour_index
 
 UPLOAD_CAP = 200_000
 MAX_PARTS = 16  # imagevec.search.query.MAX_PARTS

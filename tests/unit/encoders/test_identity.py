@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tests.tiny_models import tiny_model
 
 import imagevec
 from imagevec.encoders import runtime
 from imagevec.errors import EncoderMismatchError
+from tests.tiny_models import tiny_model
 
 
 @pytest.fixture

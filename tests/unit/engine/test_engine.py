@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from tests.tiny_models import sample_photos, tiny_model
 
 import imagevec
 from imagevec.engine import RuntimeEncoder
 from imagevec.engine.build import EXPORTS
 from imagevec.engine.cache import MANIFEST
 from imagevec.errors import PrecisionError
+from tests.tiny_models import sample_photos, tiny_model
 
 PARITY = 0.9999
 

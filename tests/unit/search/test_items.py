@@ -7,11 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.support.edits import write_edited_copies
 
 from imagevec.cli import EXIT_ERROR, EXIT_OK, main
 from imagevec.errors import ConfigError, NotFoundError, NotIndexedError
 from imagevec.index import ImageIndex
+from tests.support.edits import write_edited_copies
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "china", "flower")
 

@@ -202,7 +202,7 @@ def test_the_lowest_constraints_are_the_declared_floors() -> None:
 
     import tomllib
 
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
     specs = list(project["dependencies"])
     for extra in project["optional-dependencies"].values():

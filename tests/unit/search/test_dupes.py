@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.support.edits import write_edited_copies
 
 from imagevec.cli import EXIT_OK, EXIT_USAGE, main
 from imagevec.errors import ConfigError
 from imagevec.index import ImageIndex
 from imagevec.search.dupes import duplicate_pairs, group_pairs
+from tests.support.edits import write_edited_copies
 
 
 @pytest.mark.parametrize("block", [1, 7, 64, 1000])

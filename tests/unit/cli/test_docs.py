@@ -6,13 +6,18 @@ from pathlib import Path
 
 from tests.support.cli_docs import render
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_docs_cli_md_matches_every_commands_help() -> None:
+    import difflib
+
     page = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
-    assert page == render(), (
-        "docs/cli.md is stale: PYTHONPATH=src python -m tests.support.cli_docs > docs/cli.md"
+    fresh = render()
+    diff = "".join(list(difflib.unified_diff(page.splitlines(True), fresh.splitlines(True)))[:30])
+    assert page == fresh, (
+        "docs/cli.md is stale: PYTHONPATH=src python -m tests.support.cli_docs > docs/cli.md\n"
+        + diff
     )
 
 

@@ -103,7 +103,7 @@ def test_a_damaged_store_is_a_clear_error(
         capture_output=True,
         text=True,
         timeout=300,
-        cwd=Path(__file__).parents[2],
+        cwd=Path(__file__).parents[3],
     )
     assert done.returncode == EXIT_ERROR, (done.returncode, done.stdout, done.stderr[-2000:])
     assert "is damaged" in done.stderr and "imagevec check --repair" in done.stderr

@@ -18,11 +18,11 @@ import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 from PIL import Image
-from tests.tiny_models import VIT_PROCESSOR, sample_photos, tiny_model, write_photos
 
 import imagevec
 from imagevec.encoders.pooling import POOLINGS
 from imagevec.errors import ConfigError, UnsupportedModalityError
+from tests.tiny_models import VIT_PROCESSOR, sample_photos, tiny_model, write_photos
 
 KINDS = ("clip", "vit", "dinov2", "resnet")
 ATOL = 1e-5  # the paths agree to ~1e-7; a wrong resample filter alone moves them ~2e-3

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tests.tiny_models import build_tiny_clip, build_tiny_resnet, build_tiny_vit
 
 import imagevec
 from imagevec.errors import ConfigError
@@ -33,6 +32,7 @@ from imagevec.training.loop import Objective, TrainConfig, autocast_dtype
 from imagevec.training.selection import MIN_GAIN, try_blend, verdict
 from imagevec.training.selection import better as _better
 from imagevec.training.triplet import TRIPLET_DEFAULTS, TripletObjective
+from tests.tiny_models import build_tiny_clip, build_tiny_resnet, build_tiny_vit
 
 FAST = {"batch_size": 8, "progress": False, "lr": 3e-3, "device": "cpu"}
 

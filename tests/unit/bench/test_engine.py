@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.tiny_models import tiny_model
 
 from imagevec.bench.engine import format_engine
 from imagevec.cli import EXIT_OK, main
+from tests.tiny_models import tiny_model
 
 LABELS = (
     "stock processor + torch, one by one",

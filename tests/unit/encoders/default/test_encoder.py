@@ -18,12 +18,12 @@ import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 from PIL import Image
-from tests.support.shared import default_torch_encoder as shared
 
 import imagevec
 from imagevec.encoders.default import conse as bridge
 from imagevec.encoders.default.encoder import PREPROCESS, LiteEncoder
 from imagevec.errors import ConfigError
+from tests.support.shared import default_torch_encoder as shared
 
 DIM = 1280 + 384
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.support.served import build_colour_index
 
 from imagevec.cli import main
 from imagevec.cli.serve_cmd import allowed_hosts
+from tests.support.served import build_colour_index
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_public_host_without_token_is_a_usage_error(

@@ -12,13 +12,13 @@ import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 from PIL import Image
-from tests.tiny_models import build_tiny_resnet
 
 import imagevec
 from imagevec.errors import ConfigError
 from imagevec.training import finetune_byol, finetune_moco
 from imagevec.training.byol import BYOLObjective, byol_loss
 from imagevec.training.momentum import MomentumCopy
+from tests.tiny_models import build_tiny_resnet
 
 
 def test_byol_loss_is_zero_when_aligned_and_four_when_opposite() -> None:

@@ -17,14 +17,14 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
-from tests.support.served import build_colour_index
 
 from imagevec.serve.app import create_app
 from imagevec.serve.limits import Limits, RedactTokens, uvicorn_config
 from imagevec.serve.runner import BackgroundServer
 from imagevec.service import QueryService
+from tests.support.served import build_colour_index
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,12 @@ import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 from PIL import Image
-from tests.tiny_models import build_tiny_resnet
 
 import imagevec
 from imagevec.errors import ConfigError
 from imagevec.training.loop import TrainConfig, _make_optimizer, fit
 from imagevec.training.moco import MoCoObjective, moco_loss
+from tests.tiny_models import build_tiny_resnet
 
 
 def test_queued_negatives_make_the_task_harder_and_matching_keys_easier() -> None:

@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from PIL import Image
-from tests.support.served import build_colour_index, serving
 
 import imagevec
+from tests.support.served import build_colour_index, serving
 
 TOKEN = "s3cret-token-for-tests"
 

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tests.tiny_models import sample_photos, tiny_model, write_photos
 
 import imagevec
 from imagevec.errors import ConfigError
+from tests.tiny_models import sample_photos, tiny_model, write_photos
 
 
 @functools.cache

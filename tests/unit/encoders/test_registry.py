@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from tests.tiny_models import build_tiny_vit, fake_hub_cache, tiny_model
 
 import imagevec
 from imagevec.encoders.catalog import CATALOG
 from imagevec.encoders.registry import FAMILIES, _loader, resolve
 from imagevec.errors import ModelLoadError
+from tests.tiny_models import build_tiny_vit, fake_hub_cache, tiny_model
 
 HF_SPECS = [name for name, spec in CATALOG.items() if spec.family in ("clip", "vit", "resnet")]
 
