@@ -48,8 +48,10 @@ def error_text(exc: ImagevecError) -> str:
     if isinstance(exc, StoreLockedError):
         what = "cannot write the index at" if exc.write else "the index at"
         return (
-            f"{what} {exc.path}: {exc.holder}. Wait for it to finish, or serve "
-            "the folder with `chroma run --path DIR` and use --chroma-url URL."
+            f"{what} {exc.path}: {exc.holder}. Wait for it to finish (or stop it). To search "
+            f"and add photos while it is served, run `imagevec serve --db {exc.path}`: other "
+            "imagevec commands then go through the server (or serve the folder with "
+            "`chroma run --path DIR` and use --chroma-url URL)."
         )
     if isinstance(exc, StoreDamagedError):
         where = f"collection {exc.collection!r} in " if exc.collection else ""

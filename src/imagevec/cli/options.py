@@ -208,21 +208,33 @@ def open_index(
     device: str = "auto",
     dtype: str = "float32",
 ) -> Any:
-    """An :class:`~imagevec.ImageIndex` for the command's options."""
+    """An :class:`~imagevec.ImageIndex` for the command's options; while ``imagevec serve``
+    owns the folder, a client of that server (searches and adds go through it)."""
+    from imagevec.errors import StoreLockedError
     from imagevec.index import ImageIndex
 
     check_store_choice(chroma_url)
     if chroma_url is None:
         note_store(db)
-    return ImageIndex(
-        None if chroma_url else db,
-        url=chroma_url,
-        collection=collection,
-        encoder=model,
-        device=device,
-        dtype=dtype,
-        precision=chosen_precision(),
-    )
+    try:
+        return ImageIndex(
+            None if chroma_url else db,
+            url=chroma_url,
+            collection=collection,
+            encoder=model,
+            device=device,
+            dtype=dtype,
+            precision=chosen_precision(),
+        )
+    except StoreLockedError:
+        if chroma_url:
+            raise
+        from imagevec.serve.owned import connect_owner
+
+        served = connect_owner(db)
+        if served is None:
+            raise
+        return served
 
 
 def check_store_choice(chroma_url: str | None) -> None:

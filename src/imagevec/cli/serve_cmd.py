@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -155,15 +156,18 @@ def serve(
         cache_dir=cache_dir,
         max_upload_bytes=max_upload_mb * 2**20,
     )
+    owner = None
     try:
         click.echo("loading the model...", err=True)
         service.warm_up()
+        owner = _own(service, host, port, token)
         if watch:
             service.watch(list(watch), interval=interval)
         app = create_app(
             service,
             token=token,
             allowed_hosts=allowed_hosts(host, allow_host),
+            write_token=owner.write_token if owner else None,
             trash_dir=trash,
         )
         shown = f"[{host}]" if ":" in host else host
@@ -174,7 +178,23 @@ def serve(
         bounded_server(config).run()
     finally:
         service.close()
+        if owner is not None:
+            owner.release()
     return EXIT_OK
+
+
+def _own(service: Any, host: str, port: int, token: str | None) -> Any:
+    """Own the served folder (other imagevec commands then search and add through this
+    server: :mod:`imagevec.serve.writes`); a warning, not a failure, when it cannot."""
+    from imagevec.errors import StoreLockedError
+    from imagevec.serve.writes import claim_store
+
+    local = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, f"[{host}]" if ":" in host else host)
+    try:
+        return claim_store(service, f"http://{local}:{port}", token=token)
+    except StoreLockedError as exc:
+        click.echo(f"warning: not the store's owner ({exc.holder}): adds go elsewhere", err=True)
+        return None
 
 
 COMMANDS = [serve]

@@ -91,6 +91,7 @@ def create_app(
     *,
     token: str | None = None,
     allowed_hosts: Iterable[str] = LOOPBACK_HOSTS,
+    write_token: str | None = None,
     trash_dir: str | os.PathLike[str] | None = None,
 ) -> Gate:
     """The ASGI app: FastAPI routes behind the :class:`~imagevec.serve.security.Gate`.
@@ -99,6 +100,8 @@ def create_app(
         service: what is served (its ``max_upload_bytes`` caps request bodies).
         token: require ``Authorization: Bearer <token>`` (or the page's cookie) everywhere.
         allowed_hosts: names accepted in the ``Host`` header (``"*"``: any).
+        write_token: also serve ``POST /api/add`` to holders of this token (the owner's
+            processes: :mod:`imagevec.serve.writes`).
         trash_dir: let the duplicates page move photos into this folder (outside the
             roots); None (default): the page is read-only.
     """
@@ -117,6 +120,10 @@ def create_app(
     browsing.prepare()  # the library view is read while the server starts
     _routes(api, service, browsing)
     add_browse_routes(api, browsing, ExactJSON)
+    if write_token:
+        from imagevec.serve.writes import register_writes
+
+        register_writes(api, service, write_token)
     api.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     body_cap = service.max_upload_bytes * 4 // 3 + 4096  # base64 in JSON is 4/3 larger
     return Gate(api, token=token, allowed_hosts=allowed_hosts, max_body=body_cap)

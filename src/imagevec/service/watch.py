@@ -17,18 +17,42 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imagevec.errors import ImagevecError
+from imagevec.store import integrity
 
 if TYPE_CHECKING:
     from imagevec.index import ImageIndex
 
-__all__ = ["FolderWatcher"]
+__all__ = ["FolderWatcher", "writing"]
 
 _log = logging.getLogger(__name__)
+_locks: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
+_locks_lock = threading.Lock()
+
+
+@contextmanager
+def writing(index: ImageIndex) -> Iterator[None]:
+    """One write session at a time on a served index (the watcher's passes, the adds sent
+    by other processes); when it ends, the store is marked clean, so that a kill -9 of the
+    server while it is idle leaves nothing to settle at the next open."""
+    with _locks_lock:
+        lock = _locks.setdefault(index, threading.Lock())
+    with lock:
+        try:
+            yield
+        finally:
+            path = index.path
+            if path is not None and integrity.written_here(path):
+                integrity.mark_clean(path)
+                store = getattr(index, "_store", None)
+                if store is not None:
+                    store.dirty = False  # the next write removes the mark again
 
 
 class FolderWatcher:
@@ -74,7 +98,8 @@ class FolderWatcher:
         """One indexing pass (what the thread does every ``interval``)."""
         self.busy = True
         try:
-            report = self.index.add(self.folders, batch_size=self.batch_size, prune=True)
+            with writing(self.index):
+                report = self.index.add(self.folders, batch_size=self.batch_size, prune=True)
             self.last = {**report.to_dict(), "finished": time.time()}
             self.error = None
             if report.indexed or report.updated or report.pruned:

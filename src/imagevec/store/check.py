@@ -1,13 +1,20 @@
-"""Check a store in depth and repair its vectors from the image files.
+"""Check a store in depth, by exact comparison, and repair it.
 
-:func:`check_store` reads every record of every collection (or one) and asks three questions:
-are the store's files sound (:mod:`imagevec.store.integrity`), does every record have a
-vector, and does querying with that vector find the record (a full self-query, in batches)?
-With ``repair=True`` a collection with problems is rebuilt: damaged vector-index folders are
-moved aside (``<name>.damaged``), the records are read back from ``chroma.sqlite3`` (they keep
-the file's path and sha256), sound vectors are kept, the others are re-embedded from the files
-whose content is unchanged, and files that are gone or changed are listed as lost. A damaged
-``chroma.sqlite3`` cannot be repaired this way (the records themselves are in it): re-index.
+:func:`check_store` asks of every collection (or one): are the store's files sound
+(:mod:`imagevec.store.integrity`: SQLite's own check, the vector-index structure, the clean
+mark of the last write), does every record have a vector, and is that vector the one that was
+written? The last question is answered by **exact comparison**, never by asking the
+approximate index to find each record (an HNSW miss is not damage): each vector read back is
+compared with the digest kept in the record's metadata (:mod:`imagevec.store.digest`) and,
+when Chroma's log is complete, with the vector the log holds for it
+(:mod:`imagevec.store.recovery`).
+
+With ``repair=True``: a store whose log is complete has its vector index rebuilt from the
+log (nothing re-embedded, nothing lost). Otherwise (stores written before the log was kept)
+damaged vector-index folders are removed, sound vectors kept and the others re-embedded from
+the image files whose content is unchanged; records whose files are gone or changed are
+dropped and listed with the reason. A damaged ``chroma.sqlite3`` cannot be repaired this
+way (the records themselves are in it): re-index.
 
 Example:
     >>> report = check_store("imagevec-db", repair=True)             # doctest: +SKIP
@@ -17,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +33,9 @@ from typing import Any
 import numpy as np
 
 from imagevec.errors import ConfigError, StoreDamagedError
-from imagevec.store import integrity
+from imagevec.store import integrity, recovery
 from imagevec.store.chroma import DEFAULT_COLLECTION, Store
-from imagevec.store.hnsw_files import check_hnsw_folder
+from imagevec.store.digest import DIGEST, digest_matches
 from imagevec.store.record import SHA256
 from imagevec.store.records import sha256_file
 from imagevec.store.uris import uri_from_metadata
@@ -39,19 +47,24 @@ _PAGE = 500
 
 @dataclass
 class CollectionCheck:
-    """What :func:`check_store` found in one collection (and did, with ``repair``)."""
+    """What :func:`check_store` found in one collection (and did, with ``repair``).
+
+    ``wrong_vector``: records whose vector is not the one written (digest or log differ);
+    ``lost``: URIs of records a repair dropped, with the reason in ``why``.
+    """
 
     name: str
     records: int = 0
     no_vector: list[str] = field(default_factory=list)
-    not_found: list[str] = field(default_factory=list)
+    wrong_vector: list[str] = field(default_factory=list)
     repaired: int = 0
     lost: list[str] = field(default_factory=list)
+    why: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        """True when every record has a vector that finds it (after a repair, if any)."""
-        return not (self.no_vector or self.not_found) or (self.repaired > 0 and not self.lost)
+        """True when every record has its own vector (after a repair, if any)."""
+        return not (self.no_vector or self.wrong_vector) or (self.repaired > 0 and not self.lost)
 
 
 @dataclass
@@ -61,12 +74,13 @@ class CheckReport:
     location: str
     files_problem: str | None = None
     collections: list[CollectionCheck] = field(default_factory=list)
-    moved_aside: list[str] = field(default_factory=list)
+    rebuilt_from_log: bool = False
+    removed: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """True when nothing is (left) wrong."""
-        files_ok = self.files_problem is None or bool(self.moved_aside)
+        files_ok = self.files_problem is None or self.rebuilt_from_log or bool(self.removed)
         return files_ok and all(c.ok for c in self.collections)
 
     def summary(self) -> str:
@@ -74,16 +88,18 @@ class CheckReport:
         lines = [f"{self.location}: " + ("ok" if self.ok else "PROBLEMS")]
         if self.files_problem:
             lines.append(f"  files: {self.files_problem}")
-        lines += [f"  moved aside: {path}" for path in self.moved_aside]
+        if self.rebuilt_from_log:
+            lines.append("  repaired: vector index rebuilt from the store's log (nothing lost)")
+        lines += [f"  removed damaged vector index: {path}" for path in self.removed]
         for c in self.collections:
             line = (
                 f"  {c.name}: {c.records} records, {len(c.no_vector)} without a vector, "
-                f"{len(c.not_found)} not found by their own vector"
+                f"{len(c.wrong_vector)} with a vector that is not theirs"
             )
             if c.repaired or c.lost:
-                line += f"; repaired {c.repaired}, lost {len(c.lost)}"
+                line += f"; repaired {c.repaired}, dropped {len(c.lost)}"
             lines.append(line)
-            lines += [f"    lost (file gone or changed): {uri}" for uri in c.lost]
+            lines += [f"    dropped ({c.why.get(uri, 'lost')}): {uri}" for uri in c.lost]
         return "\n".join(lines)
 
 
@@ -99,19 +115,15 @@ def check_store(
     Args:
         path: the store folder.
         collection: only this collection (default: all).
-        repair: rebuild collections with problems (needs the image files, and
-            ``encoder_for`` to re-embed them).
+        repair: rebuild what is damaged (from the log; else re-embed from the image files,
+            which needs ``encoder_for``).
         encoder_for: builds the encoder a collection's stamp names, called with the
             stamp's config as keywords: :func:`imagevec.create_encoder` (or a
             ``functools.partial`` of it with a ``device``). The store knows no model.
 
     Raises:
-        StoreDamagedError: ``chroma.sqlite3`` itself is damaged (nothing to rebuild from).
         StoreNotFoundError: no store there.
     """
-    import chromadb
-    from chromadb.config import Settings
-
     from imagevec.errors import StoreNotFoundError
     from imagevec.store.locking import acquire
 
@@ -120,7 +132,7 @@ def check_store(
         raise StoreNotFoundError(folder)
     report = CheckReport(str(folder))
     with acquire(folder, exclusive=repair):
-        integrity.forget_verified(folder)
+        clean = integrity.is_clean(folder)
         try:
             integrity.verify_files(folder)
         except StoreDamagedError as exc:
@@ -129,36 +141,92 @@ def check_store(
                 return report  # the records themselves are damaged: nothing to rebuild from
             if not repair:
                 return report  # Chroma must not read the damaged files
-            report.moved_aside = _move_damaged_aside(folder)
-        client = chromadb.PersistentClient(
-            path=str(folder), settings=Settings(anonymized_telemetry=False)
-        )
-        names = sorted(c.name for c in client.list_collections())
-        for name in [n for n in names if collection in (None, n)] or [
-            collection or DEFAULT_COLLECTION
-        ]:
-            if name not in names:
-                continue
-            store = Store(client, name, location=str(folder))
-            found, records = _check_collection(store)
-            report.collections.append(found)
-            if repair and (found.no_vector or found.not_found):
-                _rebuild(store, found, records, encoder_for)
+        complete = recovery.log_complete(folder)
+        if repair and complete and (report.files_problem or not clean):
+            recovery.settle(folder)  # a rebuild from the log
+            report.rebuilt_from_log = True
+        elif repair and report.files_problem:
+            report.removed = _remove_damaged(folder)
+        _check_collections(folder, report, collection, repair, complete, encoder_for)
+        if repair:
+            _remove_orphans(folder)
     return report
 
 
-def _move_damaged_aside(folder: Path) -> list[str]:
-    moved = []
-    for header in sorted(folder.glob("*/header.bin")):
-        segment = header.parent
-        if not segment.name.endswith(integrity.DAMAGED) and check_hnsw_folder(segment):
-            target = segment.with_name(segment.name + integrity.DAMAGED)
-            os.replace(segment, target)
-            moved.append(str(target))
-    return moved
+def _check_collections(
+    folder: Path,
+    report: CheckReport,
+    only: str | None,
+    repair: bool,
+    complete: bool,
+    encoder_for: Callable[..., Any] | None,
+) -> None:
+    import chromadb
+    from chromadb.config import Settings
+
+    client: Any = chromadb.PersistentClient(
+        path=str(folder), settings=Settings(anonymized_telemetry=False)
+    )
+    try:
+        names = sorted(c.name for c in client.list_collections())
+        for name in [n for n in names if only in (None, n)] or [only or DEFAULT_COLLECTION]:
+            if name not in names:
+                continue
+            store = Store(client, name, location=str(folder), folder=folder)
+            found, records = _check_collection(store, folder, complete)
+            report.collections.append(found)
+            if not (repair and (found.no_vector or found.wrong_vector)):
+                continue
+            if complete:
+                client.close()
+                recovery.drop_vector_index(folder)
+                recovery.settle(folder)
+                report.rebuilt_from_log = True
+                client = chromadb.PersistentClient(
+                    path=str(folder), settings=Settings(anonymized_telemetry=False)
+                )
+                again, _ = _check_collection(
+                    Store(client, name, location=str(folder), folder=folder), folder, complete
+                )
+                found.repaired = len(found.no_vector) + len(found.wrong_vector)
+                if again.no_vector or again.wrong_vector:
+                    found.lost = again.no_vector + again.wrong_vector
+                    found.why = dict.fromkeys(found.lost, "still wrong after a rebuild")
+            else:
+                _rebuild(store, found, records, encoder_for)
+        if repair:
+            integrity.mark_clean(folder)
+    finally:
+        client.close()
 
 
-def _records(store: Store) -> tuple[list[str], list[dict], dict[str, np.ndarray]]:
+def _remove_damaged(folder: Path) -> list[str]:
+    """Remove vector-index folders that fail the structural check (incomplete log only)."""
+    from imagevec.store.hnsw_files import check_hnsw_folder
+
+    removed = []
+    for segment in integrity.segment_folders(folder):
+        if check_hnsw_folder(segment):
+            shutil.rmtree(segment)
+            removed.append(str(segment))
+    return removed
+
+
+def _remove_orphans(folder: Path) -> None:
+    """Remove folders no vector segment owns any more (old ones after a rebuild)."""
+    owned = set(recovery.vector_segments(folder))
+    for child in folder.iterdir():
+        name = child.name.removesuffix(integrity.DAMAGED)
+        if child.is_dir() and len(name) == 36 and name.count("-") == 4 and (
+            child.name != name or name not in owned
+        ):  # fmt: skip
+            shutil.rmtree(child, ignore_errors=True)
+
+
+_Records = tuple[list[str], list[dict], dict[str, np.ndarray]]
+
+
+def _records(store: Store) -> _Records:
     """Every record's id and metadata (from SQLite), and the vectors that can be read."""
     from chromadb.errors import ChromaError
 
@@ -185,32 +253,29 @@ def _records(store: Store) -> tuple[list[str], list[dict], dict[str, np.ndarray]
     return ids, metas, vectors
 
 
-_Records = tuple[list[str], list[dict], dict[str, np.ndarray]]
-
-
-def _check_collection(store: Store) -> tuple[CollectionCheck, _Records]:
-    from chromadb.errors import ChromaError
-
+def _check_collection(
+    store: Store, folder: Path, complete: bool
+) -> tuple[CollectionCheck, _Records]:
+    """Exact comparison of each vector read back with its digest and with the log."""
     records = _records(store)
-    ids, _, vectors = records
+    ids, metas, vectors = records
     found = CollectionCheck(store.name, records=len(ids))
     found.no_vector = [id_ for id_ in ids if id_ not in vectors]
-    have = [id_ for id_ in ids if id_ in vectors]
-    k = min(10, len(ids))
-    for start in range(0, len(have), _PAGE):
-        page = have[start : start + _PAGE]
-        try:
-            hits = store.collection.query(
-                query_embeddings=np.stack([vectors[i] for i in page]),
-                n_results=k,
-                include=["distances"],
-            )
-        except (ChromaError, ValueError):
-            found.not_found += page
+    logged = recovery.log_vectors(folder, str(store.collection.id)) if complete else {}
+    for id_, meta in zip(ids, metas, strict=True):
+        vector = vectors.get(id_)
+        if vector is None:
             continue
-        for id_, got, distances in zip(page, hits["ids"], hits["distances"], strict=True):
-            if id_ not in got and not (distances and distances[0] <= 1e-4):
-                found.not_found.append(id_)
+        wrong = DIGEST in meta and not digest_matches(meta[DIGEST], vector)
+        written = logged.get(id_)
+        if written is not None and not wrong:
+            original = np.frombuffer(written, dtype=np.float32)
+            scale = float(np.abs(original).max(initial=0.0)) or 1.0
+            wrong = original.shape != vector.shape or bool(
+                np.abs(original - vector).max(initial=0.0) > 1e-4 * scale
+            )
+        if wrong:
+            found.wrong_vector.append(id_)
     return found, records
 
 
@@ -222,7 +287,7 @@ def _rebuild(
 ) -> None:
     """Recreate the collection: sound vectors kept, the rest re-embedded from the files."""
     ids, metas, vectors = records
-    bad = set(found.no_vector) | set(found.not_found)
+    bad = set(found.no_vector) | set(found.wrong_vector)
     keep = {i: v for i, v in vectors.items() if i not in bad}
     todo: list[tuple[str, dict, str]] = []
     for id_, meta in zip(ids, metas, strict=True):
@@ -231,12 +296,17 @@ def _rebuild(
         uri = uri_from_metadata(meta)
         try:
             unchanged = sha256_file(Path(uri)) == meta.get(SHA256)
-        except OSError:
+            reason = "the image file changed since it was indexed"
+        except OSError as exc:
             unchanged = False
+            reason = "the image file is gone" if isinstance(exc, FileNotFoundError) else (
+                f"the image file cannot be read ({exc.strerror})"
+            )  # fmt: skip
         if unchanged:
             todo.append((id_, meta, uri))
         else:
             found.lost.append(uri)
+            found.why[uri] = reason
     fresh: dict[str, np.ndarray] = {}
     if todo:
         stamp = store.stamp or {}
@@ -247,8 +317,12 @@ def _rebuild(
         result = encoder.encode_images([uri for _, _, uri in todo], on_error="skip")
         for row, index in enumerate(result.indices):
             fresh[todo[index][0]] = result.vectors[row]
-        found.lost += [todo[f.index][2] for f in result.failures]
+        for failure in result.failures:
+            uri = todo[failure.index][2]
+            found.lost.append(uri)
+            found.why[uri] = f"the image cannot be read ({failure.reason})"
     metadata = dict(store.collection.metadata or {})
+    store.begin_write()
     store.client.delete_collection(store.name)
     store._collection = None
     store.create(metadata)

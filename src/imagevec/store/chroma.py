@@ -33,7 +33,9 @@ import numpy as np
 
 from imagevec.errors import CollectionNotFoundError, ConfigError, NoServerError, StoreDamagedError
 from imagevec.store import integrity
+from imagevec.store.digest import DIGEST, vector_digest
 from imagevec.store.record import PATH_B64, SHA256, URI
+from imagevec.store.recovery import PERSIST_EVERY, keep_log
 from imagevec.store.stamp import read_stamp
 from imagevec.store.uris import uri_from_metadata
 from imagevec.types import Hit
@@ -108,26 +110,21 @@ def connect(path: str | os.PathLike[str] | None = None, *, url: str | None = Non
 
 
 def _open_checked(folder: Path, settings: Any) -> Any:
-    """A client on an embedded folder, opened only after :mod:`imagevec.store.integrity`
-    trusts its files (checked again only when they changed since the last check)."""
+    """A client on an embedded folder. A folder that is not marked clean
+    (:mod:`imagevec.store.integrity`) is checked before Chroma reads a byte of it; settling
+    it (rebuilding, marking clean) is :func:`imagevec.store.locking.open_store`'s work."""
     import chromadb
     from chromadb.errors import ChromaError
 
-    trusted = integrity.verified(folder)
-    if not trusted:
+    reason = integrity.sqlite_header_problem(folder / integrity.SQLITE)
+    if reason:
+        raise StoreDamagedError(str(folder), reason)
+    if not integrity.is_clean(folder):
         integrity.verify_files(folder)  # before Chroma reads a byte of them
     try:
-        client = chromadb.PersistentClient(path=os.fspath(folder), settings=settings)
-        if not trusted:
-            for name in collection_names(client):
-                reason = integrity.probe_collection(client.get_collection(name))
-                if reason:
-                    raise StoreDamagedError(str(folder), reason, name)
+        return chromadb.PersistentClient(path=os.fspath(folder), settings=settings)
     except ChromaError as exc:
         raise StoreDamagedError(str(folder), f"Chroma cannot read it ({exc})") from exc
-    if not trusted and (folder / integrity.SQLITE).is_file():
-        integrity.mark_verified(folder)
-    return client
 
 
 def check_collection_name(name: str) -> str:
@@ -173,14 +170,21 @@ class Store:
         client: from :func:`connect`.
         name: the collection name (3-512 characters of ``[a-zA-Z0-9._-]``).
         location: the folder or URL, for messages.
+        folder: the embedded folder whose clean mark and log this store keeps
+            (:mod:`imagevec.store.integrity`, :mod:`imagevec.store.recovery`).
     """
 
-    def __init__(self, client: Any, name: str, *, location: str) -> None:
+    def __init__(
+        self, client: Any, name: str, *, location: str, folder: Path | None = None
+    ) -> None:
         self.client = client
         self.name = name
         self.location = location
         self._collection: Any = None
         self._max_batch = 0
+        #: The embedded folder, marked dirty before a write (None: a server, or unmanaged).
+        self.folder = folder
+        self.dirty = False
 
     # ------------------------------------------------------------------ collection
     @property
@@ -220,15 +224,33 @@ class Store:
         """Create the collection: cosine space, no embedding function, ``stamp`` as metadata."""
         from chromadb.errors import InvalidArgumentError
 
+        self.begin_write()
+        hnsw: dict[str, Any] = {"space": "cosine"}
+        if self.folder is not None:  # persist after each write: see store/recovery.py
+            hnsw.update(sync_threshold=PERSIST_EVERY, batch_size=PERSIST_EVERY)
         try:
             self._collection = self.client.get_or_create_collection(
                 self.name,
-                configuration={"hnsw": {"space": "cosine"}},
+                configuration={"hnsw": hnsw},
                 metadata={**stamp, DOCUMENTS_KEY: 1},
                 embedding_function=None,
             )
         except (InvalidArgumentError, ValueError) as exc:
             raise ConfigError(f"cannot create collection {self.name!r}: {exc}") from exc
+        if self.folder is not None:
+            keep_log(self.folder)
+
+    def begin_write(self) -> None:
+        """Before a write to an embedded folder: remove its clean mark (once per session)."""
+        if self.folder is not None and not self.dirty:
+            integrity.mark_dirty(self.folder)
+            self.dirty = True
+
+    def settle(self) -> None:
+        """After a write session: mark the embedded folder clean (its files as written)."""
+        if self.folder is not None and self.dirty:
+            integrity.mark_clean(self.folder)
+            self.dirty = False
 
     def count(self) -> int:
         """Number of records (0 when the collection does not exist)."""
@@ -330,14 +352,19 @@ class Store:
     ) -> None:
         """Insert or replace records, in batches under the client's maximum batch size and
         under a server's request size limit."""
+        self.begin_write()
         dim = vectors.shape[1] if vectors.ndim == 2 else 1
         step = max(1, min(self.max_batch, _PAYLOAD // (dim * 24 + 1024)))
         for start in range(0, len(ids), step):
             stop = start + step
-            metas = [dict(m) for m in metadatas[start:stop]]
+            chunk = np.ascontiguousarray(vectors[start:stop], dtype=np.float32)
+            metas = [
+                {**m, DIGEST: vector_digest(row)}
+                for m, row in zip(metadatas[start:stop], chunk.reshape(len(chunk), -1), strict=True)
+            ]
             self.collection.upsert(
                 ids=list(ids[start:stop]),
-                embeddings=np.ascontiguousarray(vectors[start:stop], dtype=np.float32),
+                embeddings=chunk,
                 metadatas=metas,
                 uris=[str(m[URI]) for m in metas],
                 documents=[document_text(m) for m in metas],
@@ -345,6 +372,7 @@ class Store:
 
     def update_metadata(self, ids: Sequence[str], metadatas: Sequence[Mapping[str, Any]]) -> None:
         """Replace the metadata of existing records (vectors untouched), batched."""
+        self.begin_write()
         for start in range(0, len(ids), self.max_batch):
             stop = start + self.max_batch
             self.collection.update(
@@ -360,6 +388,7 @@ class Store:
         """
         if not self.exists or (self.collection.metadata or {}).get(DOCUMENTS_KEY):
             return 0
+        self.begin_write()
         filled, offset = 0, 0
         while True:
             got = self.collection.get(
@@ -390,6 +419,7 @@ class Store:
         if not self.exists or not ids:
             return 0
         present = list(self.get_metadata(ids))
+        self.begin_write()
         for start in range(0, len(present), self.max_batch):
             self.collection.delete(ids=present[start : start + self.max_batch])
         return len(present)

@@ -4,7 +4,7 @@ Chroma's native code trusts these files: random bytes in ``data_level0.bin`` cra
 process (a segfault, no exception). :func:`check_hnsw_folder` reads them with numpy and checks
 what the native loader relies on: the header's sizes agree with each other and with the files,
 every neighbour id names an element, every neighbour count fits its list, every vector is
-finite. Unknown header versions are left to Chroma (not called damaged).
+finite, the header's format version is the one Chroma writes (1).
 
 Layout (hnswlib's, behind Chroma's 4-byte ``persist_version``): ``header.bin``;
 ``data_level0.bin`` = per element ``[count:u32][maxM0 ids:u32][vector:f32*dim][label:u64]``;
@@ -39,9 +39,9 @@ def check_hnsw_folder(folder: Path) -> str | None:
         return f"vector index {folder.name}: header.bin is {len(head)} bytes"
     (version, off0, max_elements, count, size, label_at, data_at, max_level, entry, max_m,
      max_m0, _m, _mult, _ef) = _HEADER.unpack_from(head)  # fmt: skip
-    if version != 1:
-        return None  # a layout this check does not know: Chroma's own checks apply
     where = f"vector index {folder.name}"
+    if version != 1:  # the only one Chroma writes; random bytes here fail its loader
+        return f"{where}: header.bin has an unknown format version ({version})"
     if not (
         off0 == 0
         and count <= max_elements

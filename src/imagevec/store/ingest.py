@@ -272,6 +272,21 @@ def walk_rules(options: AddOptions) -> WalkRules:
     )
 
 
+class _Reporting:
+    """A progress bar that also tells a function ``(done, total)`` (at most ~100 times)."""
+
+    def __init__(self, bar: Any, report: Callable[[int, int], object]) -> None:
+        self.bar, self.report, self.n, self._told = bar, report, 0, -1
+
+    def update(self, count: int = 1) -> None:
+        self.bar.update(count)
+        self.n += count
+        total = max(1, int(self.bar.total or 0))
+        if self.n * 100 // total != self._told or self.n == total:
+            self._told = self.n * 100 // total
+            self.report(self.n, total)
+
+
 def add_files(
     store: Store,
     encoder: Any,
@@ -279,7 +294,7 @@ def add_files(
     options: AddOptions | None = None,
     *,
     metadatas: Metadatas | None = None,
-    progress: bool = False,
+    progress: bool | Callable[[int, int], object] = False,
     prepare: Callable[[], object] | None = None,
     **load_options: Any,
 ) -> AddReport:
@@ -294,7 +309,8 @@ def add_files(
             hidden and junk rules, ``retry_failed``, ``exif_gps``, ``max_megapixels``,
             ``on_error``, ``batch_size``); ``prune`` is the caller's (it needs the index).
         metadatas: your fields: one dict for all files, one per source, or ``f(path) -> dict``.
-        progress: show a progress bar.
+        progress: show a progress bar; or a function called with ``(done, total)`` as
+            files are done (a server reporting to its client).
         prepare: called once before the first write (creates the collection), so that a run
             that writes nothing creates nothing.
         **load_options: passed to the loader (``policy``, ``num_workers``).
@@ -312,7 +328,9 @@ def add_files(
     policy = load_options.get("policy") or DEFAULT_POLICY
     from tqdm.auto import tqdm  # imported on use: ~0.1 s of a cold search
 
-    with tqdm(total=len(files), unit="img", desc="indexing", disable=not progress) as bar:
+    shown = progress is True
+    with tqdm(total=len(files), unit="img", desc="indexing", disable=not shown) as shown_bar:
+        bar = shown_bar if not callable(progress) else _Reporting(shown_bar, progress)
         while files:
             state = _Run(
                 store, encoder, report, bar, on_error, memory,

@@ -7,7 +7,15 @@ state. imagevec therefore guards every embedded store folder with an advisory
 
 * an open :class:`~imagevec.ImageIndex` holds a **shared** lock (any number of readers);
 * its first write (``add``, ``delete``, ``prune``) upgrades to an **exclusive** lock, held until
-  :meth:`~imagevec.ImageIndex.close`; the writer's pid is written into the lock file.
+  :meth:`~imagevec.ImageIndex.close`; the writer's pid and command line are written into the
+  lock file (JSON), and ``imagevec serve`` adds its address and a private token
+  (:meth:`LockHandle.claim`: the file is then readable by its owner only), so that other
+  imagevec commands send their searches and writes to the server instead of failing.
+
+The first opener in a process checks that the last writer finished cleanly
+(:func:`~imagevec.store.integrity.is_clean`); if not, it takes the write lock for a moment
+and settles the store (:func:`~imagevec.store.recovery.settle`). The last exclusive holder
+marks the store clean when it lets go.
 
 Locks are never waited for: a conflicting process gets
 :class:`~imagevec.errors.StoreLockedError` at once, naming the writer's pid when there is
@@ -26,12 +34,15 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from imagevec.errors import ConfigError, StoreDamagedError, StoreLockedError
+from imagevec.store import integrity
 
 if TYPE_CHECKING:
     from imagevec.store.chroma import Store
@@ -53,7 +64,7 @@ class _FolderLock:
         self.folder = folder
         self.path = folder / LOCK_NAME
         try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except IsADirectoryError:
             raise StoreDamagedError(
                 str(folder), f"its lock file {LOCK_NAME} is a directory (remove it)"
@@ -72,15 +83,36 @@ class _FolderLock:
             return False
         return True
 
-    def holder(self) -> str:
-        """Who holds the exclusive lock, in words (from the pid in the lock file)."""
+    def owner(self) -> dict[str, Any]:
+        """The owner record in the lock file (``{pid, command, url?, token?}``), or {}."""
         try:
-            text = os.pread(self.fd, 64, 0).decode("ascii", "replace").strip()
-            pid = int(text)
-            os.kill(pid, 0)
-        except (ValueError, OSError):
+            text = os.pread(self.fd, 65536, 0).decode("utf-8", "replace").strip()
+        except OSError:
+            return {}
+        try:
+            record = json.loads(text) if text.startswith("{") else {"pid": int(text)}
+            os.kill(int(record["pid"]), 0)
+        except (ValueError, KeyError, TypeError, OSError):
+            return {}
+        return record if isinstance(record, dict) else {}
+
+    def holder(self) -> str:
+        """Who holds the exclusive lock, in words (from the owner record in the lock file)."""
+        record = self.owner()
+        if not record:
             return "another process has it open"
-        return f"process {pid} is writing to it"
+        command = f" ({record['command']})" if record.get("command") else ""
+        if record.get("url"):
+            return f"process {record['pid']} serves it at {record['url']}{command}"
+        return f"process {record['pid']} is writing to it{command}"
+
+    def write_owner(self, **extra: str) -> None:
+        """Name this process (and its server address and token, if any) in the lock file."""
+        record = {"pid": os.getpid(), "command": _command(), **extra}
+        if len(extra) > 1 and fcntl is not None:
+            os.fchmod(self.fd, 0o600)  # the token is a secret of the owner's user
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, (json.dumps(record) + "\n").encode(), 0)
 
     def lock_shared(self) -> None:
         if self.shared or self.exclusive:
@@ -101,8 +133,7 @@ class _FolderLock:
             if self.shared and not self._flock(fcntl.LOCK_SH):
                 self.shared = 0
             raise StoreLockedError(self.folder, who, write=True)
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+        self.write_owner()
         self.exclusive += 1
 
     def unlock(self, exclusive: bool) -> bool:
@@ -110,6 +141,8 @@ class _FolderLock:
         if exclusive:
             self.exclusive -= 1
             if not self.exclusive:
+                if integrity.written_here(self.folder):
+                    integrity.mark_clean(self.folder)  # this process's writes are complete
                 os.ftruncate(self.fd, 0)
                 if self.shared and fcntl is not None:
                     fcntl.flock(self.fd, fcntl.LOCK_SH)
@@ -131,6 +164,8 @@ class LockHandle:
         self._lock = lock
         self.exclusive = False
         self.released = False
+        #: Whether this was the first hold on the folder in this process (it settles).
+        self.first = lock.shared + lock.exclusive == 1
 
     @property
     def folder(self) -> Path:
@@ -147,6 +182,22 @@ class LockHandle:
             self._lock.lock_exclusive()
             self._lock.shared -= 1
             self.exclusive = True
+
+    def make_shared(self) -> None:
+        """Stop being the writer, keep reading (the store is marked clean if it was written)."""
+        with _registry_lock:
+            if self.exclusive and not self.released:
+                self._lock.shared += 1
+                self._lock.unlock(True)
+                self.exclusive = False
+
+    def claim(self, url: str, **secrets: str) -> None:
+        """Own the folder as a server: the exclusive lock, and the server's ``url`` and
+        tokens in the lock file (mode 0600), so that other imagevec processes of the same
+        user send their searches and writes to it."""
+        self.make_exclusive()
+        with _registry_lock:
+            self._lock.write_owner(url=url, **secrets)
 
     def release(self) -> None:
         """Give the lock back (the last holder in this process unlocks the file)."""
@@ -193,6 +244,42 @@ def acquire(folder: str | os.PathLike[str], *, exclusive: bool = False) -> LockH
     return handle
 
 
+def _command() -> str:
+    """This process's command line, short (``imagevec serve --db photos-db``)."""
+    words = [os.path.basename(sys.argv[0]) if sys.argv else "python", *sys.argv[1:5]]
+    if words[0] in ("__main__.py", "-c", ""):
+        words[0] = "python"
+    return " ".join(words)[:200]
+
+
+def owner_of(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """The server that owns ``folder`` (``{pid, command, url, token}``), or {} when no live
+    server holds it. Reads the lock file only (0600: other users cannot)."""
+    path = Path(folder).resolve()
+    with _registry_lock:
+        lock = _registry.get(str(path))
+        if lock is not None:
+            return lock.owner() if lock.exclusive else {}
+    try:
+        fd = os.open(path / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return {}
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pass  # held: read the record
+            else:
+                return {}  # nobody holds it: a stale record
+        probe = _FolderLock.__new__(_FolderLock)
+        probe.fd = fd
+        record = probe.owner()
+    finally:
+        os.close(fd)
+    return record if record.get("url") else {}
+
+
 def is_store(path: Path | None) -> bool:
     """Whether ``path`` holds an embedded Chroma store (reading never creates one)."""
     return path is not None and (path / "chroma.sqlite3").is_file()
@@ -220,8 +307,29 @@ def open_store(
             path.mkdir(parents=True, exist_ok=True)
         lock = acquire(path, exclusive=write)
     try:
-        return Store(connect(path, url=url), collection, location=location), lock
+        if path is not None and lock is not None and lock.first and not integrity.is_clean(path):
+            _settle(lock, path)
+        store = Store(connect(path, url=url), collection, location=location, folder=path)
+        return store, lock
     except BaseException:
         if lock is not None:
             lock.release()
         raise
+
+
+def _settle(lock: LockHandle, path: Path) -> None:
+    """Settle an unclean store under the write lock, then go back to the lock asked for.
+    When other readers hold the folder, nothing is settled: the files are checked before
+    Chroma reads them (:func:`imagevec.store.chroma.connect`) and the next opener settles."""
+    from imagevec.store.recovery import settle
+
+    was_exclusive = lock.exclusive
+    try:
+        lock.make_exclusive()
+    except StoreLockedError:
+        return
+    try:
+        settle(path)
+    finally:
+        if not was_exclusive:
+            lock.make_shared()

@@ -30,6 +30,8 @@ key            type     what
 ``f_number``   float    aperture (2.8)
 ``iso``        int      ISO speed
 ``focal_length`` float  focal length in mm
+``vector_digest`` str   8 projections of the record's vector: ``check`` compares the
+                        vector read back with it (:mod:`imagevec.store.digest`)
 =============  =======  =========================================================
 
 Every other key is the user's own (``metadatas=`` / ``--meta``); these are reserved.
@@ -84,6 +86,7 @@ EXPOSURE_TIME = "exposure_time"
 F_NUMBER = "f_number"
 ISO = "iso"
 FOCAL_LENGTH = "focal_length"
+VECTOR_DIGEST = "vector_digest"
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,7 @@ FIELDS: dict[str, Field] = {
         Field(F_NUMBER, float, "aperture f-number"),
         Field(ISO, int, "ISO speed"),
         Field(FOCAL_LENGTH, float, "focal length (mm)"),
+        Field(VECTOR_DIGEST, str, "projections of the vector, written by the store"),
     )
 }
 """Every field imagevec writes, by key."""
@@ -135,7 +139,7 @@ EXIF_FIELDS = frozenset(
 )
 """The fields read from EXIF at index time (:mod:`imagevec.io.exif`)."""
 
-BOOKKEEPING = frozenset({URI, SHA256, BYTES, MTIME_NS, PATH_B64})
+BOOKKEEPING = frozenset({URI, SHA256, BYTES, MTIME_NS, PATH_B64, VECTOR_DIGEST})
 """Fields that only serve bookkeeping (change detection, exact paths); a hit's ``uri``
 already says where the file is. Left out of brief results (agent tools)."""
 
