@@ -125,7 +125,7 @@ def run_selfsup(
             :class:`~imagevec.training.loop.TrainConfig`.
         log: where progress lines go.
     """
-    from imagevec.encoders.registry import create_encoder
+    from imagevec.encoders.factory import create_encoder
     from imagevec.training.finetune import SELFSUP_DEFAULTS
     from imagevec.training.loop import TrainConfig
 
@@ -136,7 +136,7 @@ def run_selfsup(
     rows: list[dict[str, Any]] = []
     for name in sets:
         folders = build_set(root / "sets", SETS[name])
-        encoder = create_encoder(model, device="cpu")
+        encoder = create_encoder(model, device="cpu", engine="torch")
         data = {k: _load(getattr(folders, k), encoder) for k in ("known", "unseen")}
         objectives = _objectives(folders.train, views)
         first = None
@@ -276,7 +276,9 @@ def summarise(rows: Sequence[dict[str, Any]], blends: Sequence[float]) -> dict[s
             "down": sum(c < 0 for c in changes), "worst": min(changes, default=0),
             "sets_with_a_gain": sorted(s for s, c in by_set.items() if max(c) > 0),
         }  # fmt: skip
-    d_check, d_map, d_r1, agree = [], [], [], {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
+    d_check, d_map, d_r1 = [], [], []
+    agree = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}  # truth: labelled recall@1 above the base
+    by_map = dict.fromkeys(agree, 0)  # truth: labelled mAP up by more than one query's worth
     for row in rows:
         check0, lab0 = row["check"][0], row["labelled"][0]["known"]
         labelled = {r["epoch"]: r["known"] for r in row["labelled"]}
@@ -290,12 +292,15 @@ def summarise(rows: Sequence[dict[str, Any]], blends: Sequence[float]) -> dict[s
             says = better(check, check0, check0)
             truth = lab["recall@1"] > lab0["recall@1"]
             agree[("t" if says == truth else "f") + ("p" if says else "n")] += 1
+            truth = lab["map"] - lab0["map"] > 1 / lab0["queries"]
+            by_map[("t" if says == truth else "f") + ("p" if says else "n")] += 1
     if len(d_check) > 2:
         summary["epochs"] = len(d_check)
         summary["pearson_check_map_vs_known_map"] = float(np.corrcoef(d_check, d_map)[0, 1])
         summary["pearson_check_map_vs_known_r1"] = float(np.corrcoef(d_check, d_r1)[0, 1])
         summary["spearman_check_map_vs_known_map"] = _spearman(d_check, d_map)
     summary["verdicts"] = agree
+    summary["verdicts_by_map"] = by_map
     return summary
 
 

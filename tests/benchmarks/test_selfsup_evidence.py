@@ -41,6 +41,7 @@ def test_summary_counts_queries_gained_and_the_checks_agreement() -> None:
     assert (blend["up"], blend["same"], blend["down"], blend["worst"]) == (1, 1, 1, -1)
     assert blend["sets_with_a_gain"] == ["s0"]
     assert summary["verdicts"] == {"tp": 1, "fp": 1, "fn": 0, "tn": 1}
+    assert summary["verdicts_by_map"] == {"tp": 1, "fp": 1, "fn": 0, "tn": 1}
     assert summary["pearson_check_map_vs_known_map"] > 0.5
 
 

@@ -27,7 +27,7 @@ BLOCK = re.compile(
 )
 SKIPPED = {
     "downloads ResNet-50 from the Hugging Face hub (tests run offline)",
-    "needs a running `imagevec serve` (tested in tests/unit/test_serve_api.py)",
+    "needs a running `imagevec serve` (tested in tests/unit/serve/test_app.py)",
     "top-level await in a running MCP server session (tested in tests/integrations/mcp/)",
     "needs a Ray cluster and a Chroma server (tested in tests/ with local Ray)",
 }

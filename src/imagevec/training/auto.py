@@ -30,8 +30,9 @@ with their labels hidden from training; docs/finetune-selfsup.md has the table).
 * SimCLR is the method with a measured gain: on grey-30 (360 photos) it raised recall@1 on
   new photos 0.865 -> 0.896 (+3 of 96 queries, blend 0.5), as SimCLR did there on 3 of 3
   seeds in the previous session's runs (0.885 / 0.896 / 0.875), where MoCo *lowered* it
-  (0.833 / 0.844 / 0.844); BYOL and MoCo showed no gain in any run here, and each step
-  costs them one more forward pass of the top than SimCLR's;
+  (0.833 / 0.844 / 0.844); MoCo and BYOL gained nothing on colour-5 (3 seeds) or grey-30
+  (seed 0, where BYOL's last epoch would have cost 3 queries: the check kept the base), and
+  each of their steps costs one more forward pass of the top than SimCLR's;
 * so unlabelled photos go to SimCLR from :data:`MIN_UNLABELLED` photos: below that the
   held-out fifth is too small for the check to see a gain (the base would be kept anyway),
   and above it trying costs only time, which ``budget_s`` bounds
