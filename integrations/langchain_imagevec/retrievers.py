@@ -54,7 +54,7 @@ _MODES = ("auto", "text", "image", "like", "query")
 #: Metadata the index records about the file itself; left out of ``page_content``.
 FILE_FIELDS = frozenset(
     {"uri", "filename", "sha256", "bytes", "mtime_ns", "width", "height", "format"}
-    | {"path_b64", "taken_ts", "orientation", "camera_make", "camera_model"}
+    | {"path_b64", "taken_ts", "orientation", "camera_make", "camera_model", "vector_digest"}
 )
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_\-]{64,}={0,2}")
 _MAX_DESCRIPTION = 300

@@ -86,7 +86,7 @@ TEXT_QUERIES = {
 
 @pytest.fixture(scope="module")
 def enc() -> LiteEncoder:
-    encoder = imagevec.create_encoder("default", device="cpu")
+    encoder = imagevec.create_encoder("default", device="cpu", engine="torch")
     assert isinstance(encoder, LiteEncoder)
     return encoder
 

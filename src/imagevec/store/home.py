@@ -10,7 +10,8 @@ In order:
    ``$XDG_DATA_HOME`` is honoured on every platform.
 
 So ``imagevec index ~/Photos`` in one folder and ``imagevec search cat`` in another use the
-same index. (platformdirs does the same lookup but is not a dependency of imagevec's core.)
+same index. (Written out rather than taken from platformdirs so that an absolute
+``$XDG_DATA_HOME`` moves it on every platform, which tests and sandboxes rely on.)
 
 Example:
     >>> default_db(environ={"IMAGEVEC_DB": "/data/photos-index"})

@@ -151,11 +151,6 @@ def verdict(
     model = f"epoch {epoch}"
     if refit is not None:
         model = f"{refit['epochs']} epochs on all {refit['images']} images"
-    if not before:
-        return (
-            f"nothing was held out: the last epoch ({epoch}) is the best known; "
-            f"exported {model} to {out}"
-        )
     kept = blend is not None and blend["exported"]
     if kept:
         assert blend is not None
@@ -164,6 +159,11 @@ def verdict(
         scores = blend["metrics"]
     else:
         exported, scores = f"{model} as trained", best
+    if not before:
+        return (
+            f"nothing was held out: the last epoch ({epoch}) is the best known; "
+            f"exported {exported} to {out}"
+        )
     stand_in = " (its validated stand-in, the same recipe on the held-out split)" if refit else ""
     line = f"exported {exported} to {out}: held-out {_pair(before, scores)}{stand_in}"
     if kept:

@@ -114,7 +114,8 @@ def test_sigterm_stops_the_server_during_a_long_query(
     )
     args = ["serve", "--db", str(db), "--port", str(port), "--device", "cpu"]
     args += ["--cache-dir", str(tmp_path / "cache")]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ["PYTHONPATH"]])}
+    path = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     proc = subprocess.Popen(
         [sys.executable, "-c", code, *args], env=env, stderr=subprocess.PIPE, text=True
     )

@@ -145,9 +145,12 @@ def test_projection_head_is_deterministic_and_keeps_the_global_rng() -> None:
 def test_pickle_round_trip(images: list[Image.Image]) -> None:
     enc = encoder()
     clone = pickle.loads(pickle.dumps(enc))
-    assert isinstance(clone, LiteEncoder) and clone.config == enc.config
-    np.testing.assert_array_equal(clone.embed_images(images[:2]), enc.embed_images(images[:2]))
-    np.testing.assert_array_equal(clone.embed_texts(["a dog"]), enc.embed_texts(["a dog"]))
+    # rebuilt from its config: the same model (fingerprint), run by the engine's exported graph
+    assert clone.fingerprint == enc.fingerprint and clone.dim == enc.dim
+    np.testing.assert_allclose(
+        clone.embed_images(images[:2]), enc.embed_images(images[:2]), atol=1e-5
+    )
+    np.testing.assert_allclose(clone.embed_texts(["a dog"]), enc.embed_texts(["a dog"]), atol=1e-5)
 
 
 @pytest.mark.slow  # builds another default encoder
