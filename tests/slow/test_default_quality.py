@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -190,7 +189,7 @@ def test_the_fast_jpeg_path_matches_a_full_decode(
     assert cosines.min() >= 0.99, dict(zip([p.stem for p in paths], cosines.round(4), strict=True))
 
 
-def test_the_tuned_settings_beat_the_old_ones_on_kept_aside_cases(default_encoder: Any) -> None:
+def test_the_tuned_settings_beat_the_old_ones_on_kept_aside_cases(enc: LiteEncoder) -> None:
     """The evidence behind the default's ConSE and pooling settings (issue 13), rerun."""
     from tests.support.benchmarks import load
 
@@ -198,7 +197,7 @@ def test_the_tuned_settings_beat_the_old_ones_on_kept_aside_cases(default_encode
 
     heavy = {name: dq.TUNE_EDITS[name] for name in ("JPEG q30", "96 px, JPEG q10")}
     kept = {name: dq.HELDOUT_EDITS[name] for name in ("112 px, JPEG q12", "JPEG q8")}
-    results = dq.run_default_quality(default_encoder, tune_edits=heavy, heldout_edits=kept)
+    results = dq.run_default_quality(enc, tune_edits=heavy, heldout_edits=kept)
     results = results["results"]
     before, after = results["before"], results["after"]
     assert after["text"]["demo"]["hit@1"] == 1.0
