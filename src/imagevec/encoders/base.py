@@ -143,18 +143,6 @@ class Encoder(Embedder):
         self.__dict__.pop("fingerprint", None)
         self.__dict__.pop("_weights_digest", None)
 
-    @property
-    def identity(self) -> dict[str, Any]:
-        """What a collection stamps: name, fingerprint, dim, pooling, space, modalities."""
-        return {
-            "name": self.name,
-            "fingerprint": self.fingerprint,
-            "dim": self.dim,
-            "pooling": self.pooling or "",
-            "space": self.space,
-            "modalities": ",".join(sorted(self.modalities)),
-        }
-
     def evaluating(self) -> contextlib.AbstractContextManager[Any]:
         """:func:`eval_mode` of this encoder."""
         return eval_mode(self)
