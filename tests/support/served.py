@@ -6,6 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+from PIL import Image
+
 import imagevec
 from imagevec.serve.app import create_app
 from imagevec.serve.runner import BackgroundServer
@@ -16,6 +19,16 @@ def build_colour_index(photos: Path, db: Path) -> None:
     """Index ``photos`` with the colour encoder into ``db``."""
     with imagevec.ImageIndex(db, encoder="test-color") as index:
         index.add(photos)
+
+
+def colour_library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """``(photos, db)``: red, green and blue pictures, indexed with the colour encoder."""
+    photos = tmp_path_factory.mktemp("colours")
+    for name, rgb in (("red", (220, 10, 10)), ("green", (10, 200, 10)), ("blue", (10, 10, 230))):
+        Image.new("RGB", (64, 48), rgb).save(photos / f"{name}.png")
+    db = tmp_path_factory.mktemp("db")
+    build_colour_index(photos, db)
+    return photos, db
 
 
 @contextmanager

@@ -13,19 +13,14 @@ import pytest
 from PIL import Image
 
 import imagevec
-from tests.support.served import build_colour_index, serving
+from tests.support.served import build_colour_index, colour_library, serving
 
 TOKEN = "s3cret-token-for-tests"
 
 
 @pytest.fixture(scope="module")
 def colour_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    photos = tmp_path_factory.mktemp("colours")
-    for name, rgb in (("red", (220, 10, 10)), ("green", (10, 200, 10)), ("blue", (10, 10, 230))):
-        Image.new("RGB", (64, 48), rgb).save(photos / f"{name}.png")
-    db = tmp_path_factory.mktemp("db")
-    build_colour_index(photos, db)
-    return photos, db
+    return colour_library(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

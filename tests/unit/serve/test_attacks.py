@@ -21,7 +21,7 @@ from imagevec.search.query import parse_query
 from imagevec.serve.app import create_app
 from imagevec.serve.security import Gate
 from imagevec.service import QueryService
-from tests.support.served import build_colour_index
+from tests.support.served import colour_library
 
 UPLOAD_CAP = 200_000
 MAX_PARTS = 16  # imagevec.search.query.MAX_PARTS
@@ -29,12 +29,7 @@ MAX_PARTS = 16  # imagevec.search.query.MAX_PARTS
 
 @pytest.fixture(scope="module")
 def colours(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    photos = tmp_path_factory.mktemp("colours")
-    for name, rgb in (("red", (220, 10, 10)), ("green", (10, 200, 10)), ("blue", (10, 10, 230))):
-        Image.new("RGB", (64, 48), rgb).save(photos / f"{name}.png")
-    db = tmp_path_factory.mktemp("db")
-    build_colour_index(photos, db)
-    return photos, db
+    return colour_library(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
