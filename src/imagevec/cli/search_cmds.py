@@ -131,7 +131,10 @@ def search_cmd(
       imagevec search "red shoes" --json
       imagevec search "red shoes" --html results.html
     """
+    from imagevec.engine.sessions import prefer_quick_start
+
     read_only()  # the process ends right after the output (see cli.app)
+    prefer_quick_start()  # a query or two, then the process ends: no weight pre-packing
     setup_logging(verbose)
     combined = _build_query(query, image, like, add, sub)
     request = SearchRequest(

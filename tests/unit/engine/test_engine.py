@@ -290,3 +290,29 @@ def test_a_cached_graph_embeds_without_importing_torch(tmp_path: Path, colour_di
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_quick_start_sessions_skip_prepacking_and_answer_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from imagevec.engine import sessions
+
+    enc = imagevec.create_encoder(str(tiny_model("clip")), device="cpu")
+    graph = enc.folder / "image.fp32.onnx"
+    photos = np.stack([enc.preprocess.to_array(im) for im in sample_photos().values()])
+    monkeypatch.setattr(sessions, "_quick_start", False)
+    packed = sessions.open_session(graph)
+    sessions.prefer_quick_start()
+    quick = sessions.open_session(graph)
+    assert _config_entry(quick, "session.disable_prepacking") == "1"
+    assert _config_entry(packed, "session.disable_prepacking") is None
+    feed = {sessions.IMAGE_INPUT: photos}
+    expected = packed.run([sessions.OUTPUT], feed)[0]
+    np.testing.assert_allclose(quick.run([sessions.OUTPUT], feed)[0], expected, atol=1e-5)
+
+
+def _config_entry(session: object, key: str) -> str | None:
+    try:
+        return session.get_session_options().get_session_config_entry(key)  # type: ignore[attr-defined]
+    except RuntimeError:  # onnxruntime: "does not have configuration with key"
+        return None
