@@ -150,9 +150,10 @@ def finetune_group() -> None:
 
     \b
     Which path? (`imagevec finetune auto DATA --dry-run` tells you)
-      fewer than 100 unlabelled photos          the pretrained encoder as it is
-      60+ photos with "same item" labels        triplet (4+ per label)
-      100+ unlabelled photos                    simclr (or moco, byol), kept only if
+      fewer than 300 unlabelled photos          the pretrained encoder as it is
+      60+ photos with "same item" labels        triplet (4+ per label); from 300
+                                                photos, simclr on them first
+      300+ unlabelled photos                    simclr (or moco, byol), kept only if
                                                 light copies of held-out photos are
                                                 found better than with the base
       images with captions (a CSV)              clip
@@ -366,6 +367,9 @@ def auto_cmd(
 ) -> int:
     """Look at DATA (label folders? a captions CSV? how many images?), pick a path, run it.
 
+    A labelled folder of 300+ photos first gets a SimCLR pass on the same photos (labels
+    unused, exported to OUT-simclr); triplet then starts from it.
+
     \b
     Example:
       imagevec finetune auto products/ --dry-run
@@ -374,7 +378,8 @@ def auto_cmd(
     from imagevec.training.auto import recommend
 
     rec = recommend(data, budget_s=None if budget is None else budget * 60)
-    click.echo(f"path: {rec.path}\nwhy:  {rec.reason}")
+    steps = f"{rec.pretrain}, then {rec.path}" if rec.pretrain else rec.path
+    click.echo(f"path: {steps}\nwhy:  {rec.reason}")
     if dry_run or rec.path == "pretrained":
         if rec.path == "pretrained":
             fallback = "clip-vit-b32" if rec.captions else "default"
@@ -385,6 +390,15 @@ def auto_cmd(
     commands = {"triplet": triplet_cmd, "simclr": simclr_cmd, "moco": moco_cmd, "byol": byol_cmd}
     command = {**commands, "clip": clip_cmd}[rec.path]
     extra = {"model": model} if model else {}
+    if rec.pretrain:
+        first = out.with_name(f"{out.name}-{rec.pretrain}")
+        click.echo(f"step 1 of 2: {rec.pretrain} -> {first}", err=True)
+        pretrain = commands[rec.pretrain]
+        code = int(ctx.invoke(pretrain, data_dir=data, out=first, **extra, **options) or 0)
+        if code != EXIT_OK:
+            return code
+        click.echo(f"step 2 of 2: {rec.path} from {first} -> {out}", err=True)
+        extra = {"model": str(first)}
     key = "pairs_csv" if rec.path == "clip" else "data_dir"
     return int(ctx.invoke(command, **{key: data, "out": out, **extra, **options}) or 0)
 

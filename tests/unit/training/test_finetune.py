@@ -570,7 +570,15 @@ def test_recommend_by_data(labelled: Path, tmp_path: Path, monkeypatch: pytest.M
     assert recommend(labelled).path == "pretrained"  # 32 labelled images: too few
     monkeypatch.setattr("imagevec.training.auto.MIN_LABELLED", 20)
     rec = recommend(labelled)
-    assert (rec.path, rec.labels, rec.images) == ("triplet", 8, 32)
+    assert (rec.path, rec.labels, rec.images, rec.pretrain) == ("triplet", 8, 32, None)
+    # Labelled folders as large as a self-supervised run wants: SimCLR on them first,
+    # unless the budget cannot hold it.
+    monkeypatch.setattr("imagevec.training.auto.MIN_UNLABELLED", 30)
+    rec = recommend(labelled)
+    assert (rec.path, rec.pretrain) == ("triplet", "simclr") and "First simclr" in rec.reason
+    rec = recommend(labelled, budget_s=1)
+    assert (rec.path, rec.pretrain) == ("triplet", None) and "over the budget" in rec.reason
+    monkeypatch.setattr("imagevec.training.auto.MIN_UNLABELLED", 300)
     flat = tmp_path / "flat"
     flat.mkdir()
     for n in range(3):
@@ -626,3 +634,27 @@ def test_cli_finetune_triplet_and_auto(
     assert main(["finetune", "auto", str(labelled), "--dry-run"]) == 0
     assert main(["finetune", "auto", str(labelled)]) == 0  # too few images: nothing to train
     assert main(["eval", str(tmp_path / "missing"), "--model", "test-color"]) == 2
+
+
+@pytest.mark.slow  # two training runs
+def test_cli_auto_runs_simclr_then_triplet_from_its_export(
+    tiny: dict[str, Path], labelled: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from imagevec.cli import main
+
+    monkeypatch.setattr("imagevec.training.auto.MIN_LABELLED", 20)
+    monkeypatch.setattr("imagevec.training.auto.MIN_UNLABELLED", 30)
+    out = tmp_path / "auto"
+    args = ["finetune", "auto", str(labelled), "--model", str(tiny["resnet"]), "--out", str(out)]
+    assert main([*args, "--epochs", "1", "-b", "8", "--device", "cpu", "--no-progress"]) == 0
+    first = tmp_path / "auto-simclr"
+    simclr = json.loads((first / "training.json").read_text())
+    triplet = json.loads((out / "training.json").read_text())
+    assert simclr["objective"] == "simclr" and simclr["config"]["meta"]["model"] == str(
+        tiny["resnet"]
+    )
+    assert triplet["objective"] == "triplet"
+    assert triplet["config"]["meta"]["model"] == str(first)  # triplet started from SimCLR's
+    assert imagevec.create_encoder(str(out), device="cpu", engine="torch").dim == 32
