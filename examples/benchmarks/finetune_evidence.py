@@ -36,7 +36,7 @@ from labelled_sets import SETS, build_set  # the sibling file (this folder is on
 
 from imagevec.evaluation import retrieval_metrics
 
-__all__ = ["HEADER", "SELFSUP_HEADER", "run_evidence", "run_selfsup_evidence"]
+__all__ = ["HEADER", "SELFSUP_HEADER", "run_evidence", "run_selfsup_evidence", "run_simclr_first"]
 
 
 def _score(objective: Any, encoder: Any, acts: Any, images: list[Any], labels: list[str]) -> Any:
@@ -130,6 +130,49 @@ def run_evidence(
         (root / "evidence.json").write_text(
             json.dumps({"model": model, "rows": rows}, indent=2, default=str)
         )
+    return rows
+
+
+def run_simclr_first(
+    out: str | Path,
+    *,
+    sets: Sequence[str] = ("grey-30", "colour-100"),
+    seeds: Sequence[int] = (0, 1, 2),
+    model: str = "default",
+    options: dict[str, Any] | None = None,
+    simclr_options: dict[str, Any] | None = None,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Do labelled users gain from SimCLR first? Per set: ``finetune simclr`` with its
+    defaults on the set's training photos (labels unused, seed 0, what ``finetune auto``
+    runs), then the triplet evidence recipe from that export, beside the same recipe from
+    ``model``. Rows as :func:`run_evidence`'s, with ``start`` (``"base"`` or ``"simclr"``),
+    ``variant`` and the SimCLR run's ``simclr`` summary (best epoch, seconds end to end).
+    """
+    from imagevec.training.finetune import finetune_selfsup
+
+    root = Path(out)
+    rows: list[dict[str, Any]] = []
+    for name in sets:
+        folders = build_set(root / "sets", SETS[name])
+        first = root / f"{name}-simclr"
+        started = time.perf_counter()
+        quiet = {"progress": False, "log": lambda _line: None}
+        result = finetune_selfsup(
+            "simclr", folders.train, out=first, model=model, seed=0, **quiet,
+            **(simclr_options or {}),
+        )  # fmt: skip
+        seconds = round(time.perf_counter() - started, 1)
+        simclr = {"best_epoch": result.best_epoch, "seconds": seconds}
+        for start, base in (("base", model), ("simclr", str(first))):
+            runs = run_evidence(
+                root / f"from-{start}", sets=[name], seeds=seeds, model=base, options=options,
+                log=quiet["log"],
+            )  # fmt: skip
+            for row in runs:
+                rows.append({**row, "start": start, "variant": f"from {start}", "simclr": simclr})
+                log(_line(rows[-1]))
+    (root / "simclr_first.json").write_text(json.dumps({"rows": rows}, indent=2, default=str))
     return rows
 
 

@@ -19,7 +19,13 @@ from typing import Any
 
 import click
 from default_quality import format_report, run_default_quality
-from finetune_evidence import HEADER, SELFSUP_HEADER, run_evidence, run_selfsup_evidence
+from finetune_evidence import (
+    HEADER,
+    SELFSUP_HEADER,
+    run_evidence,
+    run_selfsup_evidence,
+    run_simclr_first,
+)
 from labelled_sets import SETS
 
 import imagevec
@@ -79,6 +85,12 @@ def cli() -> None:
     is_flag=True,
     help="Instead: SimCLR vs MoCo on the first set's photos without labels (10 epochs).",
 )
+@click.option(
+    "--simclr-first",
+    is_flag=True,
+    help="Instead: triplet from a `finetune simclr` export of each set's photos (labels "
+    "unused) beside triplet from the base. [default sets: grey-30, colour-100]",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 def finetune_cmd(
     out: Path,
@@ -87,6 +99,7 @@ def finetune_cmd(
     seeds: str,
     build_seed: int,
     selfsup: bool,
+    simclr_first: bool,
     as_json: bool,
     **recipe: Any,
 ) -> int:
@@ -108,6 +121,15 @@ def finetune_cmd(
         rows = run_selfsup_evidence(
             out, set_name=(sets or ("grey-30",))[0], seeds=seed_list, model=model,
             options=train, log=log,
+        )  # fmt: skip
+        if as_json:
+            click.echo(json.dumps(rows, indent=2, default=str))
+        return 0
+    if simclr_first:
+        simclr = {k: v for k, v in options.items() if k == "epochs"}
+        rows = run_simclr_first(
+            out, sets=sets or ("grey-30", "colour-100"), seeds=seed_list, model=model,
+            options=options, simclr_options=simclr, log=log,
         )  # fmt: skip
         if as_json:
             click.echo(json.dumps(rows, indent=2, default=str))

@@ -42,3 +42,21 @@ def test_finetune_evidence_selfsup_compares_simclr_and_moco_with_the_base(
     assert code == 0 and [r["method"] for r in rows] == ["base", "simclr", "moco"]
     for row in rows:
         assert row["known"]["queries"] == 96 and 0 <= row["unseen"]["map"] <= 1
+
+
+@pytest.mark.slow  # builds one labelled set, a SimCLR run and two short triplet trainings
+@pytest.mark.timeout(900)
+def test_simclr_first_runs_triplet_from_the_simclr_export_beside_the_base(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = ["finetune", "--out", tmp_path, "-m", tiny_model("resnet"), "--simclr-first"]
+    code, out = run(capsys, *args, "--sets", "colour-5", "--seeds", "0", "--epochs", "1", "--json")
+    rows = json.loads(out)
+    assert code == 0 and [r["start"] for r in rows] == ["base", "simclr"]
+    simclr = json.loads((tmp_path / "colour-5-simclr" / "training.json").read_text())
+    assert simclr["objective"] == "simclr" and simclr["config"]["epochs"] == 1
+    for row in rows:
+        assert row["base"]["known"]["queries"] == 96 and 0 <= row["tuned"]["known"]["map"] <= 1
+    # Triplet's starting point is SimCLR's export: its base scores are the export's.
+    exported = rows[1]["simclr"]["best_epoch"]
+    assert exported >= 0 and (rows[0]["base"] == rows[1]["base"]) == (exported == 0)
