@@ -47,8 +47,9 @@ INT8_METHOD: dict[str, str | None] = {
 INT8_REFUSED: dict[str, str] = {
     "resnet": (
         "static per-channel QDQ int8 keeps answers (mean cosine 0.9998 on real photos) but "
-        "ran 3x slower than fp32 on ONNX Runtime's CPU provider (ResNet-50, batch 32: 0.9 vs "
-        "2.7 img/s on the same loaded machine), as for EfficientNet; fp32 is faster"
+        "ran 1.9x slower than fp32 on ONNX Runtime's CPU provider (ResNet-50, batch 32, 2 idle "
+        "cores: 17.1 vs 32.3 img/s; dynamic int8 leaves its convolutions in fp32: 31.9), as "
+        "for EfficientNet; fp32 is faster"
     ),
     "default": (
         "measured on its real weights against fp32 on real photos: dynamic int8 mean cosine "
