@@ -66,6 +66,8 @@ class RuntimeEncoder(Embedder):
         self._sessions: dict[str, Any] = {}
         self._text: Any = None
         self._lock = threading.Lock()
+        # one lock per tower: a text query never waits while the image graph is opened
+        self._opening = {IMAGE: threading.Lock(), TEXT: threading.Lock()}
 
     # ------------------------------------------------------------------ identity
     @property
@@ -98,7 +100,7 @@ class RuntimeEncoder(Embedder):
         A graph that fails to load (damaged on disk) is exported again from the torch module.
         """
         key = f"{tower}.{self.precision if tower == IMAGE else 'fp32'}"
-        with self._lock:
+        with self._opening[tower]:
             if key not in self._sessions:
                 entry = self.manifest[tower] if tower == TEXT else self.manifest[IMAGE]
                 name = entry["file"] if tower == TEXT else entry[self.precision]["file"]

@@ -99,14 +99,18 @@ class QueryService:
 
     # ------------------------------------------------------------------ state
     def warm_up(self) -> None:
-        """Load the encoder and run one text and one image through it (first query is fast)."""
+        """Load the encoder and run one text, then one image through it (first query is fast).
+
+        Only the text warm-up holds the encode lock: a first text query (an agent's usual
+        first call) waits for the text tower, not for the larger image tower to open.
+        """
         from PIL import Image
 
         with self._encode_lock:
             encoder = self.index.encoder
             if "text" in encoder.modalities:
                 encoder.embed_texts(["warm up"])
-            encoder.embed_images([Image.new("RGB", (64, 64), (128, 128, 128))])
+        encoder.embed_images([Image.new("RGB", (64, 64), (128, 128, 128))])
 
     def info(self) -> dict[str, Any]:
         """``{location, collection, count, encoder: {...} | None, roots, indexing}`` (JSON)."""

@@ -316,3 +316,34 @@ def _config_entry(session: object, key: str) -> str | None:
         return session.get_session_options().get_session_config_entry(key)  # type: ignore[attr-defined]
     except RuntimeError:  # onnxruntime: "does not have configuration with key"
         return None
+
+
+def test_the_text_graph_opens_while_the_image_graph_is_opening(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from imagevec.engine import runtime
+
+    enc = imagevec.create_encoder(str(tiny_model("clip")), device="cpu")
+    assert isinstance(enc, RuntimeEncoder)
+    enc._sessions.clear()  # a fresh process: nothing opened yet
+    opening, release = threading.Event(), threading.Event()
+    real_open = runtime.open_session
+
+    def open_session(path: Path, **options: object) -> object:
+        if Path(path).name.startswith("image"):  # the large graph, still being prepared
+            opening.set()
+            release.wait(10)
+        return real_open(path, **options)
+
+    monkeypatch.setattr(runtime, "open_session", open_session)
+    image = threading.Thread(target=enc.session, args=("image",))
+    image.start()
+    try:
+        assert opening.wait(10)
+        assert enc.embed_texts(["a red square"]).shape == (1, enc.dim)
+        assert image.is_alive()  # answered before the image graph was ready
+    finally:
+        release.set()
+        image.join(10)

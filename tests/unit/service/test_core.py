@@ -206,3 +206,31 @@ def test_combined_queries_read_image_parts_under_the_roots(
         service.search(query=Query.image(str(outside)))
     inside = service.search(query=Query.image(str(colour_dir / "blue.png")) - Query.text("red"))
     assert _name(inside[0].to_dict()) == "blue"
+
+
+def test_a_text_query_does_not_wait_for_the_image_warm_up(
+    service: QueryService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    encoder = service.index.encoder
+    opening, release = threading.Event(), threading.Event()
+    embed_images = encoder.embed_images
+
+    def slow_image_tower(*args: object, **kwargs: object):  # the image graph still opening
+        opening.set()
+        release.wait(10)
+        return embed_images(*args, **kwargs)
+
+    monkeypatch.setattr(encoder, "embed_images", slow_image_tower)
+    warm = threading.Thread(target=service.warm_up)
+    warm.start()
+    try:
+        assert opening.wait(10)
+        started = time.perf_counter()
+        hits = service.search_json("red", k=1)  # answered while the image tower warms up
+        assert _name(hits[0]) == "red" and time.perf_counter() - started < 5
+        assert warm.is_alive()
+    finally:
+        release.set()
+        warm.join(10)
