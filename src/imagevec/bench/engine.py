@@ -48,6 +48,7 @@ RATIOS = (
     ("index.add fp32 / index.add torch (before)", "index fp32", "index torch", 2.0, _DEFAULT),
 )
 LABELS = {
+    "prepare": "decode, resize and crop alone, one thread",
     "peer torch 1x1": "stock processor + torch, one by one",
     "peer ort 1x1": "stock processor + ONNX Runtime fp32, one by one",
     "ort forward fp32": "ONNX Runtime forward alone, fp32, batch {b}",
@@ -150,6 +151,12 @@ def _paths(
         paths["peer ort 1x1"] = peer.ort_one_by_one
     if not isinstance(fp32, str):
         arrays = {f: _prepared(fp32, f) for f in files}  # ready inputs, made once
+
+        def prepare(chosen: Sequence[Path], enc: Any = fp32) -> None:
+            for f in chosen:
+                _prepared(enc, f)
+
+        paths["prepare"] = prepare
         for precision in ("fp32", "int8"):
             graph = _graph(encoders[precision], precision)
             if graph is not None:
@@ -235,17 +242,20 @@ def _run_model(model: str, paths: dict[str, Run], files: list[Path], rounds: int
         if not isinstance(run, str):
             run(files[:4])
     rates: dict[str, float | str] = {}
+    cpu_ms: dict[str, float] = {}  # CPU time of the whole process per image, best round
     vectors: dict[str, np.ndarray] = {}
     for _ in range(rounds):
         for name, run in paths.items():
             if isinstance(run, str):
                 rates[name] = run
                 continue
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             out = run(files)
             rate = len(files) / (time.perf_counter() - started)
+            used = (time.process_time() - cpu) * 1000 / len(files)
             best = rates.get(name)
             rates[name] = max(rate, best) if isinstance(best, float) else rate
+            cpu_ms[name] = min(used, cpu_ms.get(name, used))
             if isinstance(out, np.ndarray):
                 vectors[name] = out
     reference = vectors.get("imagevec fp32")
@@ -258,6 +268,27 @@ def _run_model(model: str, paths: dict[str, Run], files: list[Path], rounds: int
         "img_s": {k: round(v, 1) if isinstance(v, float) else v for k, v in rates.items()},
         "cosine_to_fp32": cosines,
         "ratios": _ratios(rates, model),
+        "cpu_ms_per_image": {k: round(v, 2) for k, v in cpu_ms.items()},
+        "cpu_bound": _cpu_bound(cpu_ms, rates.get("imagevec fp32")),
+    }
+
+
+def _cpu_bound(cpu_ms: dict[str, float], reached: float | str | None) -> dict[str, Any] | None:
+    """The most images/s any fp32 pipeline can reach on this process's CPUs: each image costs
+    its preparation (decode, resize, crop) plus its share of the forward, in CPU time; and
+    the share of it imagevec fp32 end to end ``reached``."""
+    prepare, forward = cpu_ms.get("prepare"), cpu_ms.get("ort forward fp32")
+    if prepare is None or forward is None or prepare + forward <= 0:
+        return None
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpus = cpus or 1
+    ceiling = cpus * 1000 / (prepare + forward)
+    return {
+        "prepare_ms": round(prepare, 2),
+        "forward_ms": round(forward, 2),
+        "cpus": cpus,
+        "img_s": round(ceiling, 1),
+        "reached": round(reached / ceiling, 2) if isinstance(reached, float) else None,
     }
 
 
@@ -311,6 +342,16 @@ def format_engine(result: dict[str, Any]) -> str:
                 mark = "ok" if ratio["ratio"] >= target else "below target"
                 aim = f" (target >= {target}, {mark})"
             lines.append(f"  ratio {name}: {ratio['ratio']:.2f}{aim}")
+        bound = entry.get("cpu_bound")
+        if bound:
+            share = (
+                f" (imagevec fp32 reaches {bound['reached']:.2f} of it)" if bound["reached"] else ""
+            )
+            lines.append(
+                f"  CPU bound of fp32 end to end: preparing a photo {bound['prepare_ms']:.1f} ms "
+                f"+ its forward {bound['forward_ms']:.1f} ms of CPU -> at most "
+                f"{bound['img_s']:.1f} img/s on {bound['cpus']} CPUs{share}"
+            )
     return "\n".join(lines)
 
 

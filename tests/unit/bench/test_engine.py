@@ -22,6 +22,8 @@ LABELS = (
     "imagevec end to end, int8",
     "ratio imagevec int8 / ORT one-by-one peer:",
     "ratio imagevec fp32 / ORT forward alone fp32:",
+    "decode, resize and crop alone, one thread",
+    "CPU bound of fp32 end to end: preparing a photo",
 )
 
 
@@ -43,6 +45,15 @@ def test_bench_engine_runs_every_path_and_prints_rates_cosines_and_ratios(
         "imagevec int8 / ORT one-by-one peer",
         "imagevec fp32 / ORT forward alone fp32",
     }
+
+    # What bounds any pipeline here: a photo's preparation plus its forward, in CPU time.
+    bound = entry["cpu_bound"]
+    assert bound["prepare_ms"] == entry["cpu_ms_per_image"]["prepare"] > 0
+    assert bound["forward_ms"] == entry["cpu_ms_per_image"]["ort forward fp32"] > 0
+    expected = bound["cpus"] * 1000 / (bound["prepare_ms"] + bound["forward_ms"])
+    assert bound["img_s"] == pytest.approx(expected, rel=0.01)
+    reached = entry["img_s"]["imagevec fp32"] / bound["img_s"]
+    assert bound["reached"] == pytest.approx(reached, abs=0.02)
 
     table = format_engine(result)
     assert table.startswith("imagevec bench engine: 2 JPEGs of ") and "load average" in table
