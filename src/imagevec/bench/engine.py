@@ -5,15 +5,19 @@ runs once per round, the paths interleaved (a busy machine slows them alike), be
 
 * peers (:mod:`imagevec.bench.peers`): stock processor + torch one by one; stock processor +
   ONNX Runtime fp32 one by one;
+* preparing the files alone (decode, resize, crop), one thread;
 * ONNX Runtime forward alone on the engine's own graphs, batches of ``batch_size``, inputs
-  ready in memory (fp32 and int8): the ceiling of any pipeline;
+  ready in memory (fp32 and int8): the ceiling of any pipeline on a free machine;
 * imagevec end to end (``embed_images`` on the files: decode, resize, batch, forward) with the
   torch module (the path before the engine) and with the engine at fp32, bf16 and int8;
 * for the bundled default, ``ImageIndex.add`` into a fresh store with torch and with fp32.
 
 Prints images/s, the ratios the targets name and each precision's mean cosine to imagevec
-fp32 over the files. ``clip-b32-random`` is a random-weight CLIP ViT-B/32 (real speed, no
-download), built once into the work folder.
+fp32 over the files; and, from the CPU time of preparing a photo and of its fp32 forward,
+the most images/s any pipeline can reach on this process's CPUs (where decoding competes with
+the forward for the same cores, that bound, not the forward alone, is the ceiling).
+``clip-b32-random`` is a random-weight CLIP ViT-B/32 (real speed, no download), built once
+into the work folder.
 
 Example:
     >>> result = run_engine_bench(["default"], images=8, rounds=1)     # doctest: +SKIP

@@ -122,7 +122,8 @@ def engine_cmd(
 
     Peers: the stock processor with torch, and with ONNX Runtime, one image at a time; the
     engine's graphs alone on ready batches; imagevec end to end with torch and with the
-    engine. Prints images/s, mean cosine to imagevec fp32 and the ratios of the targets.
+    engine. Prints images/s, mean cosine to imagevec fp32, the ratios of the targets, and
+    the CPU bound of any fp32 pipeline here (preparing a photo + its forward, in CPU time).
 
     \b
     Example:
