@@ -321,13 +321,18 @@ def _spearman(a: Sequence[float], b: Sequence[float]) -> float:
 @click.option("--model", "-m", default="default", show_default=True)
 @click.option("--epochs", type=int, default=None, help="Override the recipe.")
 @click.option("--lr", type=float, default=None, help="Override the recipe.")
+@click.option("--refit", is_flag=True,
+              help="Once the check chose the epoch count, train again from the base on every "
+              "photo (held-out ones too); the blends are then of the refit model.")  # fmt: skip
 def main(out: Path, sets: str, methods: str, seeds: str, blends: str, model: str,
-         epochs: int | None, lr: float | None) -> None:  # fmt: skip
+         epochs: int | None, lr: float | None, refit: bool) -> None:  # fmt: skip
     """SimCLR / MoCo / BYOL without labels on the evidence sets, scored with the labels."""
     torch.set_num_threads(max(1, torch.get_num_threads()))
     split = [s.strip() for s in sets.split(",") if s.strip()]
     blend_list = [float(b) for b in blends.split(",")]
     options = {k: v for k, v in (("epochs", epochs), ("lr", lr)) if v is not None}
+    if refit:
+        options["refit"] = True
     click.echo(HEADER)
     rows = run_selfsup(
         out, sets=split, methods=methods.split(","), seeds=[int(s) for s in seeds.split(",")],

@@ -222,6 +222,17 @@ class SimCLRObjective(Objective):
         """The projection head: trained, not exported."""
         return {"simclr_head": self.head} if self.head is not None else {}
 
+    def use_all(self, seed: int) -> int:
+        """From now on every photo trains, the held-out ones too (the refit once the check
+        chose the epoch count); returns their number, 0 when none was held out. The held-out
+        photos and copies stay (for :meth:`describe`); the next :meth:`setup` splits anew."""
+        del seed  # the split is undone, not redrawn
+        if self.eval_dir is not None or not self.held_images:
+            return 0
+        self.train_index = list(range(len(self.all_images)))
+        self.train_images = list(self.all_images)
+        return len(self.train_index)
+
     def batches(self, rng: random.Random) -> Iterator[Any]:
         """Shuffled batches of training-image positions (the last short one dropped)."""
         order = list(range(len(self.train_images)))

@@ -523,6 +523,25 @@ def test_simclr_drops_its_head_at_export(
     assert _changed_in_checkpoint(tiny["resnet"], tmp_path)
 
 
+def test_simclr_refit_trains_on_every_photo_the_held_out_ones_too(
+    tiny: dict[str, Path], labelled: Path, tmp_path: Path
+) -> None:
+    from imagevec.training.simclr import SimCLRObjective
+
+    encoder = imagevec.create_encoder(str(tiny["resnet"]), device="cpu", engine="torch")
+    objective = SimCLRObjective(labelled, holdout=0.25, views=0)
+    objective.setup(encoder, TrainConfig(out=tmp_path, batch_size=8, progress=False))
+    held = len(objective.held_images)
+    assert held > 0 and len(objective.train_images) == 32 - held
+    assert objective.use_all(seed=0) == 32  # the refit's images: all of them
+    assert objective.train_images == objective.all_images
+    rows = {i for batch in objective.batches(random.Random(0)) for i in batch}
+    assert len(rows) == 32  # held-out photos are now in the batches
+    selected = SimCLRObjective(labelled, eval_dir=labelled, views=0)
+    selected.setup(encoder, TrainConfig(out=tmp_path, batch_size=8, progress=False))
+    assert selected.use_all(seed=0) == 0  # a labelled eval folder was never training data
+
+
 @pytest.mark.slow  # a training run
 def test_cli_simclr_caches_views_of_the_frozen_layers(
     tiny: dict[str, Path], labelled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
