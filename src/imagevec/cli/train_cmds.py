@@ -115,7 +115,8 @@ def _loop_options(func: F) -> F:
             default=None,
             help="Once the held-out photos chose the epoch count, train again from the base "
             "on every image (held-out ones too) for that many epochs. "
-            "[default: on; triplet only]",
+            "[default: on for triplet; off for simclr/moco/byol, where it measured worse; "
+            "clip: not available]",
         ),
         click.option(
             "--autocast",
