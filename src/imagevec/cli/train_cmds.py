@@ -7,7 +7,9 @@ epoch: re-run with ``--resume``.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -380,7 +382,8 @@ def auto_cmd(
 
     rec = recommend(data, budget_s=None if budget is None else budget * 60)
     steps = f"{rec.pretrain}, then {rec.path}" if rec.pretrain else rec.path
-    click.echo(f"path: {steps}\nwhy:  {rec.reason}")
+    # With --json, stdout carries only the trained model's report.
+    click.echo(f"path: {steps}\nwhy:  {rec.reason}", err=bool(options.get("as_json")))
     if dry_run or rec.path == "pretrained":
         if rec.path == "pretrained":
             fallback = "clip-vit-b32" if rec.captions else "default"
@@ -395,7 +398,8 @@ def auto_cmd(
         first = out.with_name(f"{out.name}-{rec.pretrain}")
         click.echo(f"step 1 of 2: {rec.pretrain} -> {first}", err=True)
         pretrain = commands[rec.pretrain]
-        code = int(ctx.invoke(pretrain, data_dir=data, out=first, **extra, **options) or 0)
+        with contextlib.redirect_stdout(sys.stderr):  # stdout: the final model's report only
+            code = int(ctx.invoke(pretrain, data_dir=data, out=first, **extra, **options) or 0)
         if code != EXIT_OK:
             return code
         click.echo(f"step 2 of 2: {rec.path} from {first} -> {out}", err=True)

@@ -657,7 +657,11 @@ def test_cli_finetune_triplet_and_auto(
 
 @pytest.mark.slow  # two training runs
 def test_cli_auto_runs_simclr_then_triplet_from_its_export(
-    tiny: dict[str, Path], labelled: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny: dict[str, Path],
+    labelled: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     import json
 
@@ -667,7 +671,11 @@ def test_cli_auto_runs_simclr_then_triplet_from_its_export(
     monkeypatch.setattr("imagevec.training.auto.MIN_UNLABELLED", 30)
     out = tmp_path / "auto"
     args = ["finetune", "auto", str(labelled), "--model", str(tiny["resnet"]), "--out", str(out)]
-    assert main([*args, "--epochs", "1", "-b", "8", "--device", "cpu", "--no-progress"]) == 0
+    fast = ["--epochs", "1", "-b", "8", "--device", "cpu", "--no-progress", "--json"]
+    assert main([*args, *fast]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["out"] == str(out)  # stdout: the final model's report only
+    assert "step 1 of 2: simclr" in captured.err and "path: simclr, then triplet" in captured.err
     first = tmp_path / "auto-simclr"
     simclr = json.loads((first / "training.json").read_text())
     triplet = json.loads((out / "training.json").read_text())
