@@ -284,8 +284,9 @@ def _cpu_bound(cpu_ms: dict[str, float], reached: float | str | None) -> dict[st
     prepare, forward = cpu_ms.get("prepare"), cpu_ms.get("ort forward fp32")
     if prepare is None or forward is None or prepare + forward <= 0:
         return None
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cpus = cpus or 1
+    from imagevec.engine.sessions import usable_cpus
+
+    cpus = usable_cpus()
     ceiling = cpus * 1000 / (prepare + forward)
     return {
         "prepare_ms": round(prepare, 2),

@@ -53,11 +53,16 @@ def has_cuda_provider() -> bool:
     return CUDA in available_providers()
 
 
+def usable_cpus() -> int:
+    """Logical CPUs this process may run on (its affinity mask where the OS has one)."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return usable or 1
+
+
 @cache
 def physical_cores() -> int:
     """Physical CPU cores usable by this process (logical CPUs when that is unknown)."""
-    logical = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    logical = logical or 1
+    logical = usable_cpus()
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
