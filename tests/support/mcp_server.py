@@ -41,6 +41,19 @@ class Library:
     ids: dict[str, str]  # file stem -> record id
 
 
+#: The JSON-RPC ``initialize`` request a client opens an MCP session with.
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"},
+    },
+}
+
+
 def command(*args: str | os.PathLike[str]) -> list[str]:
     """``python -c RUNNER mcp ARGS...``: the ``imagevec mcp`` command, test encoder known."""
     return [sys.executable, "-c", RUNNER, "mcp", *map(str, args)]

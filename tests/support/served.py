@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from PIL import Image
 
@@ -42,3 +45,21 @@ def serving(
             yield url, service
     finally:
         service.close()
+
+
+def wait_until_healthy(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    """Poll ``url``'s ``/api/health`` until it answers 200 or ``timeout`` seconds pass; the
+    server process must stay alive meanwhile (its stderr, when piped, is the failure's text)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/api/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            assert proc.poll() is None, _stderr(proc)
+            time.sleep(0.3)
+
+
+def _stderr(proc: subprocess.Popen) -> str:
+    text = proc.stderr.read() if proc.stderr is not None else ""
+    return text.decode() if isinstance(text, bytes) else str(text)

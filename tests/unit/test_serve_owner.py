@@ -8,7 +8,6 @@ import os
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,7 +16,7 @@ from PIL import Image
 
 from imagevec.cli import EXIT_ERROR, main
 from imagevec.store.locking import LOCK_NAME, owner_of
-from tests.support.served import build_colour_index
+from tests.support.served import build_colour_index, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = (
@@ -62,14 +61,7 @@ def test_index_and_search_go_through_the_server(colour_dir: Path, tmp_path: Path
     proc = subprocess.Popen([sys.executable, "-c", CLI, *args], env=_env(), cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{url}/api/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert proc.poll() is None
-                time.sleep(0.3)
+        wait_until_healthy(url, proc, timeout=120)
         owner = owner_of(db)
         assert owner["url"] == url and owner["pid"] == proc.pid and owner["write_token"]
         assert stat.S_IMODE((db / LOCK_NAME).stat().st_mode) == 0o600  # the token is private

@@ -9,20 +9,10 @@ import httpx
 import pytest
 from mcp import ClientSession, types
 from mcp.client.streamable_http import streamable_http_client
-from tests.support.mcp_server import Library, closest, decode
+from tests.support.mcp_server import INITIALIZE, Library, closest, decode
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]  # server processes
 
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "probe", "version": "0"},
-    },
-}
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
@@ -49,12 +39,12 @@ async def test_sdk_client_searches_and_sees_a_photo_over_http(
 async def test_another_host_or_origin_is_refused(mcp_url: str) -> None:
     port = httpx.URL(mcp_url).port
     async with httpx.AsyncClient() as http:
-        ok = await http.post(mcp_url, json=INIT, headers=HEADERS)
+        ok = await http.post(mcp_url, json=INITIALIZE, headers=HEADERS)
         rebound = await http.post(
-            mcp_url, json=INIT, headers={**HEADERS, "Host": f"evil.example:{port}"}
+            mcp_url, json=INITIALIZE, headers={**HEADERS, "Host": f"evil.example:{port}"}
         )
         foreign = await http.post(
-            mcp_url, json=INIT, headers={**HEADERS, "Origin": "http://evil.example"}
+            mcp_url, json=INITIALIZE, headers={**HEADERS, "Origin": "http://evil.example"}
         )
     assert ok.status_code == 200
     assert rebound.status_code == 421

@@ -15,23 +15,19 @@ import anyio
 import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamablehttp_client
-from tests.support.mcp_server import REPO, Library, environment, free_port, http_server
+from tests.support.mcp_server import (
+    INITIALIZE,
+    REPO,
+    Library,
+    environment,
+    free_port,
+    http_server,
+)
 
 import imagevec
 from imagevec.errors import ConfigError
 from imagevec.mcp import PhotoTools
 from imagevec.service import QueryService
-
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "test", "version": "1"},
-    },
-}
 
 
 def test_a_deeply_nested_where_is_a_tool_error_that_says_so(
@@ -100,7 +96,7 @@ def test_stdio_exits_at_once_and_cleanly_when_the_client_closes_during_warm_up(
             cwd=REPO,
         )
         assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(json.dumps(INIT).encode() + b"\n")
+        proc.stdin.write(json.dumps(INITIALIZE).encode() + b"\n")
         proc.stdin.flush()
         assert b'"serverInfo"' in proc.stdout.readline()
         proc.stdin.close()

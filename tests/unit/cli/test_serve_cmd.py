@@ -14,7 +14,7 @@ import pytest
 
 from imagevec.cli import main
 from imagevec.cli.serve_cmd import allowed_hosts
-from tests.support.served import build_colour_index
+from tests.support.served import build_colour_index, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -71,13 +71,7 @@ def test_serve_runs_and_watches(colour_dir: Path, tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{url}/api/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.stderr.read().decode()  # type: ignore[union-attr]
-                time.sleep(0.3)
+        wait_until_healthy(url, proc, timeout=120)
         assert (
             httpx.get(f"{url}/api/search", params={"q": "red"}).json()[0]["uri"].endswith("red.png")
         )

@@ -22,7 +22,7 @@ from imagevec.serve.app import create_app
 from imagevec.serve.limits import Limits, RedactTokens, uvicorn_config
 from imagevec.serve.runner import BackgroundServer
 from imagevec.service import QueryService
-from tests.support.served import build_colour_index
+from tests.support.served import build_colour_index, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -121,14 +121,7 @@ def test_sigterm_stops_the_server_during_a_long_query(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/api/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert proc.poll() is None
-                time.sleep(0.2)
+        wait_until_healthy(url, proc, timeout=60)
         stuck = threading.Thread(
             target=lambda: httpx.get(f"{url}/api/search", params={"q": "red"}, timeout=30),
             daemon=True,
